@@ -1,0 +1,14 @@
+/// When a count or a ratio becomes a finding. Defaults are the seed's (DESIGN.md §4);
+/// `/etc/clarity-heal/clarity-heal.conf` overrides them.
+public struct Thresholds: Sendable, Codable, Equatable {
+    /// Panic or Oops records in pstore that make a `kernel-panic` finding.
+    public var kernelPanics: Int = 1
+    /// Units failed on the previous boot that make a `unit-failures` finding.
+    public var failedUnits: Int = 3
+    /// Failed boot attempts that make a `boot-failures` finding.
+    public var bootFailures: Int = 1
+    /// Percentage of blocks or inodes in use that makes an exhaustion finding.
+    public var resourceExhaustionPercent: Double = 95
+
+    public init() {}
+}

@@ -1,0 +1,101 @@
+import Glibc
+
+/// What a finished command left: its status and everything it printed.
+/// A non-zero status is a value, not an error (STYLE.md habit 7).
+public struct CommandResult: Sendable, Equatable {
+    public var status: Int32
+    public var standardOutput: [UInt8]
+    public var standardError: [UInt8]
+
+    public var succeeded: Bool { status == 0 }
+    public var output: String { String(decoding: standardOutput, as: UTF8.self) }
+    public var errorOutput: String { String(decoding: standardError, as: UTF8.self) }
+
+    public init(status: Int32, standardOutput: [UInt8] = [], standardError: [UInt8] = []) {
+        self.status = status
+        self.standardOutput = standardOutput
+        self.standardError = standardError
+    }
+}
+
+/// Runs external programs: the distro's own tools (e2fsck, depmod, update-initramfs).
+public protocol CommandRunner: Sendable {
+    /// Runs `executable` with `arguments`, waits, and returns what it printed.
+    /// - Throws: `CommandError.cannotStart` only when the program could not be started.
+    func run(_ executable: String, _ arguments: [String]) throws(CommandError) -> CommandResult
+}
+
+public enum CommandError: Error, Equatable, CustomStringConvertible {
+    case cannotStart(executable: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case .cannotStart(let executable, let reason): "cannot run \(executable): \(reason)"
+        }
+    }
+}
+
+/// The real runner: posix_spawn with stdout and stderr captured through pipes, stdin
+/// from /dev/null. Executables without a slash are searched in PATH.
+public struct SpawnCommandRunner: CommandRunner {
+    public init() {}
+
+    public func run(_ executable: String, _ arguments: [String]) throws(CommandError) -> CommandResult {
+        var outPipe: [Int32] = [-1, -1]
+        var errPipe: [Int32] = [-1, -1]
+        guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {
+            throw .cannotStart(executable: executable, reason: String(cString: strerror(errno)))
+        }
+        // pipe2 needs _GNU_SOURCE; mark the ends close-on-exec by hand so only the dup2'd
+        // copies reach the child.
+        for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+
+        let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        close(outPipe[1])
+        close(errPipe[1])
+        guard rc == 0 else {
+            close(outPipe[0])
+            close(errPipe[0])
+            throw .cannotStart(executable: executable, reason: String(cString: strerror(rc)))
+        }
+        let (out, err) = Self.drain(outPipe[0], errPipe[0])
+        close(outPipe[0])
+        close(errPipe[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS are macros: decode the wait status by hand.
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return CommandResult(status: exitStatus, standardOutput: out, standardError: err)
+    }
+
+    /// Reads both pipes to their end with poll, so neither can fill and block the child.
+    private static func drain(_ outFD: Int32, _ errFD: Int32) -> ([UInt8], [UInt8]) {
+        var out: [UInt8] = [], err: [UInt8] = []
+        var fds = [pollfd(fd: outFD, events: Int16(POLLIN), revents: 0),
+                   pollfd(fd: errFD, events: Int16(POLLIN), revents: 0)]
+        var open = 2
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while open > 0 {
+            if poll(&fds, 2, -1) < 0 { if errno == EINTR { continue } else { break } }
+            for i in 0..<2 where fds[i].fd >= 0 && fds[i].revents != 0 {
+                let n = buffer.withUnsafeMutableBytes { read(fds[i].fd, $0.baseAddress, $0.count) }
+                if n > 0 {
+                    if i == 0 { out.append(contentsOf: buffer[0..<n]) } else { err.append(contentsOf: buffer[0..<n]) }
+                } else if n == 0 || errno != EINTR {
+                    fds[i].fd = -1
+                    open -= 1
+                }
+            }
+        }
+        return (out, err)
+    }
+}

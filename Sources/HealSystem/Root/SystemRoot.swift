@@ -1,0 +1,47 @@
+import Glibc
+
+/// The root of the system under examination: `/` on the running system, a mounted offline
+/// root in recovery, a clone in an environment. Every reader takes one (STYLE.md habit 6).
+public struct SystemRoot: Sendable, Hashable, CustomStringConvertible {
+    /// Absolute path of the root directory, without a trailing slash ("/" stays "/").
+    public let path: String
+
+    /// - Throws: `SystemRoot.Error` when the path is missing, not a directory or unreadable.
+    public init(_ path: String) throws(SystemRoot.Error) {
+        var normalized = path
+        while normalized.count > 1 && normalized.hasSuffix("/") { normalized.removeLast() }
+        var st = stat()
+        guard stat(normalized, &st) == 0 else {
+            throw .unusable(path: path, reason: String(cString: strerror(errno)))
+        }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
+            throw .unusable(path: path, reason: "not a directory")
+        }
+        guard access(normalized, R_OK | X_OK) == 0 else {
+            throw .unusable(path: path, reason: String(cString: strerror(errno)))
+        }
+        self.path = normalized
+    }
+
+    /// The host path of `absolute`, a path as the examined system sees it (`/etc/fstab`).
+    public func host(_ absolute: String) -> String {
+        let relative = absolute.drop { $0 == "/" }
+        if path == "/" { return "/" + relative }
+        return relative.isEmpty ? path : path + "/" + relative
+    }
+
+    /// Whether this is the root of the running system.
+    public var isLive: Bool { path == "/" }
+
+    public var description: String { path }
+
+    public enum Error: Swift.Error, Equatable, CustomStringConvertible {
+        case unusable(path: String, reason: String)
+
+        public var description: String {
+            switch self {
+            case .unusable(let path, let reason): "cannot use \(path) as a root: \(reason)"
+            }
+        }
+    }
+}
