@@ -53,15 +53,17 @@ let package = Package(
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
         ),
 
+        // Shared by the suites: the cached Debian test root, overlay copies, real tools.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "HealCoreTests", dependencies: ["HealCore"]),
         .testTarget(
             name: "HealSystemTests",
-            dependencies: ["HealCore", "HealSystem"],
+            dependencies: ["HealCore", "HealSystem", "TestSupport"],
             resources: [.copy("Resources")]
         ),
         .testTarget(
             name: "ScenarioTests",
-            dependencies: ["HealCore", "HealSystem"]
+            dependencies: ["HealCore", "HealSystem", "TestSupport"]
         ),
     ],
     swiftLanguageModes: [.v6]
