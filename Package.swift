@@ -23,6 +23,8 @@ let package = Package(
         // libxml2 and ICU (REFERENCE.md §5), and inih is small enough to carry.
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CInih", providers: [.apt(["libinih-dev"])]),
+        // libmd: the digests dpkg itself uses for its *.md5sums.
+        .systemLibrary(name: "CMd", providers: [.apt(["libmd-dev"])]),
 
         .target(
             name: "HealCore",
@@ -31,7 +33,7 @@ let package = Package(
         .target(
             name: "HealSystem",
             dependencies: [
-                "HealCore", "CBlkid", "CMount", "CKmod", "CSystemd", "CArchive", "CInih",
+                "HealCore", "CBlkid", "CMount", "CKmod", "CSystemd", "CArchive", "CInih", "CMd",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"])],
@@ -40,7 +42,7 @@ let package = Package(
                 .linkedLibrary(":libbz2.a"), .linkedLibrary(":libz.a"),
                 .linkedLibrary(":libnettle.a"), .linkedLibrary(":libzstd.so.1"),
                 .linkedLibrary(":liblz4.so.1"), .linkedLibrary(":libacl.so.1"),
-                .linkedLibrary(":libinih.a"),
+                .linkedLibrary(":libinih.a"), .linkedLibrary(":libmd.a"),
             ]
         ),
         .executableTarget(
