@@ -20,7 +20,13 @@ public struct SystemRoot: Sendable, Hashable, CustomStringConvertible {
         guard access(normalized, R_OK | X_OK) == 0 else {
             throw .unusable(path: path, reason: String(cString: strerror(errno)))
         }
-        self.path = normalized
+        // Absolute and free of symlinks, so reports and evidence name one place.
+        if let resolved = realpath(normalized, nil) {
+            self.path = String(cString: resolved)
+            free(resolved)
+        } else {
+            self.path = normalized
+        }
     }
 
     /// The host path of `absolute`, a path as the examined system sees it (`/etc/fstab`).

@@ -1,0 +1,59 @@
+import ArgumentParser
+import FoundationEssentials
+import HealCore
+import HealSystem
+import Logging
+
+extension ClarityHeal {
+    struct Detect: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Look for every known boot failure on a root.",
+            discussion: """
+                Exits 0 when the root is healthy, 1 when something was found, 3 when a
+                detector could not look (nothing found elsewhere).
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .long, help: ArgumentHelp(
+            "Read live pstore records from this folder instead of <root>/sys/fs/pstore.", valueName: "dir"))
+        var pstore: String?
+
+        @Option(name: .long, help: ArgumentHelp(
+            "An image file or device node of the examined system, besides the block devices present (repeatable).",
+            valueName: "file"))
+        var device: [String] = []
+
+        @Flag(name: .long, help: "Only the cheap checks of the boot path: pstore, boot counter, staged fixes.")
+        var quick = false
+
+        @Flag(name: .long, help: "Count the boot in progress as not yet failed (the boot path sets this).")
+        var currentBoot = false
+
+        func validate() throws {
+            _ = try global.systemRoot()
+            for file in device where FileReading.status(atPath: file, followLinks: true) == nil {
+                throw ValidationError("cannot use --device \(file): it does not exist")
+            }
+        }
+
+        func run() throws {
+            global.bootstrapLogging()
+            let logger = Logger(label: "clarity-heal.detect")
+            let root = try global.systemRoot()
+            let thresholds = Thresholds()  // WIRE: config reader (engineer E)
+            let context = DetectionContext(
+                root: root, thresholds: thresholds, extraDevices: device,
+                pstoreDirectory: pstore, countsCurrentBoot: currentBoot, logger: logger)
+            let report = DetectionEngine().run(context, quick: quick)
+            if global.json {
+                try printJSON(report)
+            } else {
+                print(ReportText.render(report), terminator: "")
+            }
+            if !report.findings.isEmpty { throw ExitStatus.findings }
+            if !report.errors.isEmpty { throw ExitStatus.failedSafely }
+        }
+    }
+}
