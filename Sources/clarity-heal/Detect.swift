@@ -4,6 +4,8 @@ import HealCore
 import HealSystem
 import Logging
 
+extension FailureClass: ExpressibleByArgument {}
+
 extension ClarityHeal {
     struct Detect: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -28,6 +30,11 @@ extension ClarityHeal {
         @Flag(name: .long, help: "Only the cheap checks of the boot path: pstore, boot counter, staged fixes.")
         var quick = false
 
+        @Option(name: .customLong("class"), help: ArgumentHelp(
+            "Run only the detectors of this failure class (repeatable; slugs of DESIGN.md §4).",
+            valueName: "slug"))
+        var classes: [FailureClass] = []
+
         @Flag(name: .long, help: "Count the boot in progress as not yet failed (the boot path sets this).")
         var currentBoot = false
 
@@ -46,7 +53,14 @@ extension ClarityHeal {
             let context = DetectionContext(
                 root: root, thresholds: thresholds, extraDevices: device,
                 pstoreDirectory: pstore, countsCurrentBoot: currentBoot, logger: logger)
-            let report = DetectionEngine().run(context, quick: quick)
+            var engine = DetectionEngine()
+            if !classes.isEmpty {
+                engine.detectors.removeAll { detector in !detector.classes.contains { classes.contains($0) } }
+            }
+            var report = engine.run(context, quick: quick)
+            if !classes.isEmpty {
+                report.findings.removeAll { !classes.contains($0.failureClass) }
+            }
             if global.json {
                 try printJSON(report)
             } else {

@@ -1,0 +1,69 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The `detect` command's contract (DESIGN.md §5), run as a user runs it: the built binary.
+@Suite(.serialized)
+struct DetectCommandTests {
+    struct Output: Decodable {
+        struct Finding: Decodable {
+            struct Evidence: Decodable { var source: String; var detail: String }
+            var `class`: String
+            var component: String
+            var severity: String
+            var summary: String
+            var evidence: [Evidence]
+        }
+        struct Failure: Decodable { var detector: String; var message: String }
+        var findings: [Finding]
+        var errors: [Failure]
+    }
+
+    static func detect(_ arguments: [String]) throws -> Tool.Result {
+        try Tool.run(Tool.clarityHeal, ["detect"] + arguments)
+    }
+
+    @Test func healthyRootHasNoFindingsAndExitsZero() throws {
+        let result = try Self.detect(["--root", TestRoot.root, "--device", TestRoot.image, "--json"])
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        #expect(output.findings.map(\.class) == [], "\(result.stdout)")
+        #expect(output.errors.map(\.detector) == [], "\(result.stdout)")
+        #expect(result.status == 0)
+    }
+
+    @Test func healthyRootReadableOutputSaysSo() throws {
+        let result = try Self.detect(["--root", TestRoot.root, "--device", TestRoot.image])
+        #expect(result.status == 0)
+        #expect(result.stdout.contains("no findings"))
+    }
+
+    @Test func quickModeOnHealthyRootExitsZero() throws {
+        let result = try Self.detect(["--root", TestRoot.root, "--quick", "--json"])
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        #expect(result.status == 0)
+        #expect(output.findings.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("/nonexistent/root", "No such file or directory"),
+        ("/etc/hostname", "not a directory"),
+    ])
+    func unusableRootIsAUsageErrorNamingThePath(path: String, reason: String) throws {
+        let result = try Self.detect(["--root", path, "--json"])
+        #expect(result.status == 2)
+        #expect(result.stdout.isEmpty)
+        #expect(result.stderr.contains("cannot use \(path) as a root"))
+        #expect(result.stderr.contains(reason))
+    }
+
+    @Test func missingDeviceImageIsAUsageError() throws {
+        let result = try Self.detect(["--root", TestRoot.root, "--device", "/nonexistent.img"])
+        #expect(result.status == 2)
+        #expect(result.stderr.contains("--device /nonexistent.img"))
+    }
+
+    @Test func unknownClassIsAUsageError() throws {
+        let result = try Self.detect(["--root", TestRoot.root, "--class", "not-a-class"])
+        #expect(result.status == 2)
+    }
+}
