@@ -23,6 +23,8 @@ let package = Package(
         // libxml2 and ICU (REFERENCE.md §5), and inih is small enough to carry.
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CInih", providers: [.apt(["libinih-dev"])]),
+        // Linux headers Glibc's module map leaves out (xattrs); nothing to link.
+        .systemLibrary(name: "CLinux"),
         // libmd: the digests dpkg itself uses for its *.md5sums.
         .systemLibrary(name: "CMd", providers: [.apt(["libmd-dev"])]),
 
@@ -33,7 +35,7 @@ let package = Package(
         .target(
             name: "HealSystem",
             dependencies: [
-                "HealCore", "CBlkid", "CMount", "CKmod", "CSystemd", "CArchive", "CInih", "CMd",
+                "HealCore", "CBlkid", "CMount", "CKmod", "CSystemd", "CArchive", "CInih", "CMd", "CLinux",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"])],

@@ -1,0 +1,116 @@
+import Foundation
+import HealCore
+import HealSystem
+import Testing
+import TestSupport
+
+/// The overlay environment on the real Debian root: copy-on-write, layered snapshots, the
+/// changeset read from the layers, tools run isolated — and the real root untouched.
+@Suite(.serialized)
+struct OverlayEnvironmentTests {
+    let kernel = TestRoot.kernelVersion
+
+    func makeEnvironment(_ scratch: TemporaryDirectory) throws -> OverlayEnvironment {
+        try OverlayEnvironment(lower: SystemRoot(TestRoot.root), scratch: scratch.path + "/env")
+    }
+
+    /// Names, sizes, modes and times of every entry: changes if anything is written.
+    static func treeDigest(_ path: String) throws -> String {
+        let result = try Tool.run("/bin/sh", ["-c", "cd \"$1\" && find . -xdev -printf '%p %s %m %T@ %l\\n' | sort | md5sum", "digest", path])
+        return result.stdout
+    }
+
+    @Test func writesAndRemovalsStayInTheCloneAndFormTheChangeset() throws {
+        let before = try Self.treeDigest(TestRoot.root)
+        let scratch = try TemporaryDirectory(prefix: "env")
+        let environment = try makeEnvironment(scratch)
+        defer { environment.tearDown() }
+        let clone = environment.root.path
+
+        try "LABEL=data /data ext4 defaults 0 2\n".write(toFile: clone + "/etc/fstab.new", atomically: false, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: clone + "/etc/hostname")
+        try FileManager.default.createSymbolicLink(atPath: clone + "/etc/clarity-link", withDestinationPath: "/etc/fstab")
+
+        #expect(FileManager.default.fileExists(atPath: clone + "/etc/fstab.new"))
+        #expect(!FileManager.default.fileExists(atPath: TestRoot.root + "/etc/fstab.new"))
+        #expect(FileManager.default.fileExists(atPath: TestRoot.root + "/etc/hostname"))
+
+        let changes = try environment.changes(since: .pristine)
+        #expect(changes.changes["/etc/hostname"] == .removed)
+        #expect(changes.changes["/etc/clarity-link"] == .symlink(target: "/etc/fstab", owner: 0, group: 0))
+        guard case .file(let contents, _, _, _) = changes.changes["/etc/fstab.new"] else {
+            Issue.record("fstab.new missing from \(changes.paths)")
+            return
+        }
+        #expect(String(decoding: contents, as: UTF8.self) == "LABEL=data /data ext4 defaults 0 2\n")
+        #expect(Set(changes.undeclared(by: [.removeFile(path: "/etc/hostname")])) == ["/etc/fstab.new", "/etc/clarity-link"])
+        #expect(environment.root.canonical("/lib/modules") == "/usr/lib/modules")
+        #expect(environment.root.canonical("/etc/clarity-link") == "/etc/fstab")
+
+        environment.tearDown()
+        #expect(try Self.treeDigest(TestRoot.root) == before)
+    }
+
+    @Test func restoreDropsOnlyTheLayersAboveTheSnapshot() throws {
+        let scratch = try TemporaryDirectory(prefix: "env")
+        let environment = try makeEnvironment(scratch)
+        defer { environment.tearDown() }
+        let clone = environment.root.path
+
+        try "first\n".write(toFile: clone + "/etc/first", atomically: false, encoding: .utf8)
+        let afterFirst = try environment.snapshot()
+        try "second\n".write(toFile: clone + "/etc/second", atomically: false, encoding: .utf8)
+        try FileManager.default.removeItem(atPath: clone + "/etc/first")
+        #expect(Set(try environment.changes(since: afterFirst).modifiedPaths) == ["/etc/first", "/etc/second"])
+
+        try environment.restore(afterFirst)
+        #expect(FileManager.default.fileExists(atPath: clone + "/etc/first"))
+        #expect(!FileManager.default.fileExists(atPath: clone + "/etc/second"))
+        #expect(try environment.changes(since: afterFirst).isEmpty)
+        #expect(try environment.changes(since: .pristine).paths.contains("/etc/first"))
+
+        try environment.restore(.pristine)
+        #expect(!FileManager.default.fileExists(atPath: clone + "/etc/first"))
+        #expect(try environment.changes(since: .pristine).isEmpty)
+        #expect(throws: EnvironmentError.unknownSnapshot(7)) { try environment.restore(Snapshot(layer: 7)) }
+    }
+
+    @Test func toolsRunIsolatedInTheClone() throws {
+        let scratch = try TemporaryDirectory(prefix: "env")
+        let environment = try makeEnvironment(scratch)
+        defer { environment.tearDown() }
+
+        let hostname = try environment.run(["/bin/hostname"])
+        #expect(hostname.output == "clarity-heal-sandbox\n")
+        // Only the loopback interface, and no disks in /dev.
+        let net = try environment.run(["/bin/cat", "/proc/net/dev"])
+        #expect(net.output.contains("lo:"))
+        #expect(net.output.split(separator: "\n").count == 3, "\(net.output)")
+        let dev = try environment.run(["/bin/ls", "/dev"])
+        #expect(Set(dev.output.split(separator: "\n")) == ["full", "null", "pts", "random", "shm", "tty", "urandom", "zero"])
+        // A fresh PID namespace: the command is PID 1's child or PID 1 itself.
+        let pid = try environment.run(["/bin/sh", "-c", "echo $$"])
+        #expect(Int(pid.output.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 99 <= 2)
+        // A failing command is a value, not an error.
+        #expect(try environment.run(["/bin/false"]).status == 1)
+    }
+
+    @Test func depmodInTheCloneRebuildsTheIndexAndChangesOnlyIt() throws {
+        let scratch = try TemporaryDirectory(prefix: "env")
+        let environment = try makeEnvironment(scratch)
+        defer { environment.tearDown() }
+        let modules = "/lib/modules/\(kernel)"
+        try FileManager.default.removeItem(atPath: environment.root.path + modules + "/modules.dep")
+        let broken = try environment.snapshot()
+
+        let result = try environment.run(["/sbin/depmod", kernel])
+        #expect(result.status == 0, "\(result.errorOutput)")
+        let changes = try environment.changes(since: broken)
+        let root = environment.root
+        // Debian 12 merged /usr: /lib/modules is written as /usr/lib/modules.
+        #expect(changes.modifiedPaths.contains(root.canonical(modules + "/modules.dep")))
+        let declared: [RepairOperation] = [.runTool(arguments: ["depmod", kernel], mayChange: [modules + "/"])]
+        #expect(changes.undeclared(by: declared, canonical: root.canonical).isEmpty, "\(changes.paths)")
+        #expect(changes.undeclared(by: [.removeFile(path: "/etc/motd")], canonical: root.canonical).count > 5)
+    }
+}
