@@ -159,7 +159,7 @@ struct FstabScenarioTests {
 }
 
 /// The real runner, remembering what it ran.
-final class RecordingRunner: CommandRunner, @unchecked Sendable {
+private final class RecordingRunner: CommandRunner, @unchecked Sendable {
     private let lock = NSLock()
     private var recorded: [[String]] = []
     var calls: [[String]] { lock.withLock { recorded } }

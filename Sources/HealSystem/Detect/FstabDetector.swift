@@ -40,6 +40,11 @@ public struct FstabDetector: Detector {
                     evidence: [Evidence(source: "\(path):\(line.line)", detail: line.text)])
         }
         let devices = BlockDevices(extraImages: context.extraDevices)
+        for device in devices.devices {
+            if let problem = device.problem {
+                context.logger.debug("device not identified", metadata: ["error": "\(problem)"])
+            }
+        }
         for entry in fstab.entries {
             findings += check(entry, devices: devices, root: context.root)
         }

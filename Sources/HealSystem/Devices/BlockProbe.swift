@@ -15,8 +15,8 @@ public struct BlockInfo: Sendable, Hashable {
         self.values = values
     }
 
-    /// Filesystem or signature type (`ext4`, `vfat`, `swap`), or the partition-table type
-    /// (`PTTYPE`) is not this: nil when only a partition table was found.
+    /// Filesystem or signature type (`ext4`, `vfat`, `swap`); nil when nothing but a
+    /// partition table was found (see `partitionTableType`).
     public var type: String? { values["TYPE"] }
     public var uuid: String? { values["UUID"] }
     public var label: String? { values["LABEL"] }

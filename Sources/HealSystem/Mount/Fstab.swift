@@ -4,6 +4,15 @@ import Glibc
 /// The static mount table of a root, read with libmount the way `mount -a` and
 /// systemd-fstab-generator read it.
 ///
+/// ```
+///  one line of fstab(5), fields split by blanks, `\040` for a blank inside a field:
+///  UUID=5f1b…0e01   /boot/efi   vfat    umask=0077,nofail   0       2
+///  └─ fs_spec ─┘    └fs_file┘  └type┘  └── fs_mntops ──┘   └freq┘  └passno┘
+///  required          required   required optional          optional (numbers)
+///  '#' first (after blanks) = comment; blank line = nothing; anything else that does not
+///  split this way is a parse error for that line only.
+/// ```
+///
 /// Lines libmount cannot parse are skipped, as libmount skips them, and kept in
 /// `invalidLines` with their 1-based line number (reported by the parser's error callback).
 /// libmount keeps no line numbers for good entries; `Fstab` finds them by walking the file
