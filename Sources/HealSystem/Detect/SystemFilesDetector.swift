@@ -1,0 +1,34 @@
+import HealCore
+
+/// `system-file-corrupt`: a file of a boot-critical package (`BootCriticalPackages`) differs
+/// from the digest dpkg recorded in its md5sums. One finding per package, one piece of
+/// evidence per file.
+public struct SystemFilesDetector: Detector {
+    public let name = "system-files"
+    public let classes: [FailureClass] = [.systemFileCorrupt]
+
+    public init() {}
+
+    public func detect(_ context: DetectionContext) throws -> [Finding] {
+        let report = try PackageIntegrity.verify(root: context.root)
+        for problem in report.databaseProblems {
+            context.logger.warning("dpkg database entry skipped", metadata: ["problem": "\(problem)"])
+        }
+        context.logger.debug("package files checked", metadata: [
+            "packages": "\(report.packages.count)", "files": "\(report.checkedFiles)", "bytes": "\(report.checkedBytes)",
+        ])
+        var byPackage: [String: [PackageIntegrity.Mismatch]] = [:]
+        for mismatch in report.mismatches { byPackage[mismatch.package, default: []].append(mismatch) }
+        return byPackage.keys.sorted().map { package in
+            let files = byPackage[package] ?? []
+            let names = files.prefix(3).map(\.path).joined(separator: ", ") + (files.count > 3 ? ", …" : "")
+            let noun = files.count == 1 ? "file" : "files"
+            return Finding(.systemFileCorrupt,
+                           summary: "\(files.count) \(noun) of \(package) differ from the package: \(names)",
+                           evidence: files.map { mismatch in
+                               Evidence(source: mismatch.path,
+                                        detail: "package \(package): expected md5 \(mismatch.expected), found \(mismatch.problem)")
+                           })
+        }
+    }
+}

@@ -1,0 +1,56 @@
+import CMd
+import Glibc
+
+/// MD5 digests of files through libmd (`MD5Init`, `MD5Update`, `MD5Final` from <md5.h>),
+/// the implementation dpkg itself links for its md5sums.
+///
+/// `MD5_CTX` is a plain struct with nothing to free, so no owning class is needed; the read
+/// buffer is owned by the caller and reused across files.
+public enum MD5File {
+    public static let digestLength = Int(MD5_DIGEST_LENGTH)
+
+    /// The lowercase hex MD5 digest of a file's contents, following symbolic links as
+    /// dpkg does.
+    /// - Parameter buffer: scratch space for reads; large buffers mean fewer system calls.
+    /// - Throws: `FileError` when the file cannot be opened or read.
+    public static func digest(atPath path: String, buffer: UnsafeMutableRawBufferPointer) throws(FileError) -> String {
+        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else {
+            let code = errno
+            if code == ENOENT || code == ENOTDIR { throw .missing(path: path) }
+            throw .unreadable(path: path, reason: String(cString: strerror(code)))
+        }
+        defer { close(fd) }
+        _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
+        var context = MD5_CTX()
+        MD5Init(&context)
+        while true {
+            let n = retryingEINTR { read(fd, buffer.baseAddress, buffer.count) }
+            if n < 0 { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+            if n == 0 { break }
+            MD5Update(&context, buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), n)
+        }
+        return finish(&context)
+    }
+
+    /// The lowercase hex MD5 digest of bytes in memory.
+    public static func digest(of bytes: [UInt8]) -> String {
+        var context = MD5_CTX()
+        MD5Init(&context)
+        bytes.withUnsafeBufferPointer { MD5Update(&context, $0.baseAddress, $0.count) }
+        return finish(&context)
+    }
+
+    private static func finish(_ context: inout MD5_CTX) -> String {
+        var digest = [UInt8](repeating: 0, count: digestLength)
+        MD5Final(&digest, &context)
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(digestLength * 2)
+        for byte in digest {
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0x0f)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+}
