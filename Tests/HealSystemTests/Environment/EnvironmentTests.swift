@@ -4,14 +4,20 @@ import HealSystem
 import Testing
 import TestSupport
 
-/// The overlay environment on the real Debian root: copy-on-write, layered snapshots, the
-/// changeset read from the layers, tools run isolated — and the real root untouched.
+/// Both environments on the real Debian root — overlay (copy-on-write layers) and copy
+/// (the slow fallback) — through the one protocol: snapshots, restore, the changeset, tools
+/// run isolated, and the real root untouched.
 @Suite(.serialized)
-struct OverlayEnvironmentTests {
+struct EnvironmentTests {
+    enum Kind: String, CaseIterable, Sendable { case overlay, copy }
+
     let kernel = TestRoot.kernelVersion
 
-    func makeEnvironment(_ scratch: TemporaryDirectory) throws -> OverlayEnvironment {
-        try OverlayEnvironment(lower: SystemRoot(TestRoot.root), scratch: scratch.path + "/env")
+    func makeEnvironment(_ scratch: TemporaryDirectory, _ kind: Kind = .overlay) throws -> any Environment {
+        switch kind {
+        case .overlay: try OverlayEnvironment(lower: SystemRoot(TestRoot.root), scratch: scratch.path + "/env")
+        case .copy: try CopyEnvironment(source: SystemRoot(TestRoot.root), scratch: scratch.path + "/env")
+        }
     }
 
     /// Names, sizes, modes and times of every entry: changes if anything is written.
@@ -20,10 +26,10 @@ struct OverlayEnvironmentTests {
         return result.stdout
     }
 
-    @Test func writesAndRemovalsStayInTheCloneAndFormTheChangeset() throws {
+    @Test(arguments: Kind.allCases) func writesAndRemovalsStayInTheCloneAndFormTheChangeset(_ kind: Kind) throws {
         let before = try Self.treeDigest(TestRoot.root)
         let scratch = try TemporaryDirectory(prefix: "env")
-        let environment = try makeEnvironment(scratch)
+        let environment = try makeEnvironment(scratch, kind)
         defer { environment.tearDown() }
         let clone = environment.root.path
 
@@ -51,9 +57,9 @@ struct OverlayEnvironmentTests {
         #expect(try Self.treeDigest(TestRoot.root) == before)
     }
 
-    @Test func restoreDropsOnlyTheLayersAboveTheSnapshot() throws {
+    @Test(arguments: Kind.allCases) func restoreDropsOnlyTheLayersAboveTheSnapshot(_ kind: Kind) throws {
         let scratch = try TemporaryDirectory(prefix: "env")
-        let environment = try makeEnvironment(scratch)
+        let environment = try makeEnvironment(scratch, kind)
         defer { environment.tearDown() }
         let clone = environment.root.path
 
@@ -75,9 +81,9 @@ struct OverlayEnvironmentTests {
         #expect(throws: EnvironmentError.unknownSnapshot(7)) { try environment.restore(Snapshot(layer: 7)) }
     }
 
-    @Test func toolsRunIsolatedInTheClone() throws {
+    @Test(arguments: Kind.allCases) func toolsRunIsolatedInTheClone(_ kind: Kind) throws {
         let scratch = try TemporaryDirectory(prefix: "env")
-        let environment = try makeEnvironment(scratch)
+        let environment = try makeEnvironment(scratch, kind)
         defer { environment.tearDown() }
 
         let hostname = try environment.run(["/bin/hostname"])
@@ -95,9 +101,9 @@ struct OverlayEnvironmentTests {
         #expect(try environment.run(["/bin/false"]).status == 1)
     }
 
-    @Test func depmodInTheCloneRebuildsTheIndexAndChangesOnlyIt() throws {
+    @Test(arguments: Kind.allCases) func depmodInTheCloneRebuildsTheIndexAndChangesOnlyIt(_ kind: Kind) throws {
         let scratch = try TemporaryDirectory(prefix: "env")
-        let environment = try makeEnvironment(scratch)
+        let environment = try makeEnvironment(scratch, kind)
         defer { environment.tearDown() }
         let modules = "/lib/modules/\(kernel)"
         try FileManager.default.removeItem(atPath: environment.root.path + modules + "/modules.dep")
@@ -112,5 +118,52 @@ struct OverlayEnvironmentTests {
         let declared: [RepairOperation] = [.runTool(arguments: ["depmod", kernel], mayChange: [modules + "/"])]
         #expect(changes.undeclared(by: declared, canonical: root.canonical).isEmpty, "\(changes.paths)")
         #expect(changes.undeclared(by: [.removeFile(path: "/etc/motd")], canonical: root.canonical).count > 5)
+    }
+
+    @Test(arguments: Kind.allCases) func operationsRunIdempotentlyAndChangeOnlyWhatTheyDeclare(_ kind: Kind) throws {
+        let scratch = try TemporaryDirectory(prefix: "env")
+        let environment = try makeEnvironment(scratch, kind)
+        defer { environment.tearDown() }
+        let modules = "/lib/modules/\(kernel)"
+        let plan: [RepairOperation] = [
+            .writeFile(path: "/etc/fstab", contents: Array("# rewritten\n".utf8), mode: 0o644),
+            .makeSymlink(path: "/etc/clarity-heal/current", target: "/etc/fstab"),
+            .removeFile(path: "/etc/motd"),
+            .setMode(path: "/etc/hostname", mode: 0o600),
+            .runTool(arguments: ["/sbin/depmod", kernel], mayChange: [modules + "/"]),
+        ]
+        let first = environment.execute(plan)
+        #expect(first.allSatisfy { $0.succeeded }, "\(first)")
+        let afterFirst = try environment.changes(since: .pristine)
+        let second = environment.execute(plan)
+        #expect(second.allSatisfy { $0.succeeded }, "\(second)")
+        let afterSecond = try environment.changes(since: .pristine)
+
+        #expect(afterFirst.modifiedPaths == afterSecond.modifiedPaths)
+        #expect(afterFirst.undeclared(by: plan, canonical: environment.root.canonical).isEmpty, "\(afterFirst.modifiedPaths)")
+        #expect(afterFirst.changes["/etc/motd"] == .removed)
+        #expect(afterFirst.changes["/etc/clarity-heal/current"] == .symlink(target: "/etc/fstab", owner: 0, group: 0))
+        guard case .file(let fstab, _, _, _) = afterFirst.changes["/etc/fstab"],
+              case .file(_, let hostnameMode, _, _) = afterFirst.changes["/etc/hostname"] else {
+            Issue.record("missing changes: \(afterFirst.modifiedPaths)")
+            return
+        }
+        #expect(fstab == Array("# rewritten\n".utf8))
+        #expect(hostnameMode == 0o600)
+        #expect(!FileManager.default.fileExists(atPath: TestRoot.root + "/etc/clarity-heal"))
+    }
+
+    @Test func aFailingToolStopsThePlanAndSaysWhy() throws {
+        let scratch = try TemporaryDirectory(prefix: "env")
+        let environment = try makeEnvironment(scratch)
+        defer { environment.tearDown() }
+        let outcomes = environment.execute([
+            .runTool(arguments: ["/bin/sh", "-c", "echo no space left >&2; exit 3"], mayChange: []),
+            .removeFile(path: "/etc/motd"),
+        ])
+        #expect(outcomes.count == 1)
+        #expect(outcomes.first?.succeeded == false)
+        #expect(outcomes.first?.detail == "exit 3: no space left")
+        #expect(FileManager.default.fileExists(atPath: environment.root.path + "/etc/motd"))
     }
 }
