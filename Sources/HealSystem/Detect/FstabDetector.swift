@@ -64,15 +64,16 @@ public struct FstabDetector: Detector {
         // `overlay` name no block device (findmnt does not check them either).
         guard !entry.isPseudo, !entry.isNetwork, !entry.hasOption("bind"), !entry.hasOption("rbind"),
               !entry.fstype.hasPrefix("fuse") else { return findings }
-        let tag = BlockDevices.tag(of: entry.source)
-        if tag == nil, entry.source.contains("="), !entry.source.hasPrefix("/") {
+        // The tags libmount knows: blkid's four and ID= (a /dev/disk/by-id link).
+        let isTag = BlockDevices.tag(of: entry.source) != nil || entry.source.hasPrefix("ID=")
+        if !isTag, entry.source.contains("="), !entry.source.hasPrefix("/") {
             // blkid can split it into NAME=value but no boot tool knows that NAME: findmnt's
             // "unsupported source tag".
             findings.append(Finding(.fstabInvalidEntry,
                 summary: "\(path) line \(entry.line): unsupported source tag \(entry.source)", evidence: [lineEvidence]))
             return findings
         }
-        guard tag != nil || entry.source.hasPrefix("/") else { return findings }
+        guard isTag || entry.source.hasPrefix("/") else { return findings }
 
         guard let device = Self.resolve(entry.source, devices: devices, root: root) else {
             if entry.hasOption("nofail") || entry.hasOption("noauto") { return findings }

@@ -79,7 +79,7 @@ public struct BlockDevices: Sendable {
     /// The device a mount source or `root=` names, as the boot would find it.
     ///
     /// Understands `UUID=`, `LABEL=`, `PARTUUID=`, `PARTLABEL=` (quoted or not, parsed with
-    /// `blkid_parse_tag_string`), `/dev/disk/by-{uuid,label,partuuid,partlabel}/…` (looked
+    /// `blkid_parse_tag_string`), `ID=` (a /dev/disk/by-id link), `/dev/disk/by-{uuid,label,partuuid,partlabel}/…` (looked
     /// up by the tag they encode when udev made no link here) and plain paths of device
     /// nodes or image files.
     /// - Returns: the first match, the machine's devices before the extra images; nil when
@@ -90,6 +90,11 @@ public struct BlockDevices: Sendable {
 
     /// Every device `spec` names: more than one means duplicate UUIDs or labels.
     public func matches(_ spec: String) -> [ResolvedDevice] {
+        // libmount also accepts ID=, the name of a /dev/disk/by-id link: no probe value
+        // carries it, so only the link can answer.
+        if spec.hasPrefix("ID="), let tag = Self.parseTag(spec), tag.name == "ID" {
+            return tag.value.isEmpty || tag.value.contains("/") ? [] : matches("/dev/disk/by-id/" + tag.value)
+        }
         if let tag = Self.tag(of: spec) {
             return devices.filter { $0.problem == nil && $0.info.values[tag.key] == tag.value }
         }
@@ -122,12 +127,17 @@ public struct BlockDevices: Sendable {
     /// `PART_ENTRY_NAME`) and the wanted value, or nil when `spec` is no supported tag.
     /// Quotes are removed as `blkid_parse_tag_string` removes them.
     public static func tag(of spec: String) -> (key: String, value: String)? {
+        guard let tag = parseTag(spec), let key = probeKey(forTag: tag.name) else { return nil }
+        return (key, tag.value)
+    }
+
+    /// `blkid_parse_tag_string`: NAME=value with quotes removed, any NAME.
+    static func parseTag(_ spec: String) -> (name: String, value: String)? {
         var name: UnsafeMutablePointer<CChar>?
         var value: UnsafeMutablePointer<CChar>?
         defer { free(name); free(value) }
         guard blkid_parse_tag_string(spec, &name, &value) == 0, let name, let value else { return nil }
-        guard let key = probeKey(forTag: String(cString: name)) else { return nil }
-        return (key, String(cString: value))
+        return (String(cString: name), String(cString: value))
     }
 
     private static func probeKey(forTag name: String) -> String? {

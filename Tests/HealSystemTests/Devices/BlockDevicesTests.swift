@@ -57,6 +57,7 @@ struct BlockDevicesTests {
               "LABEL=CLARITY-ROOT",          // labels are case-sensitive, as udev's links
               "PARTUUID=5f1b3a52-8c1e-4c53-9a36-2b7b2c1d0e01",  // a filesystem UUID is no partition UUID
               "FOO=bar",
+              "ID=ata-QEMU_HARDDISK_QM00099",
               "/dev/disk/by-uuid/00000000-0000-0000-0000-000000000000",
               "/nonexistent/disk.img",
               "none",

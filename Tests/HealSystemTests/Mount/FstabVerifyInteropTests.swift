@@ -39,6 +39,7 @@ final class FstabVerifyInteropTests {
         ("swap options", "@SW none swap sw,discard=always,pri=high 0 0\n@SW swap swap discard=once,pri=-3 0 0\n"),
         ("auto on a blank device", "@BLANK /opt auto defaults 0 2\n"),
         ("unsupported tag", "FOO=bar /home ext4 defaults 0 2\n"),
+        ("by-id tag with no link", "ID=ata-QEMU_HARDDISK_QM00099 /srv ext4 defaults 0 2\n"),
         ("noauto is not waited for", "UUID=0b0e7f52-1111-4c53-9a36-2b7b2c1d0e99 /media ext4 noauto 0 0\n"),
         ("parse errors", "# header\ngarbage\n@E4 /srv ext4 defaults 0 2\n/dev/vdb /mnt ext4 defaults 0 x\nLABEL=@LB /var ext4\n"),
         ("everything at once", "garbage line\nUUID=0b0e7f52-1111-4c53-9a36-2b7b2c1d0e99 /mnt ext4 defaults 0 2\n@E4 /srv vfat defaults 0 2\n@SW none swap pri=x 0 0\n@BLANK /opt auto defaults 0 2\n"),
