@@ -299,10 +299,10 @@ extension BootConfiguration {
         // 00_header: next_entry first, then the unconditional `set default=`.
         let defaults = config.assignments.filter { $0.name == "default" }
         let readsNextEntry = defaults.contains { $0.value.parts.contains(.variable("next_entry")) }
-        let envPath = grubEnvironment?.path ?? (configPath.split(separator: "/").dropLast().joined(separator: "/") + "/grubenv")
+        let envPath = grubEnvironment?.path ?? "/" + configPath.split(separator: "/").dropLast().joined(separator: "/") + "/grubenv"
         if readsNextEntry, let next = grubenv["next_entry"], !next.isEmpty {
             defaultChoice = DefaultChoice(source: .nextEntry, value: next,
-                                          evidence: Evidence(source: "/" + envPath.drop { $0 == "/" }, detail: "next_entry=\(next)"),
+                                          evidence: Evidence(source: envPath, detail: "next_entry=\(next)"),
                                           entryIndex: nil)
         } else if let assignment = defaults.last(where: { a in
             !a.value.parts.contains(.variable("next_entry")) && a.conditions.allSatisfy(\.negated)
@@ -321,6 +321,16 @@ extension BootConfiguration {
         defaultChoice.entryIndex = resolveGrubDefault(defaultChoice.value, config: config)
         let booted = defaultChoice.entryIndex ?? resolveGrubDefault("", config: config)
         defaultEntry = booted.map { entries[$0] }
+    }
+
+    /// The index into `entries` that a GRUB `default` value (`saved_entry`, `next_entry`,
+    /// `GRUB_DEFAULT`) names: a top-level index, a title, an id, or `submenu>entry`. An
+    /// empty value names the first entry. Nil when it names nothing (GRUB then boots the
+    /// first entry).
+    public func entryIndex(named value: String) -> Int? {
+        if let grubConfig { return resolveGrubDefault(value, config: grubConfig) }
+        if value.isEmpty { return entries.isEmpty ? nil : 0 }
+        return entries.firstIndex { $0.id == value || $0.title == value }
     }
 
     /// The index into `entries` that a GRUB `default` value names, following menu.c.

@@ -1,0 +1,133 @@
+import Glibc
+import HealCore
+
+/// `bootloader-default-invalid`: the boot loader's default names no entry, or the entry
+/// that boots names a kernel or initrd that is not there.
+///
+/// Checked, each where it applies:
+/// - grubenv `next_entry` (grub-reboot) and `saved_entry` (grub-set-default, read when
+///   grub.cfg sets `default="${saved_entry}"`): GRUB silently boots the first entry
+///   instead, so the chosen kernel is not the one booted;
+/// - a literal `set default=` in grub.cfg, and `GRUB_DEFAULT` in /etc/default/grub (unless
+///   `saved`): the next update-grub writes it into grub.cfg;
+/// - `default` in loader.conf for BLS-only roots;
+/// - the booting entry's `linux` and first `initrd` files, and a grub.cfg GRUB cannot parse
+///   (no menu at all).
+public struct BootloaderDefaultDetector: Detector {
+    public let name = "boot-default"
+    public let classes: [FailureClass] = [.bootloaderDefaultInvalid]
+
+    public init() {}
+
+    public func detect(_ context: DetectionContext) throws -> [Finding] {
+        let configuration: BootConfiguration
+        do throws(BootConfiguration.Error) {
+            configuration = try BootConfiguration.load(context.root)
+        } catch {
+            switch error {
+            case .grubConfig(let path, _), .defaultGrub(let path, _):
+                return [Finding(.bootloaderDefaultInvalid, summary: error.description,
+                                evidence: [Evidence(source: path, detail: error.description)])]
+            case .unreadable:
+                throw error
+            }
+        }
+        if case .none = configuration.loader { return [] }
+        var findings: [Finding] = []
+        let known = Self.knownEntries(configuration)
+
+        func namesNothing(_ what: String, _ value: String, _ evidence: Evidence) {
+            findings.append(Finding(
+                .bootloaderDefaultInvalid,
+                summary: "\(what) \"\(value)\" names no boot entry; the loader falls back to the first entry",
+                evidence: [evidence, known]))
+        }
+
+        // The value that chose the default.
+        let choice = configuration.defaultChoice
+        if !choice.isValid && !choice.value.isEmpty {
+            namesNothing(choice.source.rawValue, choice.value, choice.evidence)
+        }
+        if case .grub(let configPath) = configuration.loader, let config = configuration.grubConfig {
+            let env = configuration.grubEnvironment
+            let defaults = config.assignments.filter { $0.name == "default" }
+            // saved_entry matters for the boots after a one-time next_entry too.
+            if choice.source != .savedEntry,
+               defaults.contains(where: { $0.value.parts.contains(.variable("saved_entry")) }),
+               let saved = env?.variables["saved_entry"], !saved.isEmpty,
+               configuration.entryIndex(named: saved) == nil {
+                namesNothing("saved_entry", saved, Evidence(source: env?.path ?? "grubenv", detail: "saved_entry=\(saved)"))
+            }
+            if let grubDefault = configuration.defaultGrub?["GRUB_DEFAULT"], grubDefault != "saved",
+               configuration.entryIndex(named: grubDefault) == nil,
+               !(choice.source == .grubConfig && choice.value == grubDefault) {
+                let line = configuration.defaultGrub?.lines["GRUB_DEFAULT"].map { "line \($0): " } ?? ""
+                namesNothing("GRUB_DEFAULT", grubDefault,
+                             Evidence(source: "/etc/default/grub", detail: "\(line)GRUB_DEFAULT=\(grubDefault) (menu in \(configPath))"))
+            }
+        }
+
+        // The entry that boots must have its files.
+        if let entry = configuration.defaultEntry {
+            let place = "\(entry.source):\(entry.line)"
+            if entry.origin == .grubMenu || entry.kernel != nil {
+                if let kernel = entry.kernel {
+                    if !Self.isNonEmptyFile(kernel, context.root) {
+                        findings.append(Finding(.bootloaderDefaultInvalid,
+                            summary: "the default entry \"\(entry.title)\" boots \(kernel), which is missing or empty",
+                            evidence: [Evidence(source: place, detail: "linux \(kernel)"),
+                                       Evidence(source: kernel, detail: Self.describe(kernel, context.root))]))
+                    }
+                } else {
+                    findings.append(Finding(.bootloaderDefaultInvalid,
+                        summary: "the default entry \"\(entry.title)\" has no linux line",
+                        evidence: [Evidence(source: place, detail: "no linux/linuxefi command")]))
+                }
+            }
+            if let initrd = entry.initrd, !Self.isNonEmptyFile(initrd, context.root) {
+                findings.append(Finding(.bootloaderDefaultInvalid,
+                    summary: "the default entry \"\(entry.title)\" loads \(initrd), which is missing or empty",
+                    evidence: [Evidence(source: place, detail: "initrd \(initrd)"),
+                               Evidence(source: initrd, detail: Self.describe(initrd, context.root))]))
+            }
+        } else {
+            // No entry at all: GRUB shows an empty menu, systemd-boot has nothing to start.
+            findings.append(Finding(.bootloaderDefaultInvalid, summary: "the boot loader has no entry to boot",
+                                    evidence: [known] + configuration.unreadableLoaderEntries))
+        }
+        for bad in configuration.unreadableLoaderEntries {
+            context.logger.notice("loader entry skipped", metadata: ["path": "\(bad.source)", "error": "\(bad.detail)"])
+        }
+        return findings
+    }
+
+    static func knownEntries(_ configuration: BootConfiguration) -> Evidence {
+        let names = configuration.entries.prefix(8).map { entry in
+            entry.id.map { "\"\(entry.title)\" (\($0))" } ?? "\"\(entry.title)\""
+        }
+        let more = configuration.entries.count > 8 ? ", …" : ""
+        let source: String
+        switch configuration.loader {
+        case .grub(let path): source = path
+        case .loaderEntries(let directory): source = directory
+        case .none: source = "/boot"
+        }
+        return Evidence(source: source, detail: names.isEmpty
+                        ? "no entries" : "entries: " + names.joined(separator: ", ") + more)
+    }
+
+    static func isNonEmptyFile(_ path: String, _ root: SystemRoot) -> Bool {
+        guard let st = FileReading.status(atPath: root.host(path), followLinks: true) else { return false }
+        return (st.st_mode & S_IFMT) == S_IFREG && st.st_size > 0
+    }
+
+    static func describe(_ path: String, _ root: SystemRoot) -> String {
+        if let target = FileReading.linkTarget(atPath: root.host(path)),
+           FileReading.status(atPath: root.host(path), followLinks: true) == nil {
+            return "dangling symlink to \(target)"
+        }
+        guard let st = FileReading.status(atPath: root.host(path), followLinks: true) else { return "does not exist" }
+        if (st.st_mode & S_IFMT) != S_IFREG { return "not a regular file" }
+        return "\(st.st_size) bytes"
+    }
+}
