@@ -119,7 +119,9 @@ struct BlockDevicesTests {
         #expect(resolved.path == loop.path)
         #expect(resolved.isExtra == false)
         #expect(resolved.info.label == "my data")
-        let blkid = try Tool.run("blkid", ["-U", ext4UUID])
+        // blkid -U answers from its cache, which may predate the loop device: give it a
+        // cache file of its own so it scans the devices afresh.
+        let blkid = try Tool.run("/usr/bin/env", ["BLKID_FILE=\(directory.path)/blkid.tab", "blkid", "-U", ext4UUID])
         #expect(blkid.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == loop.path)
         // The node by path gives the same device.
         #expect(devices.resolve(loop.path)?.info.uuid == ext4UUID)
