@@ -80,7 +80,8 @@ public struct GrubEnvBlock: Sendable, Hashable {
     public enum Error: Swift.Error, Hashable, CustomStringConvertible {
         case wrongSize(Int)
         case badHeader
-        /// A line without `=` (or with an empty name); `offset` is from the start of the block.
+        /// A line without `=`; `offset` is from the start of the block. (An empty name is
+        /// valid: `grub-editenv FILE set =x` writes one and GRUB reads it.)
         case unparsableLine(line: Int, offset: Int)
         /// A backslash followed by something other than `\` or a newline, or at the end.
         case badEscape(line: Int, offset: Int)
@@ -104,7 +105,7 @@ public struct GrubEnvBlock: Sendable, Hashable {
             case .tooLarge(let needed):
                 "grubenv variables need \(needed) bytes, more than the \(GrubEnvBlock.size)-byte block"
             case .invalidName(let name):
-                "cannot store grubenv variable \"\(name)\": a name must be non-empty without '=' or newline"
+                "cannot store grubenv variable \"\(name)\": a name cannot contain '=' or a newline"
             }
         }
     }
@@ -191,7 +192,7 @@ extension GrubEnvBlock {
             }
             var q = p
             while q < end && bytes[q] != equals && bytes[q] != newline { q += 1 }
-            if q >= end || bytes[q] == newline || q == p {
+            if q >= end || bytes[q] == newline {
                 let error = Error.unparsableLine(line: lineNumber, offset: start)
                 if scan.error == nil { scan.error = error }
                 scan.problems.append(error)
@@ -250,7 +251,7 @@ extension GrubEnvBlock {
             case .comment(let text):
                 bytes += text.utf8
             case .variable(let name, let value):
-                guard !name.isEmpty, !name.contains("="), !name.contains("\n") else {
+                guard !name.contains("="), !name.contains("\n") else {
                     throw .invalidName(name)
                 }
                 bytes += name.utf8
