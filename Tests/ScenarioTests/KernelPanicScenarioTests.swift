@@ -1,0 +1,104 @@
+import Foundation
+import HealCore
+import HealSystem
+import Testing
+import TestSupport
+
+/// Real pstore records (scripts/make-pstore-fixtures, kernel 6.1.0-50-cloud-amd64) placed
+/// into overlay copies of the real test root where a machine keeps them.
+@Suite("KernelPanicScenarios", .serialized)
+struct KernelPanicScenarioTests {
+    static let fixtures = TestRoot.repository + "/Tests/HealSystemTests/Resources/pstore"
+
+    func record(_ scenario: String) -> String { Self.fixtures + "/" + scenario + "/dmesg-ramoops-0" }
+
+    func detect(_ root: String, pstore: String? = nil) throws -> [Finding] {
+        try KernelPanicDetector().detect(DetectionContext(root: try SystemRoot(root), pstoreDirectory: pstore))
+    }
+
+    func copy(_ scenario: String, to path: String) throws {
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent,
+                                                withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: record(scenario), toPath: path)
+    }
+
+    @Test func healthyRootHasNoFindings() throws {
+        #expect(try detect(TestRoot.root) == [])
+        let empty = try TemporaryDirectory(prefix: "pstore-live")
+        #expect(try detect(TestRoot.root, pstore: empty.path) == [])
+    }
+
+    static let expectedSummaries: [(String, String)] = [
+        ("panic-sysrq", "kernel panic: sysrq triggered crash on kernel 6.1.0-50-cloud-amd64"),
+        ("oops-module", "kernel Oops in module clarity_oops: BUG: kernel NULL pointer dereference, "
+            + "address: 0000000000000000 on kernel 6.1.0-50-cloud-amd64"),
+        ("init-exit", "kernel panic: Attempted to kill init! exitcode=0x00000000 on kernel 6.1.0-50-cloud-amd64 "
+            + "(the text points to init-missing)"),
+        ("vfs-no-root", "kernel panic: VFS: Unable to mount root fs on unknown-block(0,0) on kernel "
+            + "6.1.0-50-cloud-amd64 (the text points to root-device-mismatch)"),
+        ("no-working-init", "kernel panic: No working init found.  Try passing init= option to kernel. See Linux "
+            + "Documentation/admin-guide/init.rst for guidance. on kernel 6.1.0-50-cloud-amd64 "
+            + "(the text points to init-missing)"),
+    ]
+
+    /// `--pstore DIR`: a live folder given outside the root.
+    @Test(arguments: expectedSummaries)
+    func liveFolder(_ scenario: String, _ summary: String) throws {
+        let rootCopy = try TestRoot.writableCopy()
+        let live = try TemporaryDirectory(prefix: "pstore-live")
+        try copy(scenario, to: live.path + "/dmesg-ramoops-0")
+        let findings = try detect(rootCopy.path, pstore: live.path)
+        #expect(findings.map(\.failureClass) == [.kernelPanic])
+        #expect(findings.map(\.summary) == [summary])
+        #expect(findings.first?.evidence.first?.source == live.path + "/dmesg-ramoops-0")
+        #expect(findings.first?.evidence.contains { $0.detail.hasPrefix("CPU: 0 PID: ") } == true)
+    }
+
+    /// The root's own /sys/fs/pstore, archived by Debian's systemd-pstore itself (run in a
+    /// chroot of the copy): the records move to /var/lib/systemd/pstore, with dmesg.txt
+    /// joining them, and are found there once each.
+    @Test func archivedByTheRealSystemdPstore() throws {
+        let rootCopy = try TestRoot.writableCopy()
+        try copy("oops-module", to: rootCopy.at("/sys/fs/pstore/dmesg-ramoops-0"))
+        try copy("vfs-no-root", to: rootCopy.at("/sys/fs/pstore/dmesg-ramoops-1"))
+        try copy("panic-sysrq", to: rootCopy.at("/sys/fs/pstore/dmesg-efi-177249561401001"))
+        let before = try detect(rootCopy.path)
+        #expect(before.count == 3)
+        #expect(before.allSatisfy { $0.evidence.first?.source.hasPrefix("/sys/fs/pstore/") == true })
+
+        let run = try Tool.run("/usr/bin/unshare", ["-m", "/usr/sbin/chroot", rootCopy.path, "/lib/systemd/systemd-pstore"])
+        #expect(run.status == 0, "systemd-pstore: \(run.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: rootCopy.at("/sys/fs/pstore")) == [])
+        let archived = try FileManager.default.subpathsOfDirectory(atPath: rootCopy.at("/var/lib/systemd/pstore")).sorted()
+        #expect(archived == ["177249561", "177249561/dmesg-efi-177249561401001", "177249561/dmesg.txt",
+                             "dmesg-ramoops-0", "dmesg-ramoops-1", "dmesg.txt"])
+
+        let after = try detect(rootCopy.path)
+        #expect(Set(after.map(\.summary)) == Set(before.map(\.summary)))
+        #expect(Set(after.compactMap { $0.evidence.first?.source }) == [
+            "/var/lib/systemd/pstore/dmesg-ramoops-0", "/var/lib/systemd/pstore/dmesg-ramoops-1",
+            "/var/lib/systemd/pstore/177249561/dmesg-efi-177249561401001",
+        ])
+        let oops = try #require(after.first { $0.summary.contains("clarity_oops") })
+        #expect(oops.evidence.contains(Evidence(source: "/var/lib/systemd/pstore/dmesg-ramoops-0",
+                                                detail: "RIP: 0010:clarity_oops_init+0x11/0x1000 [clarity_oops]")))
+    }
+
+    /// clarity-heal's own archive, and the same record still live: one finding, the live
+    /// record first, the archived copy named.
+    @Test func ownArchiveAndStillLive() throws {
+        let rootCopy = try TestRoot.writableCopy()
+        let archived = "/var/lib/clarity-heal/pstore/20261129T214532Z/dmesg-ramoops-0"
+        try copy("oops-module", to: rootCopy.at(archived))
+        let fromArchive = try detect(rootCopy.path)
+        #expect(fromArchive.map(\.summary) == [Self.expectedSummaries[1].1])
+        #expect(fromArchive.first?.evidence.first?.source == archived)
+        #expect(fromArchive.first?.evidence.first?.detail.hasPrefix("clarity-heal archive record, written ") == true)
+
+        try copy("oops-module", to: rootCopy.at("/sys/fs/pstore/dmesg-ramoops-0"))
+        let both = try detect(rootCopy.path)
+        #expect(both.map(\.summary) == [Self.expectedSummaries[1].1])
+        #expect(both.first?.evidence.first?.source == "/sys/fs/pstore/dmesg-ramoops-0")
+        #expect(both.first?.evidence.first?.detail.hasSuffix("; also at \(archived)") == true)
+    }
+}
