@@ -9,7 +9,6 @@ import HealCore
 public struct AccountsDetector: Detector {
     public let name = "accounts"
     public let classes: [FailureClass] = [.accountDatabaseBroken]
-    public var isQuick: Bool { true }
 
     public init() {}
 

@@ -1,8 +1,23 @@
 import HealCore
 
-/// Every detector, in boot-chain order (DESIGN.md §4). The engine runs them in this order.
+/// Every detector, in boot-chain order (DESIGN.md §4): the engine runs them in this order.
 public enum Detectors {
     public static var all: [any Detector] {
-        []
+        [
+            KernelPanicDetector(),
+            BootFailuresDetector(),
+            BootloaderEnvDetector(),
+            BootloaderDefaultDetector(),
+            RootDeviceDetector(),
+            KernelModulesDetector(),
+            InitramfsDetector(),
+            FstabDetector(),
+            FilesystemErrorsDetector(),
+            InitDetector(),
+            UnitFailuresDetector(),
+            ResourceUsageDetector(),
+            SystemFilesDetector(),
+            AccountsDetector(),
+        ]
     }
 }

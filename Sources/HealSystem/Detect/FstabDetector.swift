@@ -13,7 +13,6 @@ import HealCore
 public struct FstabDetector: Detector {
     public let name = "fstab"
     public let classes: [FailureClass] = [.fstabUnresolvableSource, .fstabInvalidEntry]
-    public var isQuick: Bool { true }
     /// The file as the root sees it.
     public var path: String
 

@@ -10,7 +10,6 @@ import HealCore
 public struct ResourceUsageDetector: Detector {
     public let name = "resources"
     public let classes: [FailureClass] = [.diskSpaceExhausted, .inodeExhausted]
-    public var isQuick: Bool { true }
 
     public init() {}
 
