@@ -19,8 +19,9 @@ public struct PstoreRecord: Sendable, Hashable {
     /// What could be read of it.
     public enum Content: Sendable, Hashable {
         case text(String)
-        /// A `.enc.z` record: the kernel failed to decompress it, so it is still deflate
-        /// (zlib) data. Not inflated here: libarchive reads no raw zlib streams.
+        /// A `.enc.z` record: the kernel failed to decompress it, so it is still what
+        /// pstore compressed (raw deflate through the crypto API on 6.1, crypto/deflate.c,
+        /// no zlib or gzip header). Not inflated here: libarchive has no raw deflate filter.
         case compressed(byteCount: Int)
         /// The file could not be read (the `FileError` description).
         case unreadable(String)
