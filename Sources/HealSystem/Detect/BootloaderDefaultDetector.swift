@@ -2,7 +2,7 @@ import Glibc
 import HealCore
 
 /// `bootloader-default-invalid`: the boot loader's default names no entry, or the entry
-/// that boots names a kernel or initrd that is not there.
+/// that boots names a kernel that is not there (a missing initrd is `initramfs-missing`).
 ///
 /// Checked, each where it applies:
 /// - grubenv `next_entry` (grub-reboot) and `saved_entry` (grub-set-default, read when
@@ -11,8 +11,7 @@ import HealCore
 /// - a literal `set default=` in grub.cfg, and `GRUB_DEFAULT` in /etc/default/grub (unless
 ///   `saved`): the next update-grub writes it into grub.cfg;
 /// - `default` in loader.conf for BLS-only roots;
-/// - the booting entry's `linux` and first `initrd` files, and a grub.cfg GRUB cannot parse
-///   (no menu at all).
+/// - the booting entry's `linux` file, and a grub.cfg GRUB cannot parse (no menu at all).
 public struct BootloaderDefaultDetector: Detector {
     public let name = "boot-default"
     public let classes: [FailureClass] = [.bootloaderDefaultInvalid]
@@ -84,12 +83,8 @@ public struct BootloaderDefaultDetector: Detector {
                         evidence: [Evidence(source: place, detail: "no linux/linuxefi command")]))
                 }
             }
-            if let initrd = entry.initrd, !Self.isNonEmptyFile(initrd, context.root) {
-                findings.append(Finding(.bootloaderDefaultInvalid,
-                    summary: "the default entry \"\(entry.title)\" loads \(initrd), which is missing or empty",
-                    evidence: [Evidence(source: place, detail: "initrd \(initrd)"),
-                               Evidence(source: initrd, detail: Self.describe(initrd, context.root))]))
-            }
+            // A missing or empty initrd is `initramfs-missing`'s finding (its repair
+            // regenerates the image); reporting it here too would name one fault twice.
         } else {
             // No entry at all: GRUB shows an empty menu, systemd-boot has nothing to start.
             findings.append(Finding(.bootloaderDefaultInvalid, summary: "the boot loader has no entry to boot",

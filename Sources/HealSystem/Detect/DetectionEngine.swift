@@ -45,6 +45,7 @@ public struct DetectionEngine: Sendable {
                 errors.append(.init(detector: detector.name, message: "\(error)"))
             }
         }
+        findings = FindingOverlap.resolve(findings, root: context.root)
         findings.sort { ($0.severity, $0.failureClass) < ($1.severity, $1.failureClass) }
         return DetectionReport(root: context.root.path, quick: quick, findings: findings, errors: errors)
     }
