@@ -1,8 +1,9 @@
 import HealCore
 
 /// `system-file-corrupt`: a file of a boot-critical package (`BootCriticalPackages`) differs
-/// from the digest dpkg recorded in its md5sums. One finding per package, one piece of
-/// evidence per file.
+/// from the digest dpkg recorded in its md5sums. Files the boot never reads (documentation,
+/// network and sound modules: `BootCriticalPackages.matters(path:)`) are left out. One
+/// finding per package, one piece of evidence per file.
 public struct SystemFilesDetector: Detector {
     public let name = "system-files"
     public let classes: [FailureClass] = [.systemFileCorrupt]
@@ -10,7 +11,8 @@ public struct SystemFilesDetector: Detector {
     public init() {}
 
     public func detect(_ context: DetectionContext) throws -> [Finding] {
-        let report = try PackageIntegrity.verify(root: context.root)
+        let report = try PackageIntegrity.verify(root: context.root, include: BootCriticalPackages.contains,
+                                                 files: BootCriticalPackages.matters(path:))
         for problem in report.databaseProblems {
             context.logger.warning("dpkg database entry skipped", metadata: ["problem": "\(problem)"])
         }
@@ -22,9 +24,9 @@ public struct SystemFilesDetector: Detector {
         return byPackage.keys.sorted().map { package in
             let files = byPackage[package] ?? []
             let names = files.prefix(3).map(\.path).joined(separator: ", ") + (files.count > 3 ? ", …" : "")
-            let noun = files.count == 1 ? "file" : "files"
+            let counted = files.count == 1 ? "1 file of \(package) differs" : "\(files.count) files of \(package) differ"
             return Finding(.systemFileCorrupt,
-                           summary: "\(files.count) \(noun) of \(package) differ from the package: \(names)",
+                           summary: "\(counted) from the package: \(names)",
                            evidence: files.map { mismatch in
                                Evidence(source: mismatch.path,
                                         detail: "package \(package): expected md5 \(mismatch.expected), found \(mismatch.problem)")

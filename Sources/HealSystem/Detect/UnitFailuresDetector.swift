@@ -9,7 +9,13 @@ public struct UnitFailuresDetector: Detector {
     public let name = "unit-failures"
     public let classes: [FailureClass] = [.unitFailures]
 
-    public init() {}
+    /// Where the running kernel's boot id is read when the current boot is counted (the
+    /// running kernel's, not the root's: in the initramfs the root is not running yet).
+    public var bootIDPath: String
+
+    public init(bootIDPath: String = "/proc/sys/kernel/random/boot_id") {
+        self.bootIDPath = bootIDPath
+    }
 
     public func detect(_ context: DetectionContext) throws -> [Finding] {
         let journalPath = "/var/log/journal"
@@ -18,7 +24,7 @@ public struct UnitFailuresDetector: Detector {
             return []
         }
         let journal = try Journal(root: context.root)
-        let current = context.countsCurrentBoot ? Journal.currentBootID() : nil
+        let current = context.countsCurrentBoot ? Journal.currentBootID(procPath: bootIDPath) : nil
         guard let boot = Journal.previousBoot(in: try journal.boots(), current: current) else {
             context.logger.debug("journal has no previous boot", metadata: ["path": "\(journalPath)"])
             return []

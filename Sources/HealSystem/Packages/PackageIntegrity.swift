@@ -57,12 +57,14 @@ public enum PackageIntegrity {
     /// - Parameters:
     ///   - include: takes the package name without `:arch`; `BootCriticalPackages.contains`
     ///     for the detector, `{ _ in true }` for everything.
+    ///   - files: takes a path as md5sums names it; `BootCriticalPackages.matters(path:)`
+    ///     for the detector.
     ///   - workers: threads hashing at once (both cores here; hashing is CPU-bound once
     ///     the files are in the page cache).
     /// - Throws: `DpkgDatabase.Error` when the diversions cannot be read: without them a
     ///   diverted file would be reported as corrupt.
     public static func verify(root: SystemRoot, include: (String) -> Bool = BootCriticalPackages.contains,
-                              workers: Int = 2) throws(DpkgDatabase.Error) -> Report {
+                              files: (String) -> Bool = { _ in true }, workers: Int = 2) throws(DpkgDatabase.Error) -> Report {
         let database = DpkgDatabase(root: root)
         let diversions = try database.diversions()
         var jobs: [Job] = []
@@ -78,7 +80,7 @@ public enum PackageIntegrity {
             }
             packages.append(file.qualifiedName)
             problems += sums.errors.map(\.description)
-            for entry in sums.entries {
+            for entry in sums.entries where files(entry.path) {
                 let path = Diversion.installedPath(of: entry.path, package: file.package, in: diversions)
                 jobs.append(Job(package: file.qualifiedName, path: path, hostPath: root.host(path), expected: entry.digest))
             }
