@@ -64,6 +64,18 @@ struct CatalogueTests {
         Scenario(name: "init not executable", expected: ["init-missing"]) { root in
             _ = try Tool.run("/bin/chmod", ["a-x", root + "/lib/systemd/systemd"])
         },
+        Scenario(name: "init deleted", expected: ["init-missing"]) { root in
+            try remove(root + "/lib/systemd/systemd")
+        },
+        Scenario(name: "init's ELF interpreter deleted", expected: ["init-missing"]) { root in
+            try remove(root + "/lib64/ld-linux-x86-64.so.2")
+        },
+        Scenario(name: "a module oopsed on the last boot (systemd-pstore archive)", expected: ["kernel-panic"]) { root in
+            try FileManager.default.createDirectory(atPath: root + "/var/lib/systemd/pstore", withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                atPath: TestRoot.repository + "/Tests/HealSystemTests/Resources/pstore/oops-module/dmesg-ramoops-0",
+                toPath: root + "/var/lib/systemd/pstore/dmesg-ramoops-0")
+        },
         Scenario(name: "grubenv torn", expected: ["bootloader-env-corrupt"]) { root in
             _ = try Tool.run("/usr/bin/truncate", ["-s", "300", root + "/boot/grub/grubenv"])
         },

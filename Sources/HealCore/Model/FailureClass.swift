@@ -50,9 +50,11 @@ public enum FailureClass: String, CaseIterable, Sendable, Codable, Comparable {
     }
 
     public static func < (lhs: FailureClass, rhs: FailureClass) -> Bool {
-        // Catalogue order: the order of the boot chain, as DESIGN.md lists it.
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        lhs.rank < rhs.rank
     }
+
+    /// Catalogue order: the order of the boot chain, as DESIGN.md lists it.
+    public var rank: Int { Self.allCases.firstIndex(of: self) ?? Self.allCases.count }
 }
 
 /// The component slugs of `detect --json` (DESIGN.md §5).
@@ -65,6 +67,14 @@ public enum Severity: String, CaseIterable, Sendable, Codable, Comparable {
     case critical, high, moderate
 
     public static func < (lhs: Severity, rhs: Severity) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
+        lhs.rank < rhs.rank
+    }
+
+    private var rank: Int {
+        switch self {
+        case .critical: 0
+        case .high: 1
+        case .moderate: 2
+        }
     }
 }
