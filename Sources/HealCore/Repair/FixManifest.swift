@@ -1,0 +1,124 @@
+/// The manifest of a validated fix package: what to change on the real system, why, and
+/// the proof from the clone (DESIGN.md §5, §7).
+///
+/// ```
+///  fix-<id>/
+///  ├── manifest.json      this structure: changes (contents by SHA-256), the operations
+///  │                      that produced them, the findings, diagnosis and validation
+///  ├── files/<sha256>     the new contents of every file the fix writes
+///  └── SHA256SUMS         sha256sum(1) lines for manifest.json and files/*
+/// ```
+public struct FixManifest: Sendable, Codable, Hashable {
+    /// One path the fix changes, in the order apply must follow (parents first).
+    public struct Change: Sendable, Codable, Hashable {
+        public enum Kind: String, Sendable, Codable { case file, symlink, directory, removed }
+        public var path: String
+        public var kind: Kind
+        public var mode: UInt32?
+        public var owner: UInt32?
+        public var group: UInt32?
+        /// SHA-256 of the new contents (`files/<sha256>`), for files.
+        public var sha256: String?
+        public var size: Int?
+        /// The link target, for symbolic links.
+        public var target: String?
+
+        public init(path: String, kind: Kind, mode: UInt32? = nil, owner: UInt32? = nil, group: UInt32? = nil,
+                    sha256: String? = nil, size: Int? = nil, target: String? = nil) {
+            self.path = path
+            self.kind = kind
+            self.mode = mode
+            self.owner = owner
+            self.group = group
+            self.sha256 = sha256
+            self.size = size
+            self.target = target
+        }
+    }
+
+    /// One strategy the engine tried, in order, with its outcome.
+    public struct Attempt: Sendable, Codable, Hashable {
+        public var strategy: String
+        public var validated: Bool
+        /// Why it was skipped or failed; what passed when it validated.
+        public var notes: [String]
+        public var operations: [String]
+
+        public init(strategy: String, validated: Bool, notes: [String], operations: [String]) {
+            self.strategy = strategy
+            self.validated = validated
+            self.notes = notes
+            self.operations = operations
+        }
+    }
+
+    public static let currentFormat = 1
+
+    public var format: Int
+    /// A unique id: the fix package's name and the ledger's reference.
+    public var id: String
+    /// Seconds since the epoch when the fix was validated.
+    public var created: Int
+    public var failureClass: FailureClass
+    public var strategy: StrategyDescriptor
+    /// What was wrong: the findings the fix repairs.
+    public var findings: [Finding]
+    /// The operations as planned (file contents omitted: they are in `changes`).
+    public var operations: [String]
+    public var changes: [Change]
+    public var validation: ValidationReport
+    public var attempts: [Attempt]
+    public var environment: String
+    /// Whether the change needs a reboot to take effect (kernel, initramfs, boot loader,
+    /// fstab, command line, libc or init).
+    public var needsReboot: Bool
+
+    public init(id: String, created: Int, failureClass: FailureClass, strategy: StrategyDescriptor,
+                findings: [Finding], operations: [String], changes: [Change], validation: ValidationReport,
+                attempts: [Attempt], environment: String, needsReboot: Bool) {
+        self.format = Self.currentFormat
+        self.id = id
+        self.created = created
+        self.failureClass = failureClass
+        self.strategy = strategy
+        self.findings = findings
+        self.operations = operations
+        self.changes = changes
+        self.validation = validation
+        self.attempts = attempts
+        self.environment = environment
+        self.needsReboot = needsReboot
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, id, created, failureClass = "class", strategy, findings, operations, changes,
+             validation, attempts, environment, needsReboot
+    }
+}
+
+/// What validation on the clone showed, check by check.
+public struct ValidationReport: Sendable, Codable, Hashable {
+    public enum Verdict: String, Sendable, Codable { case passed, failed, notRun = "not-run" }
+
+    public struct Check: Sendable, Codable, Hashable {
+        /// A stable name: `resolved`, `no-regressions`, `changes-declared`, `core-boot-chain`,
+        /// `boot`, `stability`.
+        public var name: String
+        public var verdict: Verdict
+        public var detail: String
+
+        public init(name: String, verdict: Verdict, detail: String) {
+            self.name = name
+            self.verdict = verdict
+            self.detail = detail
+        }
+    }
+
+    public var checks: [Check]
+
+    public init(checks: [Check]) { self.checks = checks }
+
+    /// Passed when no check failed. A check not run (a boot without a microVM) does not
+    /// fail validation, but it is never reported as passed either.
+    public var passed: Bool { !checks.contains { $0.verdict == .failed } }
+}
