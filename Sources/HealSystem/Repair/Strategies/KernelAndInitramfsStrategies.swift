@@ -1,0 +1,8 @@
+import HealCore
+
+extension StrategyCatalogue {
+    /// initramfs, module index, init, packaged files, panicking modules, failed units.
+    static var kernelAndInitramfs: [any RepairStrategy] {
+        []
+    }
+}
