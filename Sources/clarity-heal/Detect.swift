@@ -49,7 +49,13 @@ extension ClarityHeal {
             global.bootstrapLogging()
             let logger = Logger(label: "clarity-heal.detect")
             let root = try global.systemRoot()
-            let thresholds = Thresholds()  // WIRE: config reader (engineer E)
+            let thresholds: Thresholds
+            do {
+                thresholds = try Config.load(root: root).thresholds
+            } catch {
+                printError("clarity-heal: \(error)")
+                throw ExitStatus.usage
+            }
             let context = DetectionContext(
                 root: root, thresholds: thresholds, extraDevices: device,
                 pstoreDirectory: pstore, countsCurrentBoot: currentBoot, logger: logger)

@@ -66,4 +66,26 @@ struct DetectCommandTests {
         let result = try Self.detect(["--root", TestRoot.root, "--class", "not-a-class"])
         #expect(result.status == 2)
     }
+
+    @Test func thresholdsComeFromTheRootsConfigFile() throws {
+        let copy = try TestRoot.writableCopy()
+        try FileManager.default.createDirectory(atPath: copy.path + "/etc/clarity-heal", withIntermediateDirectories: true)
+        _ = try Tool.run("/usr/bin/grub-editenv", [copy.path + "/boot/grub/grubenv", "set", "clarity_heal_attempts=2"])
+        let config = copy.path + "/etc/clarity-heal/clarity-heal.conf"
+
+        try "[Thresholds]\nBootFailures=3\n".write(toFile: config, atomically: false, encoding: .utf8)
+        let below = try Self.detect(["--root", copy.path, "--quick", "--json"])
+        #expect(below.status == 0, "\(below.stdout)")
+
+        try "[Thresholds]\nBootFailures=2\n".write(toFile: config, atomically: false, encoding: .utf8)
+        let at = try Self.detect(["--root", copy.path, "--quick", "--json"])
+        #expect(at.status == 1)
+        #expect(at.stdout.contains("boot-failures"))
+
+        try "[Thresholds]\nBootFailures=two\n".write(toFile: config, atomically: false, encoding: .utf8)
+        let bad = try Self.detect(["--root", copy.path, "--quick"])
+        #expect(bad.status == 2)
+        #expect(bad.stdout.isEmpty)
+        #expect(bad.stderr.contains("clarity-heal.conf line 2"))
+    }
 }
