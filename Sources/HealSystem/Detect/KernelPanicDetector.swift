@@ -8,6 +8,12 @@ import Logging
 /// One finding per distinct crash (`PanicSignature.Identity`: kind, reason, module,
 /// kernel), naming the reason, the faulting module and the kernel version, with the
 /// record paths and their key lines as evidence. Quick: it reads a few small files.
+///
+/// Records a repair has dealt with are not counted: a strategy that removes the crash's
+/// cause (blacklisting the faulting module, booting another kernel) lists the records'
+/// SHA-256 in `/var/lib/clarity-heal/pstore/handled` (`HandledPanicRecords`), and a record
+/// with a listed digest is skipped wherever it sits. A new crash writes a new record, with
+/// new bytes, and is reported again.
 public struct KernelPanicDetector: Detector {
     public let name = "pstore"
     public let classes: [FailureClass] = [.kernelPanic]
@@ -27,6 +33,8 @@ public struct KernelPanicDetector: Detector {
         /// Crash records counted (each distinct record once).
         public var crashRecordCount: Int
         public var skipped: [Evidence]
+        /// Crash records left out because a repair already handled them.
+        public var handled: [PstoreRecord] = []
     }
 
     public func detect(_ context: DetectionContext) throws -> [Finding] {
@@ -51,7 +59,13 @@ public struct KernelPanicDetector: Detector {
             logger.notice("skipping pstore record", metadata: ["path": "\(record.path)", "reason": "\(why)"])
             skipped.append(Evidence(source: record.path, detail: "skipped: \(why)"))
         }
+        let handledDigests = archive.handledDigests()
+        var handled: [PstoreRecord] = []
         for record in archive.records() where record.name.isKernelLog {
+            if let digest = record.sha256, handledDigests.contains(digest) {
+                handled.append(record)
+                continue
+            }
             let text: String
             switch record.content {
             case .text(let read): text = read
@@ -80,7 +94,7 @@ public struct KernelPanicDetector: Detector {
                 crashes.append(Crash(signature: signature, records: [record]))
             }
         }
-        return Reading(crashes: crashes, crashRecordCount: count, skipped: skipped)
+        return Reading(crashes: crashes, crashRecordCount: count, skipped: skipped, handled: handled)
     }
 
     static func finding(for crash: Crash, notes: [Evidence]) -> Finding {

@@ -11,6 +11,7 @@ import HealCore
 ///  └── dmesg-efi-177249561401001
 ///
 ///  clarity-heal's archive             /var/lib/clarity-heal/pstore/
+///  ├── handled                          SHA-256 of records already repaired (not a record)
 ///  ├── 20261129T214532Z/                one folder per harvest: UTC time (or any id)
 ///  │   ├── dmesg-ramoops-0              the records as the kernel named them,
 ///  │   └── dmesg-ramoops-1              bytes unchanged; the boot path copies them
@@ -59,6 +60,13 @@ public struct PstoreArchive: Sendable {
     /// The archive a detection run looks at: its root and `pstoreDirectory`.
     public init(_ context: DetectionContext) {
         self.init(root: context.root, liveDirectory: context.pstoreDirectory)
+    }
+
+    /// The SHA-256 digests of records a repair has dealt with (`HandledPanicRecords`,
+    /// `<root>/var/lib/clarity-heal/pstore/handled`); empty when there is no such file.
+    public func handledDigests() -> Set<String> {
+        guard let text = try? FileReading.text(atPath: root.host(HandledPanicRecords.path), limit: 4 << 20) else { return [] }
+        return HandledPanicRecords.digests(in: text)
     }
 
     /// All records, newest first; records with the same bytes once.
@@ -114,7 +122,8 @@ public struct PstoreArchive: Sendable {
                     content = .unreadable(error.description)
                 }
                 let record = PstoreRecord(location: location, path: path, hostPath: hostPath, name: name,
-                                          modified: Int(status.st_mtim.tv_sec), content: content)
+                                          modified: Int(status.st_mtim.tv_sec), content: content,
+                                          sha256: bytes.map(SHA256.hex))
                 found.append((record, bytes))
             default:
                 continue

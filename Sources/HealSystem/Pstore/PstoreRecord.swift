@@ -40,9 +40,12 @@ public struct PstoreRecord: Sendable, Hashable {
     public var content: Content
     /// Where the same bytes were found as well (archived copies of a live record).
     public var copies: [String]
+    /// SHA-256 of the record's bytes, when they could be read: what
+    /// `HandledPanicRecords` lists once a repair dealt with the crash.
+    public var sha256: String?
 
     public init(location: Location, path: String, hostPath: String, name: PstoreRecordName,
-                modified: Int, content: Content, copies: [String] = []) {
+                modified: Int, content: Content, copies: [String] = [], sha256: String? = nil) {
         self.location = location
         self.path = path
         self.hostPath = hostPath
@@ -50,6 +53,7 @@ public struct PstoreRecord: Sendable, Hashable {
         self.modified = modified
         self.content = content
         self.copies = copies
+        self.sha256 = sha256
     }
 }
 

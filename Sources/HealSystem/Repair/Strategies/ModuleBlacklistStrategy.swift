@@ -1,0 +1,138 @@
+import Glibc
+import HealCore
+
+/// `kernel-panic` whose trace names a faulting module: keeps the module from loading
+/// (DESIGN.md §4) —
+///
+/// - `/etc/modprobe.d/clarity-heal-blacklist.conf`: `blacklist M` and `install M /bin/false`;
+/// - `module_blacklist=M` on the kernel command line: in `GRUB_CMDLINE_LINUX` of
+///   `/etc/default/grub` (kept by the next update-grub) and on the default entry's `linux`
+///   line of grub.cfg (effective at the next boot without regenerating it);
+/// - the default kernel's initramfs rebuilt, so its copy of modprobe.d has the blacklist;
+/// - the crash's records listed in `HandledPanicRecords`, so the detector stops reporting
+///   a crash whose cause is now kept out.
+///
+/// Refused when the module is one the root needs to boot (its file system or storage
+/// driver, or a dependency of one): blacklisting it would trade a panic for no root.
+public struct ModuleBlacklistStrategy: RepairStrategy {
+    public let descriptor = StrategyDescriptor(
+        id: "module-blacklist",
+        title: "Blacklist the module that crashed the kernel",
+        classes: [.kernelPanic],
+        risk: 4,
+        sideEffects: "the module (and the hardware or feature it drives) stays unavailable until a person removes the blacklist; the command line and the initramfs change",
+        priorEffectiveness: 0.8,
+        estimatedSeconds: 45)
+
+    public init() {}
+
+    /// The crashes of the finding that name a faulting module, with the archive read.
+    func crashes(_ context: RepairContext) -> [KernelPanicDetector.Crash] {
+        let reading = KernelPanicDetector.read(PstoreArchive(root: context.root), logger: context.logger)
+        let withModule = reading.crashes.filter { $0.signature.faultingModule != nil }
+        // The crash this finding reports, when it can be told apart; else every crash
+        // that names a module.
+        let matching = withModule.filter { KernelPanicDetector.finding(for: $0, notes: []).summary == context.finding.summary }
+        return matching.isEmpty ? withModule : matching
+    }
+
+    /// Modules the root needs to reach its root file system, with their dependencies.
+    static func bootModules(_ root: SystemRoot, entry: BootEntry) -> Set<String> {
+        guard let version = entry.kernelVersion, let kmod = try? KernelModules(root: root, version: version) else { return [] }
+        var names: Set<String> = []
+        for need in InitramfsDetector.neededModules(entry: entry, root: root) {
+            for module in (try? kmod.lookup(need.module)) ?? [] {
+                names.insert(ModuleBlacklistConfig.normalized(module.name))
+                for dependency in (try? kmod.dependencies(of: module)) ?? [] {
+                    names.insert(ModuleBlacklistConfig.normalized(dependency.name))
+                }
+            }
+        }
+        return names
+    }
+
+    public func unmetPrecondition(_ context: RepairContext) -> String? {
+        let found = crashes(context)
+        guard !found.isEmpty else { return "no crash in pstore names a faulting module" }
+        if let entry = try? BootConfiguration.load(context.root).defaultEntry {
+            let needed = Self.bootModules(context.root, entry: entry)
+            let modules = found.compactMap(\.signature.faultingModule).map(ModuleBlacklistConfig.normalized)
+            if let vital = modules.first(where: needed.contains) {
+                return "\(vital) is needed to reach the root file system; blacklisting it would leave the machine without its root"
+            }
+        }
+        return nil
+    }
+
+    public func plan(_ context: RepairContext) throws -> [RepairOperation] {
+        let root = context.root
+        func fail(_ reason: String) -> PlanError { PlanError(strategy: descriptor.id, reason: reason) }
+        let found = crashes(context)
+        var modules: [String] = []
+        for name in found.compactMap(\.signature.faultingModule).map(ModuleBlacklistConfig.normalized) where !modules.contains(name) {
+            modules.append(name)
+        }
+        guard !modules.isEmpty else { throw fail("no crash in pstore names a faulting module") }
+
+        var operations: [RepairOperation] = []
+        let existing = try? FileReading.text(atPath: root.host(ModuleBlacklistConfig.path))
+        operations.append(.writeFile(path: ModuleBlacklistConfig.path,
+                                     contents: Array(ModuleBlacklistConfig.text(existing: existing, adding: modules).utf8),
+                                     mode: 0o644))
+
+        let configuration = try? BootConfiguration.load(root)
+        if FileReading.status(atPath: root.host("/etc/default/grub")) != nil {
+            let text: String
+            do { text = try FileReading.text(atPath: root.host("/etc/default/grub")) } catch { throw fail("\(error)") }
+            let edited = KernelCommandLineEdit.adding(modules, toParameter: ModuleBlacklistConfig.parameter, defaultGrub: text)
+            if edited != text {
+                operations.append(.writeFile(path: "/etc/default/grub", contents: Array(edited.utf8),
+                                             mode: InitramfsAddDriverStrategy.mode(of: "/etc/default/grub", in: root)))
+            }
+        }
+        if let configuration, case .grub(let configPath) = configuration.loader, let entry = configuration.defaultEntry,
+           entry.origin == .grubMenu {
+            let text: String
+            do { text = try FileReading.text(atPath: root.host(configPath), limit: 16 << 20) } catch { throw fail("\(error)") }
+            let edited: String
+            do {
+                edited = try KernelCommandLineEdit.adding(modules, toParameter: ModuleBlacklistConfig.parameter,
+                                                         grubConfig: text, linuxLine: entry.line, source: configPath)
+            } catch {
+                throw fail("\(error)")
+            }
+            if edited != text {
+                operations.append(.writeFile(path: configPath, contents: Array(edited.utf8),
+                                             mode: InitramfsAddDriverStrategy.mode(of: configPath, in: root)))
+            }
+        }
+
+        // The initramfs carries its own copy of modprobe.d: rebuild it when there is one.
+        if case .success(let target) = InitramfsTarget.load(root), target.imageExists {
+            operations.append(target.generator.build(version: target.version, exists: true))
+        }
+
+        if let mark = Self.handledOperation(found, root: root, strategy: descriptor.id) {
+            operations.append(mark)
+        }
+        return operations
+    }
+
+    /// Writes the records of `crashes` into `HandledPanicRecords`, keeping what the file
+    /// lists already; nil when no record could be read.
+    static func handledOperation(_ crashes: [KernelPanicDetector.Crash], root: SystemRoot, strategy: String) -> RepairOperation? {
+        let handled = crashes.flatMap { crash in
+            crash.records.compactMap { record -> HandledPanicRecords.Entry? in
+                guard let digest = record.sha256 else { return nil }
+                return HandledPanicRecords.Entry(sha256: digest, module: crash.signature.faultingModule,
+                                                 written: KernelPanicDetector.utc(record.modified).replacing(" UTC", with: "Z").replacing(" ", with: "T"),
+                                                 strategy: strategy, path: record.path)
+            }
+        }
+        guard !handled.isEmpty else { return nil }
+        let existing = try? FileReading.text(atPath: root.host(HandledPanicRecords.path))
+        return .writeFile(path: HandledPanicRecords.path,
+                          contents: Array(HandledPanicRecords.text(existing: existing, adding: handled).utf8),
+                          mode: 0o644)
+    }
+}
