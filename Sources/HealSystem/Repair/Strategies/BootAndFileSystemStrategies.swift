@@ -1,8 +1,20 @@
 import HealCore
 
 extension StrategyCatalogue {
-    /// fstab, root=, grubenv, the default entry, account databases.
+    /// fstab, root=, grubenv, the default entry, account databases. Within a class the
+    /// priors give DESIGN.md §4's default order (re-point, nofail, comment out; set the
+    /// type, restore a backup, comment out).
     static var bootAndFileSystem: [any RepairStrategy] {
-        []
+        [
+            FstabRepointSourceStrategy(),
+            FstabAddNofailStrategy(),
+            FstabSetDetectedTypeStrategy(),
+            FstabRestoreBackupStrategy(),
+            FstabCommentOutStrategy(),
+            RootDeviceCommandLineStrategy(),
+            GrubEnvRewriteStrategy(),
+            BootDefaultRepointStrategy(),
+            AccountsRestoreBackupStrategy(),
+        ]
     }
 }
