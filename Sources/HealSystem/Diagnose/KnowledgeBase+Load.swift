@@ -62,7 +62,10 @@ extension KnowledgeBase {
         case .keyNotFound(let key, let context):
             return "at \(location(context.codingPath)): missing \"\(key.stringValue)\""
         case .typeMismatch(_, let context), .valueNotFound(_, let context), .dataCorrupted(let context):
-            return "at \(location(context.codingPath)): \(context.debugDescription)"
+            var text = "at \(location(context.codingPath)): \(context.debugDescription)"
+            // The parser's own message says where the JSON breaks.
+            if let underlying = context.underlyingError { text += " (\(underlying))" }
+            return text
         @unknown default:
             return "\(error)"
         }
