@@ -32,8 +32,11 @@ struct PackagedFiles {
 
     /// The package that installed `path` (any spelling of it inside the root).
     func owner(of path: String) throws(PlanError) -> Owner {
-        let wanted = root.canonical(path)
-        guard let base = wanted.split(separator: "/").last else { throw error("\(path) names no file") }
+        // The folders are followed, the last component is not: a link standing where the
+        // package has a file must not make the link's target the file to restore.
+        guard let base = path.split(separator: "/").last else { throw error("\(path) names no file") }
+        let folder = root.canonical(String(path.dropLast(base.count)))
+        let wanted = (folder == "/" ? "" : folder) + "/" + base
         var parents: [String: String] = [:]
         let info = DpkgDatabase.infoDirectory
         for name in FileReading.directoryEntries(atPath: root.host(info)).sorted() where name.hasSuffix(".list") {
