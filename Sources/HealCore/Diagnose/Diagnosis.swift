@@ -131,6 +131,8 @@ public struct Diagnosis: Sendable, Hashable, Codable {
     public var root: String
     /// Nil when nothing was found.
     public var rootCause: RootCause?
+    /// The root cause's confidence (0–1), nil without one.
+    public var confidence: Double?
     /// The root cause's component first, then those of the other findings.
     public var affectedComponents: [Component]
     /// Every step in the order it ran.
@@ -141,8 +143,6 @@ public struct Diagnosis: Sendable, Hashable, Codable {
     public var estimatedRepair: RepairEstimate?
     public var errors: [Failure]
 
-    /// The root cause's confidence, nil without one.
-    public var confidence: Double? { rootCause?.confidence }
 
     /// Nothing found and every step could look.
     public var isHealthy: Bool { rootCause == nil && otherFindings.isEmpty && errors.isEmpty }
@@ -151,6 +151,7 @@ public struct Diagnosis: Sendable, Hashable, Codable {
                 otherFindings: [Finding], estimatedRepair: RepairEstimate?, errors: [Failure]) {
         self.root = root
         self.rootCause = rootCause
+        confidence = rootCause?.confidence
         self.affectedComponents = affectedComponents
         self.steps = steps
         self.otherFindings = otherFindings

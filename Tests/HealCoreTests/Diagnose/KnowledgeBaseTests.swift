@@ -95,6 +95,7 @@ struct KnowledgeCase: Sendable, CustomTestStringConvertible {
         if let cause = diagnosis.rootCause {
             #expect(cause.confidence >= example.minimumConfidence)
             #expect((0...1).contains(cause.confidence))
+            #expect(diagnosis.confidence == cause.confidence)
             // Every finding is either explained by the root cause or secondary.
             #expect(cause.findings.count + diagnosis.otherFindings.count == example.observations.count)
             #expect(cause.findings.first?.failureClass == cause.failureClass)
@@ -102,6 +103,7 @@ struct KnowledgeCase: Sendable, CustomTestStringConvertible {
             #expect(diagnosis.estimatedRepair?.seconds == RepairEstimate.defaultSeconds(for: cause.failureClass))
         } else {
             #expect(diagnosis.isHealthy)
+            #expect(diagnosis.confidence == nil)
             #expect(diagnosis.estimatedRepair == nil)
         }
     }
