@@ -12,17 +12,21 @@ final class KernelRepairCase {
     let scratch: TemporaryDirectory
     let environment: OverlayEnvironment
     let detectors: [any Detector]
+    /// Detection as on the boot path of a counted boot (unit failures of the boot before).
+    let countsCurrentBoot: Bool
 
-    init(detectors: [any Detector] = Detectors.all, breakRoot: (OverlayCopy) throws -> Void) throws {
+    init(detectors: [any Detector] = Detectors.all, countsCurrentBoot: Bool = false,
+         breakRoot: (OverlayCopy) throws -> Void) throws {
         copy = try TestRoot.writableCopy()
         try breakRoot(copy)
         scratch = try TemporaryDirectory(prefix: "env")
         environment = try OverlayEnvironment(lower: try SystemRoot(copy.path), scratch: scratch.path + "/env")
         self.detectors = detectors
+        self.countsCurrentBoot = countsCurrentBoot
     }
 
     var detection: DetectionContext {
-        DetectionContext(root: environment.root, extraDevices: [TestRoot.image])
+        DetectionContext(root: environment.root, extraDevices: [TestRoot.image], countsCurrentBoot: countsCurrentBoot)
     }
 
     func context(_ finding: Finding) -> RepairContext {

@@ -19,13 +19,16 @@ struct FailedUnitsFinding {
         self.units = units
     }
 
-    /// Checks the extra validation for units: `systemd-analyze verify` of the default
+    /// The extra validation for units: `systemd-analyze verify` of the default
     /// target in the clone, so a repair that leaves a unit the boot pulls in unloadable
-    /// fails there and not on the machine. Nil when the root has no systemd-analyze.
-    static func verification(_ root: SystemRoot) -> RepairOperation? {
-        guard FileReading.status(atPath: root.host("/usr/bin/systemd-analyze"), followLinks: true) != nil else { return nil }
-        // --man=no: the clone has no man pages to check Documentation= against.
-        return .runTool(arguments: ["systemd-analyze", "verify", "--man=no", "default.target"], mayChange: [])
+    /// fails there and not on the machine. Nothing when the root has no systemd-analyze.
+    static func verification(_ root: SystemRoot) -> [RepairOperation] {
+        guard FileReading.status(atPath: root.host("/usr/bin/systemd-analyze"), followLinks: true) != nil else { return [] }
+        // --man=no: the clone has no man pages to check Documentation= against. The
+        // manager it starts stamps /run/systemd/systemd-units-load: runtime state that
+        // must not travel into the fix.
+        return [.runTool(arguments: ["systemd-analyze", "verify", "--man=no", "default.target"], mayChange: []),
+                .removeFile(path: "/run/systemd/systemd-units-load")]
     }
 }
 
@@ -60,9 +63,8 @@ public struct UnitMaskStrategy: RepairStrategy {
     public func plan(_ context: RepairContext) throws -> [RepairOperation] {
         let units = maskable(context)
         guard !units.isEmpty else { throw PlanError(strategy: descriptor.id, reason: "no failed unit may be masked") }
-        var operations = units.map { RepairOperation.makeSymlink(path: "/etc/systemd/system/" + $0, target: "/dev/null") }
-        if let verify = FailedUnitsFinding.verification(context.root) { operations.append(verify) }
-        return operations
+        return units.map { RepairOperation.makeSymlink(path: "/etc/systemd/system/" + $0, target: "/dev/null") }
+            + FailedUnitsFinding.verification(context.root)
     }
 }
 
@@ -129,11 +131,10 @@ public struct UnitRevertStrategy: RepairStrategy {
     }
 
     public func plan(_ context: RepairContext) throws -> [RepairOperation] {
-        var operations = try operations(context)
+        let operations = try operations(context)
         guard !operations.isEmpty else {
             throw PlanError(strategy: descriptor.id, reason: "no file of the failed units differs from its package or changed before the failing boot")
         }
-        if let verify = FailedUnitsFinding.verification(context.root) { operations.append(verify) }
-        return operations
+        return operations + FailedUnitsFinding.verification(context.root)
     }
 }
