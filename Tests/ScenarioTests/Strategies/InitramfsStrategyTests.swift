@@ -76,6 +76,19 @@ struct InitramfsStrategyTests {
         #expect(throws: PlanError.self) { try InitramfsRegenerateStrategy().plan(repair.context(finding)) }
     }
 
+    @Test func anEntryWithoutAnInitrdLineIsNotRegenerated() throws {
+        let repair = try KernelRepairCase { copy in
+            try CatalogueTests.edit(copy.at("/boot/grub/grub.cfg")) { text in
+                // Only the default (first) entry loses its initrd line.
+                guard let range = text.range(of: "\tinitrd\t/boot/initrd.img-\(Self.version)\n") else { return text }
+                return text.replacingCharacters(in: range, with: "")
+            }
+        }
+        let finding = try repair.finding(.initramfsMissing)
+        #expect(InitramfsRegenerateStrategy().unmetPrecondition(repair.context(finding))
+                == "the default entry \"Debian GNU/Linux\" loads no initramfs; an image would not be used until the boot configuration is regenerated")
+    }
+
     @Test func noDriverToAddOnTheStockRoot() throws {
         let root = try SystemRoot(TestRoot.root)
         let finding = Finding(.initramfsMissingDriver, summary: "test", evidence: [])

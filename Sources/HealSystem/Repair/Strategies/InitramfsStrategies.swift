@@ -103,8 +103,15 @@ public struct InitramfsRegenerateStrategy: RepairStrategy {
     public init() {}
 
     public func unmetPrecondition(_ context: RepairContext) -> String? {
-        if case .failure(let reason) = InitramfsTarget.load(context.root) { return reason.text }
-        return nil
+        switch InitramfsTarget.load(context.root) {
+        case .failure(let reason): return reason.text
+        case .success(let target):
+            // grub-mkconfig leaves the initrd line out when no image existed: building one
+            // does not make the entry load it; the boot configuration must be regenerated.
+            return target.entry.initrd == nil
+                ? "the default entry \"\(target.entry.title)\" loads no initramfs; an image would not be used until the boot configuration is regenerated"
+                : nil
+        }
     }
 
     public func plan(_ context: RepairContext) throws -> [RepairOperation] {
