@@ -91,6 +91,31 @@ struct UnitsStrategyTests {
         #expect(try detector.detect(context).isEmpty)
     }
 
+    /// The fixture's two boots read as "last good, then failing": a drop-in written between
+    /// them is the change to revert; one written before the good boot is left alone.
+    @Test func dropInWrittenBetweenTheGoodAndTheFailingBootIsRemoved() throws {
+        let fixture = try Fixture()
+        let repair = try KernelRepairCase { copy in
+            try fixture.breakRoot(copy)
+            for (name, time) in [("late.conf", fixture.failing.last / 1_000_000 + 5), ("early.conf", fixture.failing.first / 1_000_000 - 60)] {
+                let folder = copy.at("/etc/systemd/system/clarity-fail-a.service.d")
+                try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+                try "[Service]\nExecStartPre=/bin/false\n".write(toFile: folder + "/" + name, atomically: false, encoding: .utf8)
+                _ = try Tool.run("/usr/bin/touch", ["-d", "@\(time)", folder + "/" + name])
+            }
+        }
+        let finding = Finding(.unitFailures, summary: "1 unit failed", evidence: [
+            Evidence(source: "journal /var/log/journal boot \(fixture.healthy.id)", detail: "clarity-fail-a.service: Failed with result 'exit-code'."),
+        ])
+        let outcome = try repair.repair(UnitRevertStrategy(), finding)
+        #expect(outcome.operations.first == .removeFile(path: "/etc/systemd/system/clarity-fail-a.service.d/late.conf"))
+        #expect(outcome.operations.count == 3, "\(outcome.operations)")
+        #expect(outcome.succeeded, "\(outcome.outcomes.map(\.detail))")
+        #expect(outcome.verdict("changes-declared") == .passed)
+        #expect(outcome.changes.modifiedPaths == ["/etc/systemd/system/clarity-fail-a.service.d/late.conf"])
+        #expect(outcome.changes.changes["/etc/systemd/system/clarity-fail-a.service.d/late.conf"] == .removed)
+    }
+
     @Test func essentialUnitsAreNeverMasked() throws {
         let root = try SystemRoot(TestRoot.root)
         let finding = Finding(.unitFailures, summary: "3 units failed", evidence: [
