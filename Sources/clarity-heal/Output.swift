@@ -34,7 +34,7 @@ enum ReportText {
             if group.isEmpty { continue }
             out += "\n\(component.rawValue)\n"
             for finding in group {
-                out += "  \(finding.severity.rawValue.padding(9)) \(finding.failureClass.rawValue)\n"
+                out += "  \(finding.severity.rawValue.padded(9)) \(finding.failureClass.rawValue)\n"
                 out += "            \(finding.summary)\n"
                 for evidence in finding.evidence {
                     out += "            - \(evidence.source): \(evidence.detail)\n"
@@ -48,11 +48,5 @@ enum ReportText {
             }
         }
         return out
-    }
-}
-
-extension String {
-    fileprivate func padding(_ width: Int) -> String {
-        count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }

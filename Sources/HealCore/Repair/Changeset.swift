@@ -47,3 +47,26 @@ public struct Changeset: Sendable, Hashable, Codable {
         }
     }
 }
+
+extension Changeset {
+    /// The operations that reproduce this changeset on another copy of the same root:
+    /// folders first (parents before children), then files and links, removals last and
+    /// deepest first.
+    public var asOperations: [RepairOperation] {
+        var folders: [RepairOperation] = [], writes: [RepairOperation] = [], removals: [RepairOperation] = []
+        for path in paths {
+            guard let change = changes[path] else { continue }
+            switch change {
+            case .directory(let mode, _, _):
+                folders.append(.makeDirectory(path: path, mode: mode))
+            case .file(let contents, let mode, _, _):
+                writes.append(.writeFile(path: path, contents: contents, mode: mode))
+            case .symlink(let target, _, _):
+                writes.append(.makeSymlink(path: path, target: target))
+            case .removed:
+                removals.append(.removeFile(path: path))
+            }
+        }
+        return folders + writes + removals.reversed()
+    }
+}

@@ -7,6 +7,9 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
     case removeFile(path: String)
     /// Make `path` a symbolic link to `target`, replacing what is there.
     case makeSymlink(path: String, target: String)
+    /// Make a folder (and its parents) with these permission bits; an existing folder only
+    /// gets the bits.
+    case makeDirectory(path: String, mode: UInt32)
     /// Change the permission bits of `path`.
     case setMode(path: String, mode: UInt32)
     /// Run a distro tool inside the clone (a chroot with /proc, /sys and /dev), declaring
@@ -17,7 +20,7 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
     public var declaredPaths: [String] {
         switch self {
         case .writeFile(let path, _, _), .removeFile(let path), .makeSymlink(let path, _),
-             .setMode(let path, _):
+             .setMode(let path, _), .makeDirectory(let path, _):
             [path]
         case .runTool(_, let mayChange):
             mayChange
@@ -32,10 +35,13 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
             "remove \(path)"
         case .makeSymlink(let path, let target):
             "link \(path) -> \(target)"
+        case .makeDirectory(let path, let mode):
+            "mkdir \(path) (mode \(String(mode, radix: 8)))"
         case .setMode(let path, let mode):
             "chmod \(String(mode, radix: 8)) \(path)"
         case .runTool(let arguments, let mayChange):
-            "run \(arguments.joined(separator: " ")) (may change \(mayChange.joined(separator: ", ")))"
+            "run \(arguments.joined(separator: " "))"
+                + (mayChange.isEmpty ? " (changes nothing)" : " (may change \(mayChange.joined(separator: ", ")))")
         }
     }
 }

@@ -45,6 +45,14 @@ extension Environment {
             }
             if let error = makeParents(of: host) { return outcome(error) }
             return outcome(symlink(target, host) == 0 ? nil : "cannot link \(path): \(String(cString: strerror(errno)))")
+        case .makeDirectory(let path, let mode):
+            let host = root.host(root.canonical(path))
+            do {
+                try Paths.makeDirectory(host)
+            } catch {
+                return outcome("\(error)")
+            }
+            return outcome(chmod(host, mode_t(mode)) == 0 ? nil : "cannot chmod \(path): \(String(cString: strerror(errno)))")
         case .setMode(let path, let mode):
             let host = root.host(root.canonical(path))
             return outcome(chmod(host, mode_t(mode)) == 0 ? nil : "cannot chmod \(path): \(String(cString: strerror(errno)))")

@@ -1,0 +1,110 @@
+import HealCore
+import Logging
+
+/// Tries strategies for one finding on a clone until one validates (DESIGN.md §1,
+/// "repair+validate"): snapshot, plan, execute, validate; restore the snapshot when a
+/// strategy fails, so the next one starts from the same clone.
+public struct RepairEngine: Sendable {
+    /// A strategy that validated: exactly what it changed and the proof.
+    public struct ValidatedRepair: Sendable {
+        public var strategy: StrategyDescriptor
+        public var operations: [RepairOperation]
+        public var changes: Changeset
+        public var validation: ValidationReport
+    }
+
+    public struct Outcome: Sendable {
+        public var finding: Finding
+        /// Every strategy considered, in the order tried, with why it failed.
+        public var attempts: [FixManifest.Attempt]
+        public var repair: ValidatedRepair?
+    }
+
+    public var candidates: @Sendable (FailureClass) -> [any RepairStrategy]
+    public var validator: Validator
+    public var logger: Logger
+
+    public init(candidates: @escaping @Sendable (FailureClass) -> [any RepairStrategy] = { StrategyCatalogue.candidates(for: $0) },
+                validator: Validator = Validator(),
+                logger: Logger = Logger(label: "clarity-heal.repair")) {
+        self.candidates = candidates
+        self.validator = validator
+        self.logger = logger
+    }
+
+    /// Repairs `finding` in `environment`.
+    /// - Parameter detection: how to detect on the clone (its root is replaced by the
+    ///   environment's); the baseline for "no regressions" is taken here, before any change.
+    public func repair(_ finding: Finding, in environment: any Environment,
+                       detection: DetectionContext) -> Outcome {
+        var context = detection
+        context.root = environment.root
+        let baseline = DetectionEngine(detectors: validator.detectors).run(context)
+        var attempts: [FixManifest.Attempt] = []
+
+        for strategy in candidates(finding.failureClass) {
+            let id = strategy.descriptor.id
+            let repairContext = RepairContext(root: environment.root, finding: finding,
+                                              extraDevices: detection.extraDevices, runner: detection.runner,
+                                              logger: logger)
+            if let reason = strategy.unmetPrecondition(repairContext) {
+                logger.info("strategy skipped", metadata: ["strategy": "\(id)", "reason": "\(reason)"])
+                attempts.append(.init(strategy: id, validated: false, notes: ["precondition not met: \(reason)"], operations: []))
+                continue
+            }
+            let operations: [RepairOperation]
+            do {
+                operations = try strategy.plan(repairContext)
+            } catch {
+                attempts.append(.init(strategy: id, validated: false, notes: ["cannot plan: \(error)"], operations: []))
+                continue
+            }
+            let described = operations.map(\.description)
+            logger.info("trying strategy", metadata: ["strategy": "\(id)", "operations": "\(operations.count)"])
+
+            let snapshot: Snapshot
+            do {
+                snapshot = try environment.snapshot()
+            } catch {
+                attempts.append(.init(strategy: id, validated: false, notes: ["cannot snapshot the clone: \(error)"], operations: described))
+                break  // without snapshots nothing can be tried safely
+            }
+            var notes: [String] = []
+            let outcomes = environment.execute(operations)
+            if let failed = outcomes.first(where: { !$0.succeeded }) {
+                notes.append("operation failed: \(failed.operation): \(failed.detail)")
+            } else {
+                do {
+                    let changes = try environment.changes(since: snapshot)
+                    if changes.modifiedPaths.isEmpty {
+                        notes.append("changed nothing")
+                    } else {
+                        let validation = validator.validate(repairing: finding.failureClass, context: context,
+                                                            baseline: baseline, operations: operations, changes: changes)
+                        if validation.passed {
+                            notes += validation.checks.map { "\($0.name): \($0.verdict.rawValue): \($0.detail)" }
+                            attempts.append(.init(strategy: id, validated: true, notes: notes, operations: described))
+                            return Outcome(finding: finding, attempts: attempts,
+                                           repair: ValidatedRepair(strategy: strategy.descriptor, operations: operations,
+                                                                   changes: changes, validation: validation))
+                        }
+                        notes += validation.checks.filter { $0.verdict == .failed }
+                            .map { "validation failed: \($0.name): \($0.detail)" }
+                    }
+                } catch {
+                    notes.append("cannot read the changes: \(error)")
+                }
+            }
+            do {
+                try environment.restore(snapshot)
+                notes.append("clone restored")
+            } catch {
+                notes.append("cannot restore the clone: \(error)")
+                attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described))
+                break  // a clone in an unknown state must not be used for the next strategy
+            }
+            attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described))
+        }
+        return Outcome(finding: finding, attempts: attempts, repair: nil)
+    }
+}

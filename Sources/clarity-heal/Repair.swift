@@ -1,0 +1,109 @@
+import ArgumentParser
+import FoundationEssentials
+import HealCore
+import HealSystem
+import Logging
+
+extension RepairRun.EnvironmentChoice: ExpressibleByArgument {}
+
+extension ClarityHeal {
+    struct Repair: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Find a repair that is proven on a clone, and write it as a fix package.",
+            discussion: """
+                Never writes to the examined root: strategies run on a copy-on-write clone,
+                each is validated there, and the first that validates is written to --out.
+                Exits 0 when there is nothing to repair, 1 when a validated fix package was
+                written (apply it with `clarity-heal apply`), 3 when the environment could
+                not be set up, 4 when no strategy validated (a person must act).
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .long, help: ArgumentHelp("A disk image or device holding the root, examined read-only (instead of --root).", valueName: "image"))
+        var disk: String?
+
+        @Option(name: .long, help: ArgumentHelp("An image file or device node of the examined system (repeatable).", valueName: "file"))
+        var device: [String] = []
+
+        @Option(name: .long, help: ArgumentHelp("Read live pstore records from this folder.", valueName: "dir"))
+        var pstore: String?
+
+        @Option(name: .long, help: "Where to try repairs: auto (overlay, else copy), overlay, copy or microvm.")
+        var environment: RepairRun.EnvironmentChoice = .auto
+
+        @Option(name: .long, help: ArgumentHelp("Where to write the fix package.", valueName: "dir"))
+        var out: String = "/var/lib/clarity-heal/fixes"
+
+        @Option(name: .long, help: ArgumentHelp("Scratch space for the clone.", valueName: "dir"))
+        var scratch: String = "/var/tmp/clarity-heal"
+
+        @Flag(name: .long, help: "Print the candidate strategies and their plans; change nothing.")
+        var dryRun = false
+
+        func validate() throws {
+            if disk != nil && global.root != "/" {
+                throw ValidationError("give either --root or --disk, not both")
+            }
+            if let disk, FileReading.status(atPath: disk, followLinks: true) == nil {
+                throw ValidationError("cannot use --disk \(disk): it does not exist")
+            }
+            if disk == nil { _ = try global.systemRoot() }
+            for file in device where FileReading.status(atPath: file, followLinks: true) == nil {
+                throw ValidationError("cannot use --device \(file): it does not exist")
+            }
+        }
+
+        func run() throws {
+            global.bootstrapLogging()
+            let logger = Logger(label: "clarity-heal.repair")
+            var mountedDisk: ReadOnlyDisk?
+            defer { mountedDisk?.release() }
+            var devices = device
+            let root: SystemRoot
+            if let disk {
+                do {
+                    let mounted = try ReadOnlyDisk(image: disk, scratch: scratch)
+                    mountedDisk = mounted
+                    root = mounted.root
+                    devices.append(disk)
+                } catch {
+                    printError("clarity-heal: \(error)")
+                    throw ExitStatus.failedSafely
+                }
+            } else {
+                root = try global.systemRoot()
+            }
+            let thresholds: Thresholds
+            do {
+                thresholds = try Config.load(root: root).thresholds
+            } catch {
+                printError("clarity-heal: \(error)")
+                throw ExitStatus.usage
+            }
+            let request = RepairRun.Request(root: root, extraDevices: devices, thresholds: thresholds,
+                                            pstoreDirectory: pstore, environment: environment,
+                                            scratch: scratch, out: out, logger: logger)
+            if dryRun {
+                let plans = RepairRun().plans(request)
+                if global.json { try printJSON(plans) } else { print(RepairText.render(plans), terminator: "") }
+                if plans.finding != nil { throw ExitStatus.findings }
+                return
+            }
+            let result: RepairRun.Result
+            do {
+                result = try RepairRun().run(request)
+            } catch {
+                printError("clarity-heal: \(error)")
+                throw ExitStatus.failedSafely
+            }
+            if global.json { try printJSON(result) } else { print(RepairText.render(result), terminator: "") }
+            switch result.status {
+            case .healthy: return
+            case .validated: throw ExitStatus.findings
+            case .unrepairable: throw ExitStatus.needsPerson
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import HealCore
+import HealSystem
+
+/// The readable forms of `repair` and `repair --dry-run`.
+enum RepairText {
+    static func render(_ result: RepairRun.Result) -> String {
+        guard let finding = result.finding else { return "\(result.root): nothing to repair\n" }
+        var out = "\(result.root): repairing \(finding.failureClass.rawValue) in the \(result.environment ?? "?") environment\n"
+        out += "  \(finding.summary)\n\nstrategies tried\n"
+        for attempt in result.attempts {
+            out += "  \(attempt.validated ? "validated" : "failed   ") \(attempt.strategy)\n"
+            for note in attempt.notes { out += "            \(note)\n" }
+        }
+        switch result.status {
+        case .healthy:
+            break
+        case .validated:
+            out += "\nfix package: \(result.fixPackage ?? "?")\n"
+            for check in result.validation?.checks ?? [] {
+                out += "  \(check.verdict.rawValue.padded(8)) \(check.name): \(check.detail)\n"
+            }
+            out += "\napply it with: clarity-heal apply \(result.fixPackage ?? "FIX")\n"
+        case .unrepairable:
+            out += "\nno strategy validated. What to do: \(result.advice ?? "")\n"
+        }
+        if !result.remaining.isEmpty {
+            out += "\nalso found (run repair again after applying):\n"
+            for other in result.remaining { out += "  \(other.failureClass.rawValue): \(other.summary)\n" }
+        }
+        return out
+    }
+
+    static func render(_ dryRun: RepairRun.DryRun) -> String {
+        guard let finding = dryRun.finding else { return "\(dryRun.root): nothing to repair\n" }
+        var out = "\(dryRun.root): would repair \(finding.failureClass.rawValue)\n  \(finding.summary)\n\ncandidates, in the order they would be tried\n"
+        if dryRun.candidates.isEmpty { out += "  none: no strategy repairs this class\n" }
+        for (index, candidate) in dryRun.candidates.enumerated() {
+            let d = candidate.strategy
+            out += "  \(index + 1). \(d.id) (expected \(Int(d.priorEffectiveness * 100)) %, risk \(d.risk)/10, ~\(d.estimatedSeconds) s)\n"
+            out += "     \(d.title)\n"
+            if let reason = candidate.unmetPrecondition { out += "     skipped: \(reason)\n" }
+            if let error = candidate.planError { out += "     cannot plan: \(error)\n" }
+            for operation in candidate.operations { out += "     - \(operation)\n" }
+        }
+        return out
+    }
+}
+
+extension String {
+    func padded(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}
