@@ -10,7 +10,7 @@ struct ClarityHeal: AsyncParsableCommand {
             Exit status: 0 healthy or success, 1 findings or repair needed, 2 usage error,
             3 failed safely (nothing changed), 4 needs a person.
             """,
-        subcommands: [Detect.self, Repair.self]
+        subcommands: [Detect.self, Diagnose.self, Repair.self]
     )
 
     /// Runs the command, mapping ArgumentParser's usage status (EX_USAGE, 64) to the
