@@ -63,6 +63,8 @@ public struct FixManifest: Sendable, Codable, Hashable {
     public var strategy: StrategyDescriptor
     /// What was wrong: the findings the fix repairs.
     public var findings: [Finding]
+    /// How the root cause was found, step by step, when diagnosis ran.
+    public var diagnosis: Diagnosis?
     /// The operations as planned (file contents omitted: they are in `changes`).
     public var operations: [String]
     public var changes: [Change]
@@ -75,7 +77,7 @@ public struct FixManifest: Sendable, Codable, Hashable {
 
     public init(id: String, created: Int, failureClass: FailureClass, strategy: StrategyDescriptor,
                 findings: [Finding], operations: [String], changes: [Change], validation: ValidationReport,
-                attempts: [Attempt], environment: String, needsReboot: Bool) {
+                attempts: [Attempt], environment: String, needsReboot: Bool, diagnosis: Diagnosis? = nil) {
         self.format = Self.currentFormat
         self.id = id
         self.created = created
@@ -88,10 +90,11 @@ public struct FixManifest: Sendable, Codable, Hashable {
         self.attempts = attempts
         self.environment = environment
         self.needsReboot = needsReboot
+        self.diagnosis = diagnosis
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, id, created, failureClass = "class", strategy, findings, operations, changes,
+        case format, id, created, failureClass = "class", strategy, findings, diagnosis, operations, changes,
              validation, attempts, environment, needsReboot
     }
 }

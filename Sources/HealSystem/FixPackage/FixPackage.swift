@@ -121,6 +121,28 @@ public struct FixPackage: Sendable {
         return FixPackage(directory: directory, manifest: manifest)
     }
 
+    /// The changes the package carries, contents read and checksum-verified: what apply
+    /// writes, and what a test applies to a copy (`Changeset.asOperations`).
+    public func changeset() throws(FixPackage.Error) -> Changeset {
+        var changeset = Changeset()
+        for change in manifest.changes {
+            let owner = change.owner ?? 0, group = change.group ?? 0
+            switch change.kind {
+            case .file:
+                changeset.changes[change.path] = .file(contents: try contents(of: change), mode: change.mode ?? 0o644,
+                                                       owner: owner, group: group)
+            case .symlink:
+                guard let target = change.target else { throw .malformed(path: directory, reason: "\(change.path) has no link target") }
+                changeset.changes[change.path] = .symlink(target: target, owner: owner, group: group)
+            case .directory:
+                changeset.changes[change.path] = .directory(mode: change.mode ?? 0o755, owner: owner, group: group)
+            case .removed:
+                changeset.changes[change.path] = .removed
+            }
+        }
+        return changeset
+    }
+
     /// The new contents of a file the fix writes.
     public func contents(of change: FixManifest.Change) throws(FixPackage.Error) -> [UInt8] {
         guard let digest = change.sha256 else { throw .malformed(path: directory, reason: "\(change.path) has no contents") }

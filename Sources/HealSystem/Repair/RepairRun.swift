@@ -15,6 +15,8 @@ public struct RepairRun {
         public var extraDevices: [String]
         public var thresholds: Thresholds
         public var pstoreDirectory: String?
+        /// Set on the boot path of the boot being counted (see `DetectionContext`).
+        public var countsCurrentBoot = false
         public var environment: EnvironmentChoice
         /// Where clones are made (an overlay upper layer must be able to live there).
         public var scratch: String
@@ -55,6 +57,8 @@ public struct RepairRun {
         public var environment: String?
         /// The finding the run repaired (the earliest in the boot chain).
         public var finding: Finding?
+        /// The diagnosis that chose the finding.
+        public var diagnosis: Diagnosis?
         public var attempts: [FixManifest.Attempt]
         public var fixPackage: String?
         public var validation: ValidationReport?
@@ -80,22 +84,36 @@ public struct RepairRun {
         self.engine = engine
     }
 
-    /// The finding to repair first: the earliest in the boot chain, most severe first on a
-    /// tie. A fault early in the chain (the boot loader) hides the later ones.
-    public static func primary(_ findings: [Finding]) -> Finding? {
-        findings.min { ($0.failureClass, $0.severity) < ($1.failureClass, $1.severity) }
+    /// The finding to repair: the root cause diagnosis settled on (its own class's
+    /// finding), or — when the knowledge base concluded nothing — the finding of the
+    /// earliest boot-chain stage.
+    public static func primary(_ diagnosis: Diagnosis, findings: [Finding]) -> Finding? {
+        if let cause = diagnosis.rootCause,
+           let own = cause.findings.first(where: { $0.failureClass == cause.failureClass }) ?? findings.first(where: { $0.failureClass == cause.failureClass }) {
+            return own
+        }
+        return findings.min { ($0.failureClass.stage, $0.severity) < ($1.failureClass.stage, $1.severity) }
+    }
+
+    private func diagnose(_ detection: DetectionContext) -> (Diagnosis, [Finding]) {
+        let diagnosis = Diagnoser(detectors: engine.validator.detectors).run(detection)
+        let findings = (diagnosis.rootCause?.findings ?? []) + diagnosis.otherFindings
+        var unique: [Finding] = []
+        for finding in findings where !unique.contains(finding) { unique.append(finding) }
+        return (diagnosis, unique)
     }
 
     public func run(_ request: Request) throws(RepairRun.Error) -> Result {
         let detection = DetectionContext(root: request.root, thresholds: request.thresholds,
                                          extraDevices: request.extraDevices, pstoreDirectory: request.pstoreDirectory,
+                                         countsCurrentBoot: request.countsCurrentBoot,
                                          runner: request.runner, logger: request.logger)
-        let report = DetectionEngine(detectors: engine.validator.detectors).run(detection)
-        guard let finding = Self.primary(report.findings) else {
-            return Result(status: .healthy, root: request.root.path, environment: nil, finding: nil, attempts: [],
-                          fixPackage: nil, validation: nil, remaining: [], advice: nil)
+        let (diagnosis, findings) = diagnose(detection)
+        guard let finding = Self.primary(diagnosis, findings: findings) else {
+            return Result(status: .healthy, root: request.root.path, environment: nil, finding: nil, diagnosis: diagnosis,
+                          attempts: [], fixPackage: nil, validation: nil, remaining: [], advice: nil)
         }
-        let remaining = report.findings.filter { $0 != finding }
+        let remaining = findings.filter { $0 != finding }
         let environment = try makeEnvironment(request)
         defer { environment.tearDown() }
 
@@ -104,7 +122,7 @@ public struct RepairRun {
         let outcome = engine.repair(finding, in: environment, detection: detection)
         guard let repair = outcome.repair else {
             return Result(status: .unrepairable, root: request.root.path, environment: environment.kind.rawValue,
-                          finding: finding, attempts: outcome.attempts, fixPackage: nil, validation: nil,
+                          finding: finding, diagnosis: diagnosis, attempts: outcome.attempts, fixPackage: nil, validation: nil,
                           remaining: remaining, advice: ManualSteps.advice(for: finding.failureClass))
         }
         let (entries, files) = FixPackage.changes(of: repair.changes)
@@ -114,7 +132,7 @@ public struct RepairRun {
             created: Int(now), failureClass: finding.failureClass, strategy: repair.strategy,
             findings: [finding], operations: repair.operations.map(\.description), changes: entries,
             validation: repair.validation, attempts: outcome.attempts, environment: environment.kind.rawValue,
-            needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths))
+            needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths), diagnosis: diagnosis)
         let package: FixPackage
         do {
             try Paths.makeDirectory(request.out)
@@ -123,7 +141,7 @@ public struct RepairRun {
             throw .environment("\(error)")
         }
         return Result(status: .validated, root: request.root.path, environment: environment.kind.rawValue,
-                      finding: finding, attempts: outcome.attempts, fixPackage: package.directory,
+                      finding: finding, diagnosis: diagnosis, attempts: outcome.attempts, fixPackage: package.directory,
                       validation: repair.validation, remaining: remaining, advice: nil)
     }
 
@@ -194,9 +212,10 @@ extension RepairRun {
     public func plans(_ request: Request) -> DryRun {
         let detection = DetectionContext(root: request.root, thresholds: request.thresholds,
                                          extraDevices: request.extraDevices, pstoreDirectory: request.pstoreDirectory,
+                                         countsCurrentBoot: request.countsCurrentBoot,
                                          runner: request.runner, logger: request.logger)
-        let report = DetectionEngine(detectors: engine.validator.detectors).run(detection)
-        guard let finding = Self.primary(report.findings) else {
+        let (diagnosis, findings) = diagnose(detection)
+        guard let finding = Self.primary(diagnosis, findings: findings) else {
             return DryRun(root: request.root.path, finding: nil, candidates: [])
         }
         let context = RepairContext(root: request.root, finding: finding, extraDevices: request.extraDevices,
