@@ -17,15 +17,9 @@ extension ClarityHeal {
         )
 
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var system: SystemOptions
 
-        @Option(name: .long, help: ArgumentHelp(
-            "Read live pstore records from this folder instead of <root>/sys/fs/pstore.", valueName: "dir"))
-        var pstore: String?
 
-        @Option(name: .long, help: ArgumentHelp(
-            "An image file or device node of the examined system, besides the block devices present (repeatable).",
-            valueName: "file"))
-        var device: [String] = []
 
         @Flag(name: .long, help: "Only the cheap checks of the boot path: pstore, boot counter, staged fixes.")
         var quick = false
@@ -40,25 +34,16 @@ extension ClarityHeal {
 
         func validate() throws {
             _ = try global.systemRoot()
-            for file in device where FileReading.status(atPath: file, followLinks: true) == nil {
-                throw ValidationError("cannot use --device \(file): it does not exist")
-            }
         }
 
         func run() throws {
             global.bootstrapLogging()
             let logger = Logger(label: "clarity-heal.detect")
             let root = try global.systemRoot()
-            let thresholds: Thresholds
-            do {
-                thresholds = try Config.load(root: root).thresholds
-            } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.usage
-            }
+            let thresholds = try SystemOptions.thresholds(root)
             let context = DetectionContext(
-                root: root, thresholds: thresholds, extraDevices: device,
-                pstoreDirectory: pstore, countsCurrentBoot: currentBoot, logger: logger)
+                root: root, thresholds: thresholds, extraDevices: system.device,
+                pstoreDirectory: system.pstore, countsCurrentBoot: currentBoot, logger: logger)
             var engine = DetectionEngine()
             if !classes.isEmpty {
                 engine.detectors.removeAll { detector in !detector.classes.contains { classes.contains($0) } }

@@ -19,21 +19,12 @@ extension ClarityHeal {
         )
 
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var system: SystemOptions
 
-        @Option(name: .long, help: ArgumentHelp(
-            "Read live pstore records from this folder instead of <root>/sys/fs/pstore.", valueName: "dir"))
-        var pstore: String?
 
-        @Option(name: .long, help: ArgumentHelp(
-            "An image file or device node of the examined system, besides the block devices present (repeatable).",
-            valueName: "file"))
-        var device: [String] = []
 
         func validate() throws {
             _ = try global.systemRoot()
-            for file in device where FileReading.status(atPath: file, followLinks: true) == nil {
-                throw ValidationError("cannot use --device \(file): it does not exist")
-            }
         }
 
         func run() throws {
@@ -49,8 +40,8 @@ extension ClarityHeal {
                 printError("clarity-heal: \(error)")
                 throw ExitStatus.usage
             }
-            let context = DetectionContext(root: root, thresholds: thresholds, extraDevices: device,
-                                           pstoreDirectory: pstore, logger: logger)
+            let context = DetectionContext(root: root, thresholds: thresholds, extraDevices: system.device,
+                                           pstoreDirectory: system.pstore, logger: logger)
             let diagnosis = Diagnoser(knowledgeBase: knowledge).run(context)
             if global.json {
                 try printJSON(diagnosis)

@@ -20,15 +20,12 @@ extension ClarityHeal {
         )
 
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var system: SystemOptions
 
         @Option(name: .long, help: ArgumentHelp("A disk image or device holding the root, examined read-only (instead of --root).", valueName: "image"))
         var disk: String?
 
-        @Option(name: .long, help: ArgumentHelp("An image file or device node of the examined system (repeatable).", valueName: "file"))
-        var device: [String] = []
 
-        @Option(name: .long, help: ArgumentHelp("Read live pstore records from this folder.", valueName: "dir"))
-        var pstore: String?
 
         @Option(name: .long, help: "Where to try repairs: auto (overlay, else copy), overlay, copy or microvm.")
         var environment: RepairRun.EnvironmentChoice = .auto
@@ -50,9 +47,6 @@ extension ClarityHeal {
                 throw ValidationError("cannot use --disk \(disk): it does not exist")
             }
             if disk == nil { _ = try global.systemRoot() }
-            for file in device where FileReading.status(atPath: file, followLinks: true) == nil {
-                throw ValidationError("cannot use --device \(file): it does not exist")
-            }
         }
 
         func run() throws {
@@ -60,7 +54,7 @@ extension ClarityHeal {
             let logger = Logger(label: "clarity-heal.repair")
             var mountedDisk: ReadOnlyDisk?
             defer { mountedDisk?.release() }
-            var devices = device
+            var devices = system.device
             let root: SystemRoot
             if let disk {
                 do {
@@ -75,15 +69,9 @@ extension ClarityHeal {
             } else {
                 root = try global.systemRoot()
             }
-            let thresholds: Thresholds
-            do {
-                thresholds = try Config.load(root: root).thresholds
-            } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.usage
-            }
+            let thresholds = try SystemOptions.thresholds(root)
             let request = RepairRun.Request(root: root, extraDevices: devices, thresholds: thresholds,
-                                            pstoreDirectory: pstore, environment: environment,
+                                            pstoreDirectory: system.pstore, environment: environment,
                                             scratch: scratch, out: out, logger: logger)
             if dryRun {
                 let plans = RepairRun().plans(request)

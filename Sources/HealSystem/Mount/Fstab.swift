@@ -1,4 +1,5 @@
 import CMount
+import HealCore
 import Glibc
 
 /// The static mount table of a root, read with libmount the way `mount -a` and
@@ -330,20 +331,8 @@ struct FstabLines {
         line.split { $0 == 0x20 || $0 == 0x09 }.map(Array.init)
     }
 
-    /// fstab(5) octal escapes (`\040` for a space), as libmount's unmangle decodes them.
+    /// fstab(5) octal escapes (`\040` for a space): the same decoding the edits use.
     private static func unescape(_ field: [UInt8]) -> String {
-        var out: [UInt8] = []
-        var i = 0
-        while i < field.count {
-            if field[i] == UInt8(ascii: "\\"), i + 3 < field.count,
-               let value = UInt8(String(decoding: field[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-                out.append(value)
-                i += 4
-            } else {
-                out.append(field[i])
-                i += 1
-            }
-        }
-        return String(decoding: out, as: UTF8.self)
+        FstabEdit.unescape(String(decoding: field, as: UTF8.self))
     }
 }
