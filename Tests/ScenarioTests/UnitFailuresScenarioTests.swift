@@ -91,3 +91,42 @@ struct UnitFailuresScenarioTests {
         #expect(try detectDuringHealthyBoot(copy.path, thresholds: three).count == 1)
     }
 }
+
+/// `unit-failures` through the whole repair pipeline (diagnosis, ranked strategies,
+/// validation on an overlay clone, fix package), run as the fixture's healthy boot would
+/// on its boot path.
+@Suite("UnitFailuresRepair", .serialized, .timeLimit(.minutes(10)))
+struct UnitFailuresRepairTests {
+    @Test func validatedFixRepairsACopyAndLeavesTheRootUntouched() throws {
+        let broken = try Fixture.rootWithJournal()
+        let before = try RepairEngineTests.hashTree(broken.path)
+        let scratch = try TemporaryDirectory(prefix: "units")
+        let id = try Fixture.boots().healthy.id
+        var dashed = id
+        for offset in [20, 16, 12, 8] { dashed.insert("-", at: dashed.index(dashed.startIndex, offsetBy: offset)) }
+        let bootID = try scratch.write("boot_id", dashed + "\n")
+        // Every detector, with the unit-failures one reading the fixture's boot id.
+        let detectors: [any Detector] = Detectors.all.map { detector in
+            detector is UnitFailuresDetector ? UnitFailuresDetector(bootIDPath: bootID) : detector
+        }
+        var request = RepairRun.Request(root: try SystemRoot(broken.path), extraDevices: [TestRoot.image],
+                                        environment: .overlay, scratch: scratch.path + "/scratch",
+                                        out: scratch.path + "/fixes")
+        request.countsCurrentBoot = true
+        let result = try RepairRun(engine: RepairEngine(validator: Validator(detectors: detectors))).run(request)
+
+        #expect(result.status == .validated, "\(result.attempts)")
+        #expect(result.finding?.failureClass == .unitFailures)
+        #expect(try RepairEngineTests.hashTree(broken.path) == before, "repair wrote to the examined root")
+        let package = try FixPackage.open(try #require(result.fixPackage))
+        #expect(package.manifest.validation.passed)
+
+        let second = try Fixture.rootWithJournal()
+        let target = try OverlayEnvironment(lower: SystemRoot(second.path), scratch: scratch.path + "/apply")
+        defer { target.tearDown() }
+        #expect(target.execute(try package.changeset().asOperations).allSatisfy { $0.succeeded })
+        let after = try UnitFailuresDetector(bootIDPath: bootID).detect(
+            DetectionContext(root: target.root, countsCurrentBoot: true))
+        #expect(after == [])
+    }
+}
