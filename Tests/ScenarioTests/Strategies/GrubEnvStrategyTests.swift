@@ -21,7 +21,7 @@ struct GrubEnvStrategyTests {
         #expect(outcome.validated, "\(outcome.explanation)")
         #expect(outcome.changes.modifiedPaths == [Self.path])
         // The plan ends with the clone's grub-editenv reading the block, and it did.
-        #expect(outcome.operations.last?.description == "run /usr/bin/grub-editenv \(Self.path) list (may change )")
+        #expect(outcome.operations.last?.description == "run /usr/bin/grub-editenv \(Self.path) list (changes nothing)")
         #expect(outcome.outcomes.last?.succeeded == true)
         let bytes = try Data(contentsOf: URL(fileURLWithPath: run.environment.root.host(Self.path)))
         #expect(bytes.count == 1024)
