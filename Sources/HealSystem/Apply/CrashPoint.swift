@@ -1,0 +1,20 @@
+import Glibc
+
+/// TEST HOOK for the power-loss tests: inert unless `CLARITY_HEAL_CRASH_AFTER_STEP=N` is
+/// set. Apply, rollback and recovery call `reached()` after every durable journal record
+/// and between the write of a temporary file and its rename, and after the rename; the
+/// N-th call (1-based) kills the process with SIGKILL, as a power cut would stop it (no
+/// cleanup, no buffered output). The process prints the count of points it passed on
+/// stderr when `CLARITY_HEAL_CRASH_COUNT=1`, so a test knows how many there are.
+enum CrashPoint {
+    nonisolated(unsafe) private static var passed = 0
+    private static let limit: Int? = getenv("CLARITY_HEAL_CRASH_AFTER_STEP")
+        .flatMap { Int(String(cString: $0)) }
+
+    /// Counts one crash point; kills the process when it is the chosen one.
+    static func reached() {
+        guard let limit else { return }
+        passed += 1
+        if passed == limit { raise(SIGKILL) }
+    }
+}
