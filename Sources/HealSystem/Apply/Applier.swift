@@ -71,6 +71,11 @@ public struct Applier: Sendable {
         } catch {
             throw .refused(error)
         }
+        do {
+            _ = try RootPaths.resolve("/var/lib/clarity-heal/applied/" + plan.fixID, in: root, fix: plan.fixID)
+        } catch {
+            throw .refused(error)
+        }
         for step in plan.steps {
             if step.path == "/var/lib/clarity-heal" || step.path.hasPrefix("/var/lib/clarity-heal/") {
                 throw .refused(.invalidPath(fix: plan.fixID, path: step.manifestPath, reason: "is clarity-heal's own state"))
@@ -103,7 +108,14 @@ public struct Applier: Sendable {
     /// - Throws: `Applier.Error`; `.refused` and `.backup` leave the target untouched.
     public func apply(_ package: FixPackage) throws(Applier.Error) -> ApplyResult {
         let recovered = try recover()
-        let plan = try check(package)
+        let plan: ApplyPlan
+        do {
+            plan = try check(package)
+        } catch {
+            record(.apply, fix: package.manifest.id, manifest: package.manifest, outcome: LedgerRecord.Outcome.refused,
+                   detail: ["reason": "\(error)"])
+            throw error
+        }
         let fix = plan.fixID
         if let state = appliedFix(fix), state.state == .applied {
             var result = try result(for: state, plan: plan, status: .alreadyApplied)
@@ -128,6 +140,8 @@ public struct Applier: Sendable {
         } catch {
             try? DurableFiles.removeTree(partial)
             try? ApplyJournal.remove(at: layout.journal)
+            record(.apply, fix: fix, manifest: package.manifest, outcome: LedgerRecord.Outcome.refused,
+                   detail: ["reason": "no verified backup: \(error)"])
             throw .backup(fix: fix, reason: "\(error)")
         }
         let indexJSON = try Self.encode(index), planJSON = try Self.encode(plan)
@@ -144,7 +158,7 @@ public struct Applier: Sendable {
 
         try journal.append(.begin(.apply, fixID: fix, steps: plan.steps.count, backupSHA256: backupSHA))
         try runApplySteps(plan, done: [], journal: journal)
-        let state = try finishApply(plan, backupSHA: backupSHA, journal: journal)
+        let state = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.applied)
         var result = try result(for: state, plan: plan, status: .applied, index: index)
         result.recovered = recovered
         return result
@@ -173,17 +187,23 @@ public struct Applier: Sendable {
         }
     }
 
-    private func finishApply(_ plan: ApplyPlan, backupSHA: String, journal: ApplyJournal) throws(Applier.Error) -> AppliedFix {
+    private func finishApply(_ plan: ApplyPlan, backupSHA: String, journal: ApplyJournal,
+                             outcome: String) throws(Applier.Error) -> AppliedFix {
         let package = try openCopy(plan.fixID)
         let manifest = package.manifest
         let paths = plan.paths
-        let order = (appliedFixes().map(\.order).max() ?? 0) + 1
+        // A redo after a crash keeps the order the first try gave (state.json was written).
+        let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == backupSHA ? $0 : nil }
+        let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
         let state = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
                                state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
                                backup: layout.backup(plan.fixID), backupSHA256: backupSHA,
                                needsReboot: manifest.needsReboot || RebootAnalysis.needsReboot(paths),
                                rebootPaths: RebootAnalysis.rebootPaths(paths), paths: paths)
         try writeState(state)
+        // Before the commit record: a crash in between redoes this, and recordOnce skips a
+        // record already written for this apply (same order).
+        recordOnce(.apply, state: state, outcome: outcome)
         try journal.append(.commit(.apply, fixID: plan.fixID))
         try ApplyJournal.remove(at: layout.journal)
         return state
@@ -266,11 +286,13 @@ public struct Applier: Sendable {
         return members.filter { $0.key == head || $0.value.hardlink == head }.map(\.key).sorted()
     }
 
-    private func finishRollback(_ state: AppliedFix, journal: ApplyJournal) throws(Applier.Error) -> AppliedFix {
+    private func finishRollback(_ state: AppliedFix, journal: ApplyJournal, recovered: Bool = false) throws(Applier.Error) -> AppliedFix {
         var final = state
         final.state = .rolledBack
         final.rolledBackAt = now()
         try writeState(final)
+        recordOnce(.rollback, state: final, outcome: LedgerRecord.Outcome.rolledBack,
+                   extra: recovered ? ["recovered": "true"] : [:])
         try journal.append(.commit(.rollback, fixID: state.fixID))
         try ApplyJournal.remove(at: layout.journal)
         return final
@@ -291,9 +313,13 @@ public struct Applier: Sendable {
         switch state.phase {
         case .prepared:
             if state.operation == .apply {
+                let manifest = (try? FixPackage.open(layout.partial(fix) + "/package"))?.manifest
+                    ?? (try? FixPackage.open(layout.applied(fix) + "/package"))?.manifest
                 try DurableFiles.removeTree(layout.partial(fix))
                 // Renamed into place but never begun: no state record, nothing applied.
                 if appliedFix(fix) == nil { try DurableFiles.removeTree(layout.applied(fix)) }
+                record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
+                       detail: ["reason": "interrupted before the backup was verified; nothing was changed"])
             }
             try ApplyJournal.remove(at: layout.journal)
             return RecoveryReport(fixID: fix, operation: state.operation, action: .discarded, redone: [])
@@ -313,14 +339,14 @@ public struct Applier: Sendable {
                 }
                 guard plan.steps.count == steps else { throw .recovery(fix: fix, reason: "the plan and the journal disagree") }
                 try runApplySteps(plan, done: done, journal: journal)
-                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal)
+                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.recovered)
             case .rollback:
                 guard let applied = appliedFix(fix) else { throw .recovery(fix: fix, reason: "its state record is missing") }
                 let index = try loadIndex(fix)
                 let plan = RollbackPlan.make(index)
                 guard plan.steps.count == steps else { throw .recovery(fix: fix, reason: "the backup index and the journal disagree") }
                 try runRollbackSteps(plan, index: index, done: done, journal: journal)
-                _ = try finishRollback(applied, journal: journal)
+                _ = try finishRollback(applied, journal: journal, recovered: true)
             }
             return RecoveryReport(fixID: fix, operation: state.operation, action: .rolledForward, redone: redone)
         }
@@ -342,6 +368,8 @@ public struct Applier: Sendable {
         try DurableFiles.removeTree(final)
         guard rename(partial, final) == 0 else { throw .errno(final) }
         try DurableFiles.fsyncPath(layout.staged, directory: true)
+        record(.stage, fix: plan.fixID, manifest: package.manifest, outcome: LedgerRecord.Outcome.staged,
+               detail: ["staged": final])
         return StagedFix(fixID: plan.fixID, directory: final,
                          needsReboot: package.manifest.needsReboot || RebootAnalysis.needsReboot(plan.paths))
     }
@@ -368,6 +396,31 @@ public struct Applier: Sendable {
     public func verifyBackup(_ fixID: String) throws(Applier.Error) {
         guard let state = appliedFix(fixID) else { throw .notApplied(fix: fixID, reason: "it has no state on \(root.path)") }
         try BackupArchive.verifyStored(tar: layout.backup(fixID), sha256: state.backupSHA256, index: try loadIndex(fixID))
+    }
+
+    // MARK: Ledger
+
+    /// Appends to the ledger. A ledger that cannot be written does not undo a change that
+    /// is already durable: the state folder and the journal stay the authority.
+    private func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: String,
+                        detail: [String: String] = [:]) {
+        _ = try? Ledger(root: root, now: now).append(
+            LedgerRecord(kind: kind, fix: fix, failure: manifest?.failureClass, strategy: manifest?.strategy.id,
+                         outcome: outcome, detail: detail))
+    }
+
+    /// Appends the record of a finished apply or rollback unless the ledger already holds
+    /// it (a redo after a crash between the append and the journal's commit).
+    private func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: String, extra: [String: String] = [:]) {
+        let ledger = Ledger(root: root, now: now)
+        let order = String(state.order)
+        if let records = try? ledger.records().records(of: state.fixID),
+           records.contains(where: { $0.kind == kind && $0.detail["order"] == order }) { return }
+        var detail = ["order": order, "backup": state.backup, "backupSHA256": state.backupSHA256,
+                      "paths": state.paths.joined(separator: " "), "needsReboot": String(state.needsReboot)]
+        detail.merge(extra) { _, new in new }
+        _ = try? ledger.append(LedgerRecord(kind: kind, fix: state.fixID, failure: state.failureClass,
+                                            strategy: state.strategy, outcome: outcome, detail: detail))
     }
 
     private func writeState(_ state: AppliedFix) throws(Applier.Error) {

@@ -1,0 +1,80 @@
+import ArgumentParser
+import HealCore
+import HealSystem
+
+extension ClarityHeal {
+    struct Apply: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Apply a validated fix package to the root, with a verified backup.",
+            discussion: """
+                Checks the package before any write (checksums, paths, links out of the root),
+                backs up everything it replaces and verifies the backup, then changes files
+                through a journal: a crash at any point ends with every file in its old or its
+                new version on the next run. --next-boot stages the package for the initramfs
+                instead. Exits 0 when applied or staged, 3 when refused (nothing changed), 4
+                when a change failed midway (the journal is finished by the next command).
+                """
+        )
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: ArgumentHelp("A fix package folder, or the id of a staged or stored fix.", valueName: "fix"))
+        var fix: String
+
+        @Flag(name: .long, help: "Apply now (the default).")
+        var now = false
+
+        @Flag(name: .long, help: "Stage the package for the next boot instead.")
+        var nextBoot = false
+
+        func validate() throws {
+            if now && nextBoot { throw ValidationError("give either --now or --next-boot, not both") }
+            _ = try global.systemRoot()
+        }
+
+        func run() throws {
+            global.bootstrapLogging()
+            let root = try global.systemRoot()
+            do {
+                let package = try Applier.openPackage(fix, root: root)
+                if nextBoot {
+                    let staged = try Applier.stage(package: package, root: root)
+                    if global.json { try printJSON(staged) } else {
+                        print("staged \(staged.fixID) at \(staged.directory); it is applied at the next boot")
+                    }
+                    return
+                }
+                let result = try Applier(root: root).apply(package)
+                if global.json { try printJSON(result) } else { print(Self.render(result), terminator: "") }
+            } catch let error as Applier.Error {
+                printError("clarity-heal: \(error)")
+                throw error.leftTargetUnchanged ? ExitStatus.failedSafely : ExitStatus.needsPerson
+            }
+        }
+
+        static func render(_ result: ApplyResult) -> String {
+            var out = ""
+            if let recovered = result.recovered {
+                out += "recovered an interrupted \(recovered.operation.rawValue) of \(recovered.fixID): \(recovered.action.rawValue)\n"
+            }
+            let verb = result.status == .applied ? "applied" : "already applied"
+            out += "\(verb) \(result.fixID) (\(result.failureClass.rawValue))\n"
+            for change in result.changes {
+                out += "  \(change.action.padding(6)) \(change.path) (was \(change.before))\n"
+            }
+            out += "backup: \(result.backup)\n  sha256 \(result.backupSHA256)\n"
+            if result.reboot.needed {
+                out += "reboot needed: \(result.reboot.paths.joined(separator: ", "))\n"
+            } else {
+                out += "no reboot needed\n"
+            }
+            return out
+        }
+    }
+}
+
+extension String {
+    fileprivate func padding(_ width: Int) -> String {
+        count >= width ? self : self + String(repeating: " ", count: width - count)
+    }
+}
