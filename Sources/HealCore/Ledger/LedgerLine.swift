@@ -10,8 +10,9 @@
 ///  │ "strategy":"fstab-set-type","outcome":"validated","detail":{…},"crc":"…"}\n   │
 ///  │{"seq":3,"time":17180001                    ◄── torn: a crash mid-write left no │
 ///  │                                                 "\n"; readers ignore it, the   │
-///  │                                                 next append first writes "\n"  │
-///  │{"seq":3,"time":1718000107,"kind":"apply",…,"crc":"…"}\n                        │
+///  │                                                 next append (under the lock)   │
+///  │                                                 truncates it away, then writes │
+///  │{"seq":3,"time":1718000107,"kind":"apply",…,"crc":"…"}\n     ◄── in its place     │
 ///  └───────────────────────────────────────────────────────────────────────────────┘
 ///
 ///  one line:   <body>,"crc":"<8 hex>"}\n
@@ -26,8 +27,10 @@
 /// JSON, so `jq` reads the file as it is. The checksum covers the exact bytes written, so a
 /// garbled or half-written line is told apart from a record without re-encoding anything.
 public enum LedgerLine {
+    private static let crcPrefix = Array(",\"crc\":\"".utf8)
+
     /// Bytes of `,"crc":"xxxxxxxx"}`: the fixed-size tail of every line (without "\n").
-    static let tailLength = 17
+    static let tailLength = crcPrefix.count + 8 + 2
 
     /// The line for `record`, ending in "\n".
     public static func encode(_ record: LedgerRecord) -> [UInt8] {
@@ -64,7 +67,7 @@ public enum LedgerLine {
         guard line.count > tailLength else { return .noChecksum }
         let tailStart = line.endIndex - tailLength
         let tail = line[tailStart...]
-        let prefix = Array(",\"crc\":\"".utf8)
+        let prefix = crcPrefix
         guard tail.prefix(prefix.count).elementsEqual(prefix), tail.suffix(2).elementsEqual(Array("\"}".utf8)) else {
             return .noChecksum
         }

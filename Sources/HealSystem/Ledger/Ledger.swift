@@ -9,9 +9,10 @@ import Logging
 ///
 /// Crash safety without rewriting the file: each record is one `write(2)` on an `O_APPEND`
 /// descriptor followed by `fsync`, so power loss leaves at worst a last line without its
-/// "\n" — which readers ignore and the next append closes with a "\n" of its own before
-/// writing (the fragment then reads as one skipped line). A garbled line anywhere fails its
-/// CRC and is skipped with a note; nothing in the file is ever fatal to reading it.
+/// "\n" — which readers ignore, and which the next append cuts off (it was never
+/// acknowledged) before writing, so every record starts on a fresh line. A garbled line
+/// anywhere else fails its CRC and is skipped with a note; nothing in the file is ever
+/// fatal to reading it.
 /// Appenders hold `flock(LOCK_EX)` on the file, so two processes never interleave and
 /// `seq` is assigned from the file itself; readers hold `LOCK_SH`.
 public final class Ledger {
@@ -93,9 +94,18 @@ public final class Ledger {
         var written = record
         written.seq = (existing.records.map(\.seq).max() ?? 0) + 1
         written.time = now()
-        // A torn fragment must not swallow this record: close it with its own "\n".
-        let line = (bytes.last.map { $0 != 0x0a } ?? false ? [0x0a] : []) + LedgerLine.encode(written)
-        try writeAll(fd, line)
+        if existing.tornTail {
+            // The fragment of a write a crash cut short was never acknowledged (its fsync did
+            // not return), and it may even be complete but for its "\n": closing it would
+            // bring back a record with a seq this one is about to take. Cut it off, so the
+            // record starts on a fresh line and the file is whole lines again.
+            let keep = bytes.lastIndex(of: 0x0a).map { $0 + 1 } ?? 0
+            guard retryingEINTR({ ftruncate(fd, off_t(keep)) }) == 0 else {
+                throw .append(path: path, step: "ftruncate", errno: errno)
+            }
+            logger.notice("dropped a torn ledger line", metadata: ["path": "\(path)", "bytes": "\(bytes.count - keep)"])
+        }
+        try writeAll(fd, LedgerLine.encode(written))
         guard retryingEINTR({ fsync(fd) }) == 0 else { throw .append(path: path, step: "fsync", errno: errno) }
         return written
     }

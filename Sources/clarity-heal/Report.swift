@@ -1,0 +1,56 @@
+import ArgumentParser
+import HealCore
+import HealSystem
+
+extension ClarityHeal {
+    struct Report: ParsableCommand {
+        enum Format: String, ExpressibleByArgument, CaseIterable {
+            case md, json
+        }
+
+        static let configuration = CommandConfiguration(
+            abstract: "Report on one fix: timeline, evidence, diagnosis, strategies, validation, backup, verdict.",
+            discussion: """
+                Reads the fix's ledger records and, when it is still on the root, its package under
+                <root>/var/lib/clarity-heal/applied/FIX_ID or staged/FIX_ID.
+                Exits 0, 2 when no record or package names FIX_ID, 3 when the ledger cannot be read.
+                """
+        )
+
+        @Argument(help: ArgumentHelp("The fix id, as `status` and `history` show it (fix-…).", valueName: "fix-id"))
+        var fixID: String
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .long, help: "md (Markdown) or json; --json is the same as --format json.")
+        var format: Format = .md
+
+        func validate() throws {
+            _ = try global.systemRoot()
+            if fixID.isEmpty || fixID.contains("/") {
+                throw ValidationError("\(fixID.isEmpty ? "an empty fix id" : fixID) is not a fix id")
+            }
+        }
+
+        func run() throws {
+            global.bootstrapLogging()
+            let root = try global.systemRoot()
+            let report: FixReport?
+            do {
+                report = try Ledger(root: root).report(fix: fixID)
+            } catch {
+                printError("clarity-heal: \(error)")
+                throw ExitStatus.failedSafely
+            }
+            guard let report else {
+                printError("clarity-heal: no fix \(fixID) on \(root): neither the ledger nor a fix package names it (see `clarity-heal history`)")
+                throw ExitStatus.usage
+            }
+            if global.json || format == .json {
+                try printJSON(report)
+            } else {
+                print(LedgerText.markdown(report), terminator: "")
+            }
+        }
+    }
+}
