@@ -3,7 +3,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Apply: ParsableCommand {
+    struct Apply: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply a validated fix package to the root, with a verified backup.",
             discussion: """

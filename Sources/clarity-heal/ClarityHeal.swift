@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import HealSystem
 
 @main
 struct ClarityHeal: AsyncParsableCommand {
@@ -10,14 +11,30 @@ struct ClarityHeal: AsyncParsableCommand {
             Exit status: 0 healthy or success, 1 findings or repair needed, 2 usage error,
             3 failed safely (nothing changed), 4 needs a person.
             """,
-        subcommands: [Detect.self, Diagnose.self, Repair.self]
+        subcommands: [Detect.self, Diagnose.self, Repair.self, Apply.self, Rollback.self,
+                      Status.self, History.self, Report.self]
     )
+
+    /// Every command first finishes (or undoes) an apply or rollback a crash interrupted, so
+    /// it never looks at a root with half-replaced files (DESIGN.md §7).
+    static func finishInterruptedApply(before command: ParsableCommand) throws {
+        guard let rooted = command as? RootedCommand, let root = try? SystemRoot(rooted.global.root) else { return }
+        do {
+            if let report = try Applier.recover(root: root) {
+                printError("clarity-heal: found an interrupted \(report.operation.rawValue) of \(report.fixID): \(report.action.rawValue)")
+            }
+        } catch {
+            printError("clarity-heal: \(error)")
+            throw ExitStatus.failedSafely
+        }
+    }
 
     /// Runs the command, mapping ArgumentParser's usage status (EX_USAGE, 64) to the
     /// contract's 2 (DESIGN.md §5).
     static func main() async {
         do {
             var command = try parseAsRoot()
+            try finishInterruptedApply(before: command)
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

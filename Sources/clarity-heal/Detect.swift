@@ -7,7 +7,7 @@ import Logging
 extension FailureClass: ExpressibleByArgument {}
 
 extension ClarityHeal {
-    struct Detect: ParsableCommand {
+    struct Detect: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Look for every known boot failure on a root.",
             discussion: """

@@ -4,7 +4,7 @@ import HealSystem
 import Logging
 
 extension ClarityHeal {
-    struct Diagnose: ParsableCommand {
+    struct Diagnose: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find the root cause of a boot failure, broad to narrow along the boot chain.",
             discussion: """

@@ -35,3 +35,8 @@ struct GlobalOptions: ParsableArguments {
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+/// A command that examines or changes a root (`--root`).
+protocol RootedCommand {
+    var global: GlobalOptions { get }
+}

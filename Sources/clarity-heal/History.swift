@@ -3,7 +3,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct History: ParsableCommand {
+    struct History: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the ledger's records, newest first, one line each.",
             discussion: """

@@ -7,7 +7,7 @@ import Logging
 extension RepairRun.EnvironmentChoice: ExpressibleByArgument {}
 
 extension ClarityHeal {
-    struct Repair: ParsableCommand {
+    struct Repair: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Find a repair that is proven on a clone, and write it as a fix package.",
             discussion: """

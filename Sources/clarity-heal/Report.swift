@@ -3,7 +3,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Report: ParsableCommand {
+    struct Report: ParsableCommand, RootedCommand {
         enum Format: String, ExpressibleByArgument, CaseIterable {
             case md, json
         }

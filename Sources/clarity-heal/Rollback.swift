@@ -3,7 +3,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Rollback: ParsableCommand {
+    struct Rollback: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Undo an applied fix from its verified backup.",
             discussion: """

@@ -3,7 +3,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Status: ParsableCommand {
+    struct Status: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Show the machine's repair state from the ledger.",
             discussion: """
