@@ -43,7 +43,7 @@ struct ConfigTests {
             try config.set(section: "Thresholds", key: "FailedUnit", value: "3")
         }
         // A section a later version adds is left alone.
-        try config.set(section: "Reboot", key: "Policy", value: "never")
+        try config.set(section: "Fleet", key: "Policy", value: "never")
         #expect(config == Config())
     }
 }

@@ -10,12 +10,21 @@
 ///   FailedUnits=3           units failed on the previous boot that make unit-failures
 ///   BootFailures=1          failed boot attempts that make boot-failures
 ///   ResourceExhaustion=95%  blocks or inodes in use that make *-exhausted
+///
+///   [Reboot]                (RebootPolicy)
+///   Policy=prompt           automatic | window | prompt
+///   NoticeMinutes=5         warning before a scheduled reboot
+///   Window=Sun 02:00-04:00  maintenance window for Policy=window
+///   Urgency=critical:1 high:3 moderate:7
+///                           days a fix may wait for the window, per severity
+///   MaxAttempts=3           fixes tried for one failure before a person is called
 /// ```
 public struct Config: Sendable, Equatable {
     /// The path of the file on a root.
     public static let path = "/etc/clarity-heal/clarity-heal.conf"
 
     public var thresholds = Thresholds()
+    public var reboot = RebootPolicy()
 
     public init() {}
 
@@ -51,14 +60,18 @@ public struct Config: Sendable, Equatable {
     }
 
     /// The sections this version knows. Keys of other sections are left alone, so a file
-    /// written for a newer version (with `[Reboot]`, say) still loads.
-    public static let knownSections: Set<String> = ["Thresholds"]
+    /// written for a newer version (with `[Fleet]`, say) still loads.
+    public static let knownSections: Set<String> = ["Thresholds", "Reboot"]
 
     /// Applies one `Key=Value` of `[section]`; later settings of the same key win, as in
     /// systemd's configuration files.
     /// - Throws: `SettingError` for an unknown key of a known section or a bad value.
     public mutating func set(section: String, key: String, value: String) throws(SettingError) {
         guard Self.knownSections.contains(section) else { return }
+        if section == "Reboot" {
+            try reboot.set(key: key, value: value)
+            return
+        }
         switch key {
         case "KernelPanics": thresholds.kernelPanics = try Self.count(key, value)
         case "FailedUnits": thresholds.failedUnits = try Self.count(key, value)
