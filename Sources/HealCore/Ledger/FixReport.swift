@@ -80,8 +80,9 @@ public struct FixReport: Sendable, Hashable, Codable {
     ///     fix's class after it belong to its story too).
     ///   - manifest: the fix package's manifest, when one is on the root.
     public init?(fix: String, records: [LedgerRecord], manifest: FixManifest? = nil, package: String? = nil) {
-        let own = records.filter { $0.fix == fix }
+        var own = records.filter { $0.fix == fix }
         guard !own.isEmpty || manifest != nil else { return nil }
+        own = Self.withFollowUps(own, in: records)
         self.fix = fix
         self.package = manifest == nil ? nil : package
         self.timeline = own
@@ -149,6 +150,19 @@ public struct FixReport: Sendable, Hashable, Codable {
         if let record = own.last(where: { $0.detail["backup"] != nil || $0.detail["backupSHA256"] != nil }) {
             backup = Backup(location: record.detail["backup"], sha256: record.detail["backupSHA256"])
         }
+    }
+
+    /// Adds the retry and give-up records that carry no fix id but follow this fix for its
+    /// class: after its first record, before the first record of the next fix of that class.
+    static func withFollowUps(_ own: [LedgerRecord], in records: [LedgerRecord]) -> [LedgerRecord] {
+        guard let first = own.first, let slug = own.lazy.compactMap(\.failureClass).first else { return own }
+        let fixID = first.fix
+        let nextFix = records.first { $0.seq > first.seq && $0.fix != nil && $0.fix != fixID && $0.failureClass == slug }
+        let followUps = records.filter {
+            $0.fix == nil && ($0.kind == .retry || $0.kind == .giveUp) && $0.failureClass == slug
+                && $0.seq > first.seq && $0.seq < (nextFix?.seq ?? Int.max)
+        }
+        return (own + followUps).sorted { $0.seq < $1.seq }
     }
 
     /// Evidence the writers put in record details: `summary`, and `evidence` or

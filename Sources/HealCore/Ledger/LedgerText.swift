@@ -62,7 +62,7 @@ public enum LedgerText {
             out += "\nfixes\n"
             for fix in state.fixes {
                 out += "  \(fix.id)  \(fix.phase.rawValue)"
-                if let verification = fix.verification { out += ", verification \(verification.rawValue)" }
+                if fix.phase == .applied, let verification = fix.verification { out += ", verification \(verification.rawValue)" }
                 if let slug = fix.failureClass { out += "  \(slug)" }
                 if let strategy = fix.strategy { out += " / \(strategy)" }
                 out += "\n"

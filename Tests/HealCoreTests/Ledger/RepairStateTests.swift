@@ -115,7 +115,8 @@ struct RepairStateTests {
             details: [0: ["summary": "line 3 | has type xfs", "evidence": "/etc/fstab: line 3 names type xfs, blkid sees ext4",
                           "evidence.2": "blkid: ext4", "rootCause": "fstab-invalid-entry", "confidence": "0.9"]])
         let report = try #require(FixReport(fix: "fix-a", records: records))
-        #expect(report.timeline.map(\.seq) == [1, 2, 3, 4])
+        // The retry names no fix but follows this one for its class: it is part of the story.
+        #expect(report.timeline.map(\.seq) == [1, 2, 3, 4, 5])
         #expect(report.evidence.map(\.source) == ["/etc/fstab", "blkid"])
         #expect(report.evidence.first?.detail == "line 3 names type xfs, blkid sees ext4")
         #expect(report.diagnosis?.rootCause == "fstab-invalid-entry")
@@ -130,6 +131,7 @@ struct RepairStateTests {
         #expect(markdown.contains("| 4 | 2024-06-10 06:16:20Z | rollback | rolled-back | fstab-set-type |  |\n"))
         #expect(markdown.contains("Root cause `fstab-invalid-entry` (confidence 90 %)."))
         #expect(markdown.contains("Rolled back from its backup (verification #3 at 2024-06-10 06:15:20Z: failed)."))
+        #expect(markdown.contains("| 5 | 2024-06-10 06:17:20Z | retry | retrying |"))
         // A pipe inside a table cell would break the table; the summary is not in a table.
         #expect(markdown.contains("line 3 | has type xfs"))
         #expect(markdown.contains(#"summary=line 3 \| has type xfs"#))

@@ -6,7 +6,7 @@ import Testing
 import TestSupport
 
 /// A clock the test drives: each reading is one second after the last.
-final class SteppingClock: @unchecked Sendable {
+final class LedgerTestClock: @unchecked Sendable {
     private let lock = NSLock()
     private var now: Int
     init(start: Int) { now = start }
@@ -19,7 +19,7 @@ final class SteppingClock: @unchecked Sendable {
 }
 
 enum LedgerFixture {
-    static func ledger(_ root: SystemRoot, clock: SteppingClock? = nil) -> Ledger {
+    static func ledger(_ root: SystemRoot, clock: LedgerTestClock? = nil) -> Ledger {
         guard let clock else { return Ledger(root: root) }
         return Ledger(root: root, now: { clock.tick() })
     }
@@ -47,7 +47,7 @@ struct LedgerTests {
     @Test func appendsAreNumberedStampedAndReadBack() throws {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let root = try SystemRoot(dir.path)
-        let ledger = LedgerFixture.ledger(root, clock: SteppingClock(start: 1_718_000_000))
+        let ledger = LedgerFixture.ledger(root, clock: LedgerTestClock(start: 1_718_000_000))
         #expect(try ledger.records() == Ledger.Reading())
         var written: [LedgerRecord] = []
         for n in 1...5 { written.append(try ledger.append(LedgerFixture.record(n))) }
@@ -76,11 +76,34 @@ struct LedgerTests {
         #expect(result.stdout == "1\tapply\tfix-1\t1\n2\tapply\tfix-2\t2\n3\tapply\tfix-3\t3\n")
     }
 
+    /// The checksum is zlib's CRC-32 over the line up to `,"crc"`: another tool can check it.
+    @Test func pythonZlibVerifiesEveryChecksum() throws {
+        let dir = try TemporaryDirectory(prefix: "ledger")
+        let ledger = Ledger(root: try SystemRoot(dir.path))
+        for n in 1...4 {
+            try ledger.append(LedgerRecord(kind: .verification, fix: "fix-\(n)", outcome: "good",
+                                           detail: ["note": "é ✓ \"quoted\" \\ tab\t", "n": String(n)]))
+        }
+        let script = """
+            import json, sys, zlib
+            ok = 0
+            for raw in open(sys.argv[1], 'rb'):
+                line = raw.rstrip(b'\\n')
+                cut = line.rindex(b',"crc":"')
+                assert '%08x' % zlib.crc32(line[:cut]) == json.loads(line)['crc'], line
+                ok += 1
+            print(ok)
+            """
+        let result = try Tool.run("python3", ["-c", script, ledger.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        #expect(result.stdout == "4\n")
+    }
+
     /// A crash mid-write leaves a prefix of a line. Every prefix of a real line is tried.
     @Test func tornLastRecordIsIgnoredAtEveryCutPoint() throws {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let root = try SystemRoot(dir.path)
-        let clock = SteppingClock(start: 1_000)
+        let clock = LedgerTestClock(start: 1_000)
         let ledger = LedgerFixture.ledger(root, clock: clock)
         for n in 1...3 { try ledger.append(LedgerFixture.record(n)) }
         let intact = try LedgerFixture.bytes(ledger.path)
@@ -114,7 +137,7 @@ struct LedgerTests {
     @Test func garbageInTheMiddleIsSkippedAndCounted() throws {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let root = try SystemRoot(dir.path)
-        let ledger = LedgerFixture.ledger(root, clock: SteppingClock(start: 5_000))
+        let ledger = LedgerFixture.ledger(root, clock: LedgerTestClock(start: 5_000))
         try ledger.append(LedgerFixture.record(1))
         var forged = LedgerFixture.record(99)
         forged.seq = 42
@@ -169,7 +192,7 @@ struct LedgerTests {
     @Test func stateFoldsTheLedgerWithTheStateFolders() throws {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let root = try SystemRoot(dir.path)
-        let ledger = LedgerFixture.ledger(root, clock: SteppingClock(start: 10))
+        let ledger = LedgerFixture.ledger(root, clock: LedgerTestClock(start: 10))
         try ledger.append(LedgerRecord(kind: .detection, failure: .fstabInvalidEntry, outcome: "findings"))
         try ledger.append(LedgerRecord(kind: .repair, fix: "fix-a", class: "fstab-invalid-entry", strategy: "s", outcome: "validated"))
         try dir.write("var/lib/clarity-heal/staged/fix-a/manifest.json", "{}")
