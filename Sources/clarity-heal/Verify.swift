@@ -144,7 +144,7 @@ struct RebootReport: Encodable {
         }
         if let prompt { out += prompt.text }
         if outcome == .notOnThisMachine { out += "(an offline root: nothing scheduled on this machine)\n" }
-        if case .failed(let reason) = outcome { out += "could not arrange the reboot: \(reason)\n" }
+        if outcome.status == .failed { out += "could not arrange the reboot: \(outcome.reason ?? "")\n" }
         return out
     }
 }

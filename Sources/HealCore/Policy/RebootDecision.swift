@@ -75,8 +75,12 @@ public struct RebootPrompt: Sendable, Hashable, Codable {
 
     /// For `wall`: one short paragraph.
     public var wallMessage: String {
-        "clarity-heal: repair \(fix) (\(failureClass.rawValue)) needs a reboot to take effect. "
-            + reason + " Reboot now, schedule it, or be reminded later: run `clarity-heal status` for the commands."
+        var text = "clarity-heal: repair \(fix) (\(failureClass.rawValue)) needs a reboot to take effect. " + reason
+        for choice in choices {
+            guard let commands = choice.commands, !commands.isEmpty else { continue }
+            text += " To \(choice.label): " + commands.map(RebootCommands.shell).joined(separator: "; ") + "."
+        }
+        return text
     }
 }
 

@@ -93,12 +93,29 @@ public struct WallNotifier: Notifier {
 /// Carrying a reboot decision out: schedule it, or put the question to the people logged
 /// in (the console text and the JSON event are the caller's output).
 public enum RebootAction {
-    public enum Outcome: Sendable, Equatable, Codable {
-        case scheduled
-        case prompted
-        /// Not carried out: an offline root (`--root`), whose machine is not this one.
-        case notOnThisMachine
-        case failed(String)
+    /// What became of a decision.
+    public struct Outcome: Sendable, Equatable, Codable {
+        public enum Status: String, Sendable, Equatable, Codable {
+            case scheduled
+            case prompted
+            /// Not carried out: an offline root (`--root`), whose machine is not this one.
+            case notOnThisMachine = "not-on-this-machine"
+            case failed
+        }
+
+        public var status: Status
+        /// Why it failed.
+        public var reason: String?
+
+        public init(_ status: Status, reason: String? = nil) {
+            self.status = status
+            self.reason = reason
+        }
+
+        public static let scheduled = Outcome(.scheduled)
+        public static let prompted = Outcome(.prompted)
+        public static let notOnThisMachine = Outcome(.notOnThisMachine)
+        public static func failed(_ reason: String) -> Outcome { Outcome(.failed, reason: reason) }
     }
 
     public static func carryOut(_ decision: RebootDecision, scheduler: any RebootScheduler,

@@ -131,6 +131,7 @@ struct RebootPolicyTests {
         #expect(text.contains(" '--on-calendar=2026-12-06 02:00:00 UTC' "))
         #expect(text.contains("3) remind me at Mon 2026-11-30 14:00 UTC\n"))
         #expect(prompt.wallMessage.hasPrefix("clarity-heal: repair fix-1 (fstab-invalid-entry) needs a reboot"))
+        #expect(prompt.wallMessage.contains(" To reboot now: systemctl reboot. To schedule the reboot for Sun 2026-12-06 02:00 UTC: systemd-run"))
 
         let json = try JSONSerialization.jsonObject(with: JSONEncoder().encode(prompt)) as? [String: Any]
         #expect(json?["event"] as? String == "reboot-prompt")

@@ -1,0 +1,398 @@
+import Glibc
+import HealCore
+import Logging
+
+/// `clarity-heal verify` (the seed's SystemBoot handler, issue 4 §4): on the first boot
+/// after a repair (`VerifyFlag`), proves the fix again on the real system — the repaired
+/// class's detectors, the core boot-chain detectors (`Validator.coreClasses`) and the units
+/// failed on this boot.
+///
+/// ```
+///  verify-pending? ──no──► nothing to do
+///        │yes
+///        ▼
+///  checks pass? ──yes──► ledger "good", flag cleared, clarity_heal_attempts=0
+///        │no
+///        ▼
+///  ledger "failed" ─► roll back (Applier, journaled) ─► attempt < MaxAttempts?
+///                                                         │yes                     │no
+///                                                         ▼                        ▼
+///               repair again on a clone without every strategy     ledger "give-up", flag
+///               that failed verification for this failure          cleared, advice with the
+///               (ledger), apply the new fix, flag attempt+1,       support reference
+///               reboot by policy                                   (`clarity-heal report FIX`)
+/// ```
+public struct Verification {
+    public struct Request {
+        public var root: SystemRoot
+        public var config: Config
+        public var extraDevices: [String]
+        public var pstoreDirectory: String?
+        /// The running kernel's boot id: the boot whose failed units count. On an offline
+        /// root (or when the journal does not know it) the journal's last boot counts.
+        public var bootIDPath: String
+        public var environment: RepairRun.EnvironmentChoice
+        /// Where the retry's clone is made.
+        public var scratch: String
+        /// Where the retry's fix package is written (default `<root>/var/lib/clarity-heal/fixes`).
+        public var fixesDirectory: String?
+        public var clock: any Clock
+        public var runner: any CommandRunner
+        /// The strategies a retry may use, before the failed ones are taken out.
+        public var candidates: @Sendable (FailureClass) -> [any RepairStrategy]
+        public var logger: Logger
+
+        public init(root: SystemRoot, config: Config = Config(), extraDevices: [String] = [],
+                    pstoreDirectory: String? = nil, bootIDPath: String = "/proc/sys/kernel/random/boot_id",
+                    environment: RepairRun.EnvironmentChoice = .auto, scratch: String = "/var/tmp/clarity-heal",
+                    fixesDirectory: String? = nil, clock: any Clock = SystemClock(),
+                    runner: any CommandRunner = SpawnCommandRunner(),
+                    candidates: @escaping @Sendable (FailureClass) -> [any RepairStrategy] = { StrategyCatalogue.candidates(for: $0) },
+                    logger: Logger = Logger(label: "clarity-heal.verify")) {
+            self.root = root
+            self.config = config
+            self.extraDevices = extraDevices
+            self.pstoreDirectory = pstoreDirectory
+            self.bootIDPath = bootIDPath
+            self.environment = environment
+            self.scratch = scratch
+            self.fixesDirectory = fixesDirectory
+            self.clock = clock
+            self.runner = runner
+            self.candidates = candidates
+            self.logger = logger
+        }
+    }
+
+    public struct Result: Sendable, Codable {
+        public enum Status: String, Sendable, Codable {
+            /// The boot is not after a repair: nothing was checked.
+            case notPending = "not-pending"
+            /// The fix holds: recorded good, flag cleared, boot counter reset.
+            case good
+            /// The fix failed, was rolled back, and the next strategy's fix is in place; a
+            /// reboot (by policy) leads to its verification.
+            case retrying
+            /// The fix failed and was rolled back; no further attempt (bound reached, or no
+            /// strategy left). A person must act.
+            case stopped
+        }
+
+        /// The next fix, after a failed one.
+        public struct Retry: Sendable, Codable {
+            public var fix: String
+            public var strategy: String
+            public var attempt: Int
+            /// The strategies left out: every one that failed verification for this failure.
+            public var excluded: [String]
+            /// What the engine tried on the clone, in order.
+            public var attempts: [FixManifest.Attempt]
+            public var package: String
+            public var apply: ApplyResult
+        }
+
+        public var status: Status
+        public var root: String
+        public var fix: String?
+        public var failureClass: FailureClass?
+        public var strategy: String?
+        public var attempt: Int?
+        public var maxAttempts: Int
+        public var checks: [ValidationReport.Check]
+        public var rollback: RollbackResult?
+        public var retry: Retry?
+        /// Set when a boot counter was reset (the grubenv path).
+        public var bootCounterReset: String?
+        /// For `stopped`: the command that prints the record, and what to do.
+        public var supportReference: String?
+        public var advice: String?
+        /// Things that went wrong on the way without changing the verdict (a ledger write).
+        public var notes: [String]
+
+        enum CodingKeys: String, CodingKey {
+            case status, root, fix, failureClass = "class", strategy, attempt, maxAttempts, checks, rollback, retry,
+                 bootCounterReset, supportReference, advice, notes
+        }
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        /// The flag could not be read: nothing was done.
+        case flag(VerifyFlag.Error)
+        /// The rollback of a failed fix could not be done; the journal (if any) is finished
+        /// by the next command.
+        case rollback(fix: String, Applier.Error)
+        case state(String)
+
+        public var description: String {
+            switch self {
+            case .flag(let error): "\(error)"
+            case .rollback(let fix, let error): "cannot roll back \(fix) after its verification failed: \(error)"
+            case .state(let reason): reason
+            }
+        }
+
+        /// Whether the root is as it was before the command.
+        public var leftRootUnchanged: Bool {
+            switch self {
+            case .flag: true
+            case .rollback(_, let error): error.leftTargetUnchanged
+            case .state: false
+            }
+        }
+    }
+
+    public init() {}
+
+    /// The strategies whose verification failed for `failureClass` in the current episode:
+    /// since the last `good` verification or give-up of that class, oldest first.
+    public static func failedStrategies(of failureClass: FailureClass, in records: [LedgerRecord]) -> [String] {
+        var failed: [String] = []
+        for record in records where record.failureClass == failureClass.rawValue {
+            switch (record.kind, record.outcome) {
+            case (.verification, LedgerRecord.Outcome.good), (.giveUp, _):
+                failed = []
+            case (.verification, LedgerRecord.Outcome.failed):
+                if let strategy = record.strategy, !failed.contains(strategy) { failed.append(strategy) }
+            default:
+                break
+            }
+        }
+        return failed
+    }
+
+    public func run(_ request: Request) throws(Verification.Error) -> Result {
+        let root = request.root
+        let policy = request.config.reboot
+        var result = Result(status: .notPending, root: root.path, maxAttempts: policy.maxAttempts, checks: [], notes: [])
+        let flag: VerifyFlag
+        do {
+            guard let pending = try VerifyFlag.read(root: root) else { return result }
+            flag = pending
+        } catch {
+            throw .flag(error)
+        }
+        let ledger = Ledger(root: root, logger: request.logger, now: { [clock = request.clock] in Int(clock.now()) })
+        let applier = Applier(root: root, now: { [clock = request.clock] in Int(clock.now()) })
+        func record(_ record: LedgerRecord) {
+            do {
+                _ = try ledger.append(record)
+            } catch {
+                request.logger.error("cannot write the ledger", metadata: ["error": "\(error)"])
+                result.notes.append("ledger: \(error)")
+            }
+        }
+        result.fix = flag.fix
+        result.failureClass = flag.failureClass
+        result.strategy = flag.strategy
+
+        // A crash in an earlier apply or rollback is finished before anything is judged.
+        do {
+            if let recovered = try applier.recover() {
+                result.notes.append("finished an interrupted \(recovered.operation.rawValue) of \(recovered.fixID)")
+            }
+        } catch {
+            throw .rollback(fix: flag.fix, error)
+        }
+
+        let manifest = (try? FixPackage.open(applier.layout.applied(flag.fix) + "/package"))?.manifest
+        let strategy = flag.strategy.isEmpty ? (manifest?.strategy.id ?? "") : flag.strategy
+        result.strategy = strategy
+        result.checks = checks(request, repaired: flag.failureClass, manifest: manifest)
+
+        let previous = Self.failedStrategies(of: flag.failureClass, in: (try? ledger.records().records) ?? [])
+        let attempt = max(flag.attempt, previous.count + 1)
+        result.attempt = attempt
+        let failed = previous + (previous.contains(strategy) || strategy.isEmpty ? [] : [strategy])
+        let step = VerificationPlan.nextStep(checks: result.checks, attempt: attempt, maxAttempts: policy.maxAttempts,
+                                             failedStrategies: failed)
+        let summary = result.checks.map { "\($0.name): \($0.verdict.rawValue)" }.joined(separator: ", ")
+
+        if step == .markGood {
+            record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
+                         outcome: LedgerRecord.Outcome.good, detail: ["checks": summary, "attempt": "\(attempt)"]))
+            do {
+                try VerifyFlag.clear(root: root)
+            } catch {
+                throw .state(error.description)
+            }
+            do {
+                result.bootCounterReset = try BootCounter.reset(root: root)
+            } catch {
+                result.notes.append(error.description)
+            }
+            result.status = .good
+            return result
+        }
+
+        let failedChecks = result.checks.filter { $0.verdict == .failed }.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")
+        record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
+                     outcome: LedgerRecord.Outcome.failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"]))
+        request.logger.warning("verification failed", metadata: ["fix": "\(flag.fix)", "failed": "\(failedChecks)"])
+
+        // Back to the state before the fix, from its verified backup, through the journal.
+        do {
+            // The Applier records the rollback in the ledger itself (once, even after a redo).
+            result.rollback = try applier.rollback(flag.fix)
+        } catch {
+            record(.init(kind: .rollback, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
+                         outcome: LedgerRecord.Outcome.failed, detail: ["reason": error.description]))
+            throw .rollback(fix: flag.fix, error)
+        }
+
+        switch step {
+        case .markGood:
+            return result  // handled above
+        case .rollBackAndStop(let reason):
+            return try stop(request, flag: flag, reason: reason, failed: failed, result: result, record: record)
+        case .rollBackAndRetry(let next, let excluded):
+            record(.init(kind: .retry, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
+                         outcome: LedgerRecord.Outcome.retrying,
+                         detail: ["excluded": excluded.joined(separator: " "), "attempt": "\(next)"]))
+            let retry: Result.Retry
+            do {
+                retry = try self.retry(request, failureClass: flag.failureClass, attempt: next, excluded: excluded,
+                                       applier: applier, record: record)
+            } catch RetryStop.stop(let reason) {
+                return try stop(request, flag: flag, reason: reason, failed: failed, result: result, record: record)
+            } catch {
+                throw .state("\(error)")
+            }
+            result.retry = retry
+            result.status = .retrying
+            return result
+        }
+    }
+
+    /// Gives up: records it, clears the flag (the machine is back on its state before the
+    /// fix), and says what a person should do.
+    private func stop(_ request: Request, flag: VerifyFlag, reason: String, failed: [String], result: Result,
+                      record: (LedgerRecord) -> Void) throws(Verification.Error) -> Result {
+        var result = result
+        let reference = VerificationPlan.supportReference(fix: flag.fix)
+        let advice = VerificationPlan.advice(fix: flag.fix, failureClass: flag.failureClass, reason: reason, tried: failed)
+        record(.init(kind: .giveUp, fix: flag.fix, failure: flag.failureClass, strategy: flag.strategy,
+                     outcome: LedgerRecord.Outcome.needsPerson,
+                     detail: ["reason": reason, "support": reference, "tried": failed.joined(separator: " ")]))
+        do {
+            try VerifyFlag.clear(root: request.root)
+        } catch {
+            throw .state(error.description)
+        }
+        result.status = .stopped
+        result.supportReference = reference
+        result.advice = advice
+        return result
+    }
+
+    /// The detectors of the repaired class and of the core classes, and the failed units.
+    func checks(_ request: Request, repaired: FailureClass, manifest: FixManifest?) -> [ValidationReport.Check] {
+        let wanted = Validator.coreClasses.union([repaired])
+        let detectors = Detectors.all.filter { detector in
+            detector.classes.contains { wanted.contains($0) } && !(detector is UnitFailuresDetector && repaired != .unitFailures)
+        }
+        let context = DetectionContext(root: request.root, thresholds: request.config.thresholds,
+                                       extraDevices: request.extraDevices, pstoreDirectory: request.pstoreDirectory,
+                                       countsCurrentBoot: request.root.isLive, runner: request.runner, logger: request.logger)
+        let report = DetectionEngine(detectors: detectors).run(context)
+        let unchecked = report.errors.filter { failure in
+            detectors.contains { $0.name == failure.detector && $0.classes.contains(repaired) }
+        }.map { "\($0.detector): \($0.message)" }
+        var preexisting: Set<FailureClass> = []
+        if let diagnosis = manifest?.diagnosis {
+            preexisting = Set(((diagnosis.rootCause?.findings ?? []) + diagnosis.otherFindings).map(\.failureClass))
+        }
+        preexisting.remove(repaired)
+        let observation = VerificationPlan.Observation(
+            repaired: repaired, findings: report.findings, unchecked: unchecked, preexisting: preexisting,
+            coreClasses: Validator.coreClasses, failedUnits: failedUnits(request),
+            failedUnitThreshold: request.config.thresholds.failedUnits)
+        return VerificationPlan.checks(observation)
+    }
+
+    /// The units that failed on this boot: the running kernel's boot when the journal has
+    /// it, else the journal's last boot. Nil without a persistent journal.
+    func failedUnits(_ request: Request) -> [String]? {
+        guard FileReading.status(atPath: request.root.host("/var/log/journal"), followLinks: true) != nil else { return nil }
+        do {
+            let journal = try Journal(root: request.root)
+            let boots = try journal.boots()
+            let current = Journal.currentBootID(procPath: request.bootIDPath)
+            guard let boot = boots.first(where: { $0.id == current }) ?? boots.last else { return [] }
+            return try journal.failedUnits(boot: boot.id).map(\.unit)
+        } catch {
+            request.logger.warning("cannot read the journal", metadata: ["error": "\(error)"])
+            return nil
+        }
+    }
+
+    enum RetryStop: Swift.Error {
+        case stop(String)
+    }
+
+    /// Troubleshoots again on a clone of the rolled-back root without `excluded`, writes
+    /// the validated fix as a package, applies it and marks the next boot.
+    private func retry(_ request: Request, failureClass: FailureClass, attempt: Int, excluded: [String],
+                       applier: Applier, record: (LedgerRecord) -> Void) throws -> Result.Retry {
+        let context = DetectionContext(root: request.root, thresholds: request.config.thresholds,
+                                       extraDevices: request.extraDevices, pstoreDirectory: request.pstoreDirectory,
+                                       countsCurrentBoot: request.root.isLive, runner: request.runner, logger: request.logger)
+        let detection = DetectionEngine().run(context)
+        guard let finding = detection.findings.first(where: { $0.failureClass == failureClass }) else {
+            throw RetryStop.stop("after the rollback \(failureClass.rawValue) is no longer detected, yet the fix failed verification: the cause lies elsewhere")
+        }
+        let candidates = request.candidates
+        let engine = RepairEngine(candidates: { cls in candidates(cls).filter { !excluded.contains($0.descriptor.id) } },
+                                  logger: request.logger)
+        let scratch = request.scratch + "/verify-\(getpid())-\(request.clock.now())"
+        let environment = try makeEnvironment(request, scratch: scratch)
+        defer {
+            environment.tearDown()
+            try? Paths.removeTree(scratch)
+        }
+        let outcome = engine.repair(finding, in: environment, detection: context)
+        guard let repair = outcome.repair else {
+            record(.init(kind: .repair, failure: failureClass, outcome: LedgerRecord.Outcome.unrepairable,
+                         detail: ["excluded": excluded.joined(separator: " "),
+                                  "tried": outcome.attempts.map(\.strategy).joined(separator: " ")]))
+            throw RetryStop.stop("no strategy left to try besides \(excluded.joined(separator: ", "))")
+        }
+        let (entries, files) = FixPackage.changes(of: repair.changes)
+        let now = time_t(request.clock.now())
+        let manifest = FixManifest(
+            id: RepairRun.fixID(at: now, failureClass: failureClass), created: Int(now), failureClass: failureClass,
+            strategy: repair.strategy, findings: [finding], operations: repair.operations.map(\.description),
+            changes: entries, validation: repair.validation, attempts: outcome.attempts, environment: environment.kind.rawValue,
+            needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths))
+        let out = request.fixesDirectory ?? request.root.host("/var/lib/clarity-heal/fixes")
+        try Paths.makeDirectory(out)
+        let package = try FixPackage.write(manifest, files: files, into: out)
+        record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: repair.strategy.id,
+                     outcome: LedgerRecord.Outcome.validated,
+                     detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
+        // Recorded in the ledger by the Applier.
+        let applied = try applier.apply(package)
+        try VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: repair.strategy.id, attempt: attempt,
+                       since: request.clock.now()).write(root: request.root)
+        return Result.Retry(fix: manifest.id, strategy: repair.strategy.id, attempt: attempt, excluded: excluded,
+                            attempts: outcome.attempts, package: package.directory, apply: applied)
+    }
+
+    private func makeEnvironment(_ request: Request, scratch: String) throws -> any Environment {
+        switch request.environment {
+        case .copy:
+            return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
+        case .microvm:
+            throw RetryStop.stop("the microVM environment is not built yet; retry with --environment overlay or copy")
+        case .overlay:
+            return try OverlayEnvironment(lower: request.root, scratch: scratch, runner: request.runner)
+        case .auto:
+            do {
+                return try OverlayEnvironment(lower: request.root, scratch: scratch, runner: request.runner)
+            } catch {
+                request.logger.warning("overlay environment unavailable; using a full copy", metadata: ["reason": "\(error)"])
+                try? Paths.removeTree(scratch)
+                return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
+            }
+        }
+    }
+}

@@ -1,0 +1,112 @@
+import HealCore
+
+/// The mark that the next boot is the first after a repair, so `clarity-heal verify` must
+/// prove the fix (the seed's "after repair" boot):
+///
+/// ```
+///  <root>/var/lib/clarity-heal/verify-pending      written durably; removed by verify
+///  ┌──────────────────────────────────────────────┐
+///  │fix=fix-20261129T221500Z-fstab-…-1a2b          │  the fix to verify (ledger reference)
+///  │class=fstab-unresolvable-source                │  its failure class (slug)
+///  │strategy=fstab-add-nofail                      │  its strategy id
+///  │attempt=1                                      │  which fix for this failure, from 1
+///  │since=1795906800                               │  when it was marked (epoch seconds)
+///  └──────────────────────────────────────────────┘
+///  one key=value a line, in this order; unknown keys are ignored
+/// ```
+///
+/// A file on the root rather than a grubenv variable: a fix may itself rewrite grubenv
+/// (bootloader-env-corrupt), and the flag must not be part of what a rollback compares or
+/// restores; verify runs once the root is mounted, where the file is readable.
+public struct VerifyFlag: Sendable, Hashable, Codable {
+    /// The path on a root.
+    public static let path = "/var/lib/clarity-heal/verify-pending"
+
+    public var fix: String
+    public var failureClass: FailureClass
+    public var strategy: String
+    public var attempt: Int
+    public var since: Int64
+
+    public init(fix: String, failureClass: FailureClass, strategy: String, attempt: Int = 1, since: Int64) {
+        self.fix = fix
+        self.failureClass = failureClass
+        self.strategy = strategy
+        self.attempt = attempt
+        self.since = since
+    }
+
+    enum CodingKeys: String, CodingKey { case fix, failureClass = "class", strategy, attempt, since }
+
+    public enum Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
+        case unreadable(path: String, reason: String)
+        case malformed(path: String, reason: String)
+        case write(String)
+
+        public var description: String {
+            switch self {
+            case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
+            case .malformed(let path, let reason): "cannot use \(path): \(reason)"
+            case .write(let reason): reason
+            }
+        }
+    }
+
+    /// The file's text.
+    public var text: String {
+        "fix=\(fix)\nclass=\(failureClass.rawValue)\nstrategy=\(strategy)\nattempt=\(attempt)\nsince=\(since)\n"
+    }
+
+    /// Parses the file's text.
+    public init(parsing text: String, path: String = VerifyFlag.path) throws(VerifyFlag.Error) {
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let equals = line.firstIndex(of: "=") else {
+                throw .malformed(path: path, reason: "line \"\(line)\" is not key=value")
+            }
+            values[String(line[..<equals])] = String(line[line.index(after: equals)...])
+        }
+        guard let fix = values["fix"], !fix.isEmpty, !fix.contains("/") else { throw .malformed(path: path, reason: "no fix id") }
+        guard let slug = values["class"], let failureClass = FailureClass(rawValue: slug) else {
+            throw .malformed(path: path, reason: "no known failure class")
+        }
+        guard let attempt = Int(values["attempt"] ?? "1"), attempt >= 1 else {
+            throw .malformed(path: path, reason: "attempt is not a number from 1")
+        }
+        self.init(fix: fix, failureClass: failureClass, strategy: values["strategy"] ?? "", attempt: attempt,
+                  since: Int64(values["since"] ?? "0") ?? 0)
+    }
+
+    /// The flag on `root`, or nil when the boot is not after a repair.
+    public static func read(root: SystemRoot) throws(VerifyFlag.Error) -> VerifyFlag? {
+        let host = root.host(path)
+        let text: String
+        do {
+            text = try FileReading.text(atPath: host, limit: 64 << 10)
+        } catch {
+            if case .missing = error { return nil }
+            throw .unreadable(path: path, reason: error.description)
+        }
+        return try VerifyFlag(parsing: text, path: path)
+    }
+
+    /// Marks the next boot of `root` as after this repair (replacing an earlier mark).
+    public func write(root: SystemRoot) throws(VerifyFlag.Error) {
+        let host = root.host(Self.path)
+        do {
+            try DurableWrite.makeFolders(DurableWrite.folder(of: host))
+            try DurableWrite.replace(host, with: Array(text.utf8))
+        } catch {
+            throw .write(error.description)
+        }
+    }
+
+    /// Removes the mark: the boot is verified (or given up on).
+    public static func clear(root: SystemRoot) throws(VerifyFlag.Error) {
+        do {
+            try DurableWrite.remove(root.host(path))
+        } catch {
+            throw .write(error.description)
+        }
+    }
+}
