@@ -140,9 +140,10 @@ public struct Applier: Sendable {
         } catch {
             try? DurableFiles.removeTree(partial)
             try? ApplyJournal.remove(at: layout.journal)
+            let failure: Applier.Error = if case .backup = error { error } else { .backup(fix: fix, reason: "\(error)") }
             record(.apply, fix: fix, manifest: package.manifest, outcome: LedgerRecord.Outcome.refused,
-                   detail: ["reason": "no verified backup: \(error)"])
-            throw .backup(fix: fix, reason: "\(error)")
+                   detail: ["reason": "\(failure)"])
+            throw failure
         }
         let indexJSON = try Self.encode(index), planJSON = try Self.encode(plan)
         try DurableFiles.writeSmallFile(partial + "/backup-index.json", indexJSON)
@@ -192,14 +193,16 @@ public struct Applier: Sendable {
         let package = try openCopy(plan.fixID)
         let manifest = package.manifest
         let paths = plan.paths
+        // Folders are listed because their files changed; the files decide the reboot.
+        let changed = plan.steps.filter { $0.action != .makeDirectory }.map(\.path)
         // A redo after a crash keeps the order the first try gave (state.json was written).
         let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == backupSHA ? $0 : nil }
         let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
         let state = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
                                state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
                                backup: layout.backup(plan.fixID), backupSHA256: backupSHA,
-                               needsReboot: manifest.needsReboot || RebootAnalysis.needsReboot(paths),
-                               rebootPaths: RebootAnalysis.rebootPaths(paths), paths: paths)
+                               needsReboot: manifest.needsReboot || RebootAnalysis.needsReboot(changed),
+                               rebootPaths: RebootAnalysis.rebootPaths(changed), paths: paths)
         try writeState(state)
         // Before the commit record: a crash in between redoes this, and recordOnce skips a
         // record already written for this apply (same order).

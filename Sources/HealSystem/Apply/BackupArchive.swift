@@ -242,7 +242,7 @@ enum BackupArchive {
             let host = root.host(path)
             guard lchown(host, header.member.owner, header.member.group) == 0 else { throw .errno(host) }
             guard chmod(host, mode_t(header.member.mode)) == 0 else { throw .errno(host) }
-            var times = [timespec(tv_sec: header.atime, tv_nsec: 0), timespec(tv_sec: header.mtime, tv_nsec: 0)]
+            var times = [header.atime, header.mtime]
             guard utimensat(AT_FDCWD, host, &times, AT_SYMLINK_NOFOLLOW) == 0 else { throw .errno(host) }
             try DurableFiles.fsyncPath(host, directory: true)
             return
@@ -347,8 +347,8 @@ final class TarReader {
     struct Header {
         var name: String
         var member: BackupArchive.Member
-        var atime: Int
-        var mtime: Int
+        var atime: timespec
+        var mtime: timespec
         fileprivate let entry: OpaquePointer
     }
 
@@ -376,14 +376,18 @@ final class TarReader {
         case heal_ae_iflnk: .symlink
         default: .file
         }
-        let name = "/" + (archive_entry_pathname(entry).map { String(cString: $0) } ?? "")
+        var name = "/" + (archive_entry_pathname(entry).map { String(cString: $0) } ?? "")
+        // The pax writer stores folders as `boot/`.
+        while name.count > 1 && name.hasSuffix("/") { name.removeLast() }
         let member = BackupArchive.Member(
             kind: kind, mode: UInt32(archive_entry_perm(entry)), owner: UInt32(archive_entry_uid(entry)),
             group: UInt32(archive_entry_gid(entry)), sha256: nil, size: archive_entry_size(entry),
             target: archive_entry_symlink(entry).map { String(cString: $0) },
             hardlink: archive_entry_hardlink(entry).map { "/" + String(cString: $0) })
-        return Header(name: name, member: member, atime: Int(archive_entry_atime(entry)),
-                      mtime: Int(archive_entry_mtime(entry)), entry: entry)
+        return Header(name: name, member: member,
+                      atime: timespec(tv_sec: archive_entry_atime(entry), tv_nsec: archive_entry_atime_nsec(entry)),
+                      mtime: timespec(tv_sec: archive_entry_mtime(entry), tv_nsec: archive_entry_mtime_nsec(entry)),
+                      entry: entry)
     }
 
     /// The SHA-256 of the current member's data, read to its end.
