@@ -4,8 +4,8 @@ import Glibc
 /// set. Apply, rollback and recovery call `reached()` after every durable journal record
 /// and between the write of a temporary file and its rename, and after the rename; the
 /// N-th call (1-based) kills the process with SIGKILL, as a power cut would stop it (no
-/// cleanup, no buffered output). The process prints the count of points it passed on
-/// stderr when `CLARITY_HEAL_CRASH_COUNT=1`, so a test knows how many there are.
+/// cleanup, no buffered output). A run that ends normally passed fewer than N points: a
+/// test raises N until that happens, and so tries every point.
 enum CrashPoint {
     nonisolated(unsafe) private static var passed = 0
     private static let limit: Int? = getenv("CLARITY_HEAL_CRASH_AFTER_STEP")
