@@ -34,8 +34,8 @@ struct VerifyTests {
         let original = try Data(contentsOf: URL(fileURLWithPath: copy.at("/etc/fstab")))
         let root = try SystemRoot(copy.path)
         _ = try Applier(root: root).apply(package)
-        try VerifyFlag(fix: package.manifest.id, failureClass: package.manifest.failureClass,
-                       strategy: package.manifest.strategy.id, since: 1_795_906_800).write(root: root)
+        let flag = try VerifyFlag.markNextBoot(after: package.manifest, root: root, clock: FixedClock(1_795_906_800))
+        #expect(flag.attempt == 1 && flag.strategy == package.manifest.strategy.id)
         let fixed = try Data(contentsOf: URL(fileURLWithPath: copy.at("/etc/fstab")))
         #expect(fixed != original)
         return Applied(copy: copy, package: package, originalFstab: original, fixedFstab: fixed, keep: [out, scratch])
@@ -216,6 +216,38 @@ struct VerifyTests {
         // The next boot verifies the new fix as the second attempt.
         let flag = try #require(try VerifyFlag.read(root: SystemRoot(scenario.copy.path)))
         #expect(flag.attempt == 2)
+    }
+
+    /// A verify cut short right after its rollback (the state a crash there leaves: the fix
+    /// rolled back, the flag still naming it): the next run does not judge the rolled-back
+    /// root good, it continues with the retry.
+    @Test func aVerifyCutShortAfterTheRollbackContinuesWithTheRetry() throws {
+        let scenario = try Self.applied()
+        let root = try SystemRoot(scenario.copy.path)
+        _ = try Applier(root: root).rollback(scenario.package.manifest.id)
+        let scratch = try TemporaryDirectory(prefix: "verify")
+        let result = try Verification().run(Verification.Request(
+            root: root, extraDevices: [TestRoot.image], environment: .overlay, scratch: scratch.path,
+            clock: FixedClock(1_795_910_000)))
+        #expect(result.status == .retrying, "\(result)")
+        #expect(result.checks.map(\.name) == ["rolled-back"])
+        #expect(result.retry?.excluded == [scenario.package.manifest.strategy.id])
+        #expect(result.rollback?.status == .alreadyRolledBack)
+    }
+
+    /// A flag naming a fix that never reached the root (an apply refused after the flag was
+    /// written) is cleared; nothing else changes.
+    @Test func aFlagForAFixNeverAppliedIsCleared() throws {
+        let copy = try TestRoot.writableCopy()
+        let root = try SystemRoot(copy.path)
+        try VerifyFlag(fix: "fix-20261129T000000Z-fstab-invalid-entry-0000", failureClass: .fstabInvalidEntry,
+                       strategy: "fstab-set-type", since: 0).write(root: root)
+        let before = try VerifyScenario.hashSystem(copy.path)
+        let result = try Verification().run(Verification.Request(root: root, clock: FixedClock(1_795_910_000)))
+        #expect(result.status == .notPending)
+        #expect(result.notes.first?.contains("is not applied") == true)
+        #expect(try VerifyFlag.read(root: root) == nil)
+        #expect(try VerifyScenario.hashSystem(copy.path) == before)
     }
 
     /// The healthy boot of the same journal: verification passes with the units counted.

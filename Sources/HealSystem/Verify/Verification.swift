@@ -197,9 +197,30 @@ public struct Verification {
         let manifest = (try? FixPackage.open(applier.layout.applied(flag.fix) + "/package"))?.manifest
         let strategy = flag.strategy.isEmpty ? (manifest?.strategy.id ?? "") : flag.strategy
         result.strategy = strategy
-        result.checks = checks(request, repaired: flag.failureClass, manifest: manifest)
+        switch applier.appliedFix(flag.fix)?.state {
+        case .applied:
+            result.checks = checks(request, repaired: flag.failureClass, manifest: manifest)
+        case .rolledBack:
+            // An earlier verify rolled it back and was cut short before the flag moved on:
+            // the verdict stands, the run continues from the rollback.
+            result.checks = [.init(name: "rolled-back", verdict: .failed,
+                                   detail: "\(flag.fix) was already rolled back after a failed verification")]
+        case nil:
+            // The flag was written before the apply (so a crash in between is finished by
+            // recovery); an apply that never happened leaves nothing to verify.
+            result.notes.append("\(flag.fix) is not applied on \(root.path): nothing to verify")
+            do {
+                try VerifyFlag.clear(root: root)
+            } catch {
+                throw .state(error.description)
+            }
+            return result
+        }
 
+        // The strategies that failed before this fix (an interrupted run may have recorded
+        // this one already).
         let previous = Self.failedStrategies(of: flag.failureClass, in: (try? ledger.records().records) ?? [])
+            .filter { $0 != strategy }
         let attempt = max(flag.attempt, previous.count + 1)
         result.attempt = attempt
         let failed = previous + (previous.contains(strategy) || strategy.isEmpty ? [] : [strategy])
@@ -225,8 +246,10 @@ public struct Verification {
         }
 
         let failedChecks = result.checks.filter { $0.verdict == .failed }.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")
-        record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                     outcome: LedgerRecord.Outcome.failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"]))
+        let recorded = ((try? ledger.records().records(of: flag.fix)) ?? [])
+            .contains { $0.kind == .verification && $0.outcome == LedgerRecord.Outcome.failed }
+        if !recorded { record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
+                     outcome: LedgerRecord.Outcome.failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"])) }
         request.logger.warning("verification failed", metadata: ["fix": "\(flag.fix)", "failed": "\(failedChecks)"])
 
         // Back to the state before the fix, from its verified backup, through the journal.
@@ -369,10 +392,21 @@ public struct Verification {
         record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: repair.strategy.id,
                      outcome: LedgerRecord.Outcome.validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
-        // Recorded in the ledger by the Applier.
-        let applied = try applier.apply(package)
+        // The flag first: a crash during the apply is finished by the next command's
+        // recovery, and the boot after it verifies the new fix (a refused apply clears it).
         try VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: repair.strategy.id, attempt: attempt,
                        since: request.clock.now()).write(root: request.root)
+        let applied: ApplyResult
+        do {
+            // Recorded in the ledger by the Applier.
+            applied = try applier.apply(package)
+        } catch {
+            if error.leftTargetUnchanged {
+                try VerifyFlag.clear(root: request.root)
+                throw RetryStop.stop("the next fix \(manifest.id) (\(repair.strategy.id)) could not be applied: \(error)")
+            }
+            throw error
+        }
         return Result.Retry(fix: manifest.id, strategy: repair.strategy.id, attempt: attempt, excluded: excluded,
                             attempts: outcome.attempts, package: package.directory, apply: applied)
     }
@@ -394,5 +428,21 @@ public struct Verification {
                 return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
             }
         }
+    }
+}
+
+extension VerifyFlag {
+    /// Marks the next boot of `root` as the first after `manifest`'s fix (for `apply --now`
+    /// of a fix that needs a reboot, and for `boot`): the attempt is counted from the
+    /// ledger (one more than the strategies that already failed for this class).
+    @discardableResult
+    public static func markNextBoot(after manifest: FixManifest, root: SystemRoot,
+                                    clock: any Clock = SystemClock()) throws(VerifyFlag.Error) -> VerifyFlag {
+        let records = (try? Ledger(root: root).records().records) ?? []
+        let failed = Verification.failedStrategies(of: manifest.failureClass, in: records).filter { $0 != manifest.strategy.id }
+        let flag = VerifyFlag(fix: manifest.id, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
+                              attempt: failed.count + 1, since: clock.now())
+        try flag.write(root: root)
+        return flag
     }
 }

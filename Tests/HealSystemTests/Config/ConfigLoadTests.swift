@@ -39,7 +39,7 @@ struct ConfigLoadTests {
         BootFailures=3
         ResourceExhaustion=90%
 
-        [Reboot]
+        [Fleet]
         Policy=never
         """)
         #expect(config.thresholds.kernelPanics == 2)
@@ -76,7 +76,7 @@ struct ConfigLoadTests {
         let uncommented = example.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.hasPrefix("#") && line.contains("=") ? String(line.dropFirst()) : String(line)
         }
-        #expect(uncommented.filter { $0.contains("=") }.count == 4)
+        #expect(uncommented.filter { $0.contains("=") }.count == 9)
         #expect(try load(uncommented.joined(separator: "\n")) == Config())
     }
 }
