@@ -45,6 +45,14 @@ extension ClarityHeal {
                     return
                 }
                 let result = try Applier(root: root).apply(package)
+                if result.status == .applied && result.reboot.needed {
+                    // The fix takes effect at the next boot: that boot verifies it.
+                    do {
+                        try VerifyFlag.markNextBoot(after: package.manifest, root: root)
+                    } catch {
+                        printError("clarity-heal: applied, but cannot mark the next boot for verification: \(error)")
+                    }
+                }
                 if global.json { try printJSON(result) } else { print(Self.render(result), terminator: "") }
             } catch let error as Applier.Error {
                 printError("clarity-heal: \(error)")

@@ -3,7 +3,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Boot: ParsableCommand {
+    struct Boot: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply the fixes staged for this boot (run from the initramfs, before the root is used).",
             discussion: """

@@ -12,7 +12,7 @@ struct ClarityHeal: AsyncParsableCommand {
             3 failed safely (nothing changed), 4 needs a person.
             """,
         subcommands: [Detect.self, Diagnose.self, Repair.self, Apply.self, Rollback.self,
-                      Status.self, History.self, Report.self]
+                      Boot.self, Verify.self, Status.self, History.self, Report.self]
     )
 
     /// Every command first finishes (or undoes) an apply or rollback a crash interrupted, so

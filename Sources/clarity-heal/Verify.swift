@@ -4,7 +4,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Verify: ParsableCommand {
+    struct Verify: ParsableCommand, RootedCommand {
         static let configuration = CommandConfiguration(
             abstract: "On the first boot after a repair, prove the fix; roll it back and retry when it fails.",
             discussion: """
