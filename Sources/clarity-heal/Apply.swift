@@ -63,7 +63,7 @@ extension ClarityHeal {
         static func render(_ result: ApplyResult) -> String {
             var out = ""
             if let recovered = result.recovered {
-                out += "recovered an interrupted \(recovered.operation.rawValue) of \(recovered.fixID): \(recovered.action.rawValue)\n"
+                out += recovered.sentence + "\n"
             }
             let verb = result.status == .applied ? "applied" : "already applied"
             out += "\(verb) \(result.fixID) (\(result.failureClass.rawValue))\n"

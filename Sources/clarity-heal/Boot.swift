@@ -41,7 +41,7 @@ extension ClarityHeal {
         static func render(_ result: StagedBoot.Result) -> String {
             var out = ""
             if let recovered = result.recovered {
-                out += "recovered an interrupted \(recovered.operation.rawValue) of \(recovered.fixID): \(recovered.action.rawValue)\n"
+                out += recovered.sentence + "\n"
             }
             if result.applied.isEmpty && result.refused.isEmpty { out += "\(result.root): no staged fix\n" }
             for fix in result.applied {

@@ -21,7 +21,7 @@ struct ClarityHeal: AsyncParsableCommand {
         guard let rooted = command as? RootedCommand, let root = try? SystemRoot(rooted.global.root) else { return }
         do {
             if let report = try Applier.recover(root: root) {
-                printError("clarity-heal: found an interrupted \(report.operation.rawValue) of \(report.fixID): \(report.action.rawValue)")
+                printError("clarity-heal: " + report.sentence)
             }
         } catch {
             printError("clarity-heal: \(error)")

@@ -50,3 +50,10 @@ enum ReportText {
         return out
     }
 }
+
+extension RecoveryReport {
+    /// One line for a person about an apply or rollback a crash interrupted.
+    var sentence: String {
+        "recovered an interrupted \(operation.rawValue) of \(fixID): \(action.rawValue)"
+    }
+}

@@ -39,7 +39,7 @@ extension ClarityHeal {
         static func render(_ result: RollbackResult) -> String {
             var out = ""
             if let recovered = result.recovered {
-                out += "recovered an interrupted \(recovered.operation.rawValue) of \(recovered.fixID): \(recovered.action.rawValue)\n"
+                out += recovered.sentence + "\n"
             }
             out += (result.status == .rolledBack ? "rolled back " : "already rolled back ") + result.fixID + "\n"
             for path in result.restored { out += "  restored \(path)\n" }
