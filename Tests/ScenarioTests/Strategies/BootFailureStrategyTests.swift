@@ -76,6 +76,33 @@ struct BootFailureStrategyTests {
         #expect(configuration.defaultEntry?.origin == .loaderEntry)
     }
 
+    /// GRUB_DEFAULT=saved with GRUB_SAVEDEFAULT=true: savedefault stored the failing entry
+    /// itself (it saves the entry it starts), so the older kernel is chosen and written to
+    /// saved_entry; grubenv is the only file changed.
+    @Test func savedDefaultIsRepointedInGrubenv() throws {
+        let repair = try KernelRepairCase { copy in
+            try InitramfsLastGoodKernelTests.installOlderKernel(copy)
+            try CatalogueTests.edit(copy.at("/boot/grub/grub.cfg")) {
+                $0.replacingOccurrences(of: "   set default=\"0\"", with: "   set default=\"${saved_entry}\"")
+            }
+            try CatalogueTests.edit(copy.at("/etc/default/grub")) {
+                $0.replacingOccurrences(of: "GRUB_DEFAULT=0\n", with: "GRUB_DEFAULT=saved\nGRUB_SAVEDEFAULT=true\n")
+            }
+            let result = try Tool.run("/usr/bin/grub-editenv", [copy.at("/boot/grub/grubenv"), "set",
+                                                                "saved_entry=gnulinux-simple-\(TestRoot.rootUUID)"])
+            #expect(result.status == 0, "\(result.stderr)")
+            try Self.setCounter(copy, 3)
+        }
+        let finding = try repair.finding(.bootFailures)
+        let outcome = try repair.repair(BootFallbackStrategy(), finding)
+        KernelRepairCase.expectRepaired(outcome)
+        #expect(outcome.changes.modifiedPaths == ["/boot/grub/grubenv"])
+        let listed = try Self.grubenv(repair.environment.root)
+        #expect(listed.contains("saved_entry=\(InitramfsLastGoodKernelTests.olderEntryName)\n"), "\(listed)")
+        #expect(listed.contains("clarity_heal_attempts=0\n"), "\(listed)")
+        #expect(try BootConfiguration.load(repair.environment.root).defaultEntry?.version == Self.older)
+    }
+
     @Test func oneKernelIsRefused() throws {
         let repair = try KernelRepairCase { copy in try Self.setCounter(copy, 2) }
         let finding = try repair.finding(.bootFailures)
