@@ -257,9 +257,10 @@ public struct ResourceCrashDumpStrategy: ResourceCleanupStrategy {
 /// System.map and config of the version, and its /lib/modules tree. Never the default
 /// entry's kernel, and never the running one when the root is the live system.
 ///
-/// The files are removed directly, not through `dpkg --purge`: the package's maintainer
-/// scripts run update-grub and initramfs hooks, which need the real /boot and devices the
-/// sandbox does not have.
+/// The files are removed directly, not through `dpkg --purge`: tried in the overlay
+/// sandbox, the package's postrm runs /etc/kernel/postrm.d/zz-update-grub, whose
+/// grub-probe fails ("failed to get canonical path of `overlay'"), and dpkg leaves the
+/// package half-removed with an error.
 public struct ResourceOldKernelsStrategy: ResourceCleanupStrategy {
     public let descriptor = StrategyDescriptor(
         id: "resources-remove-old-kernels",
