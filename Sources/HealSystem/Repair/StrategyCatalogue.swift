@@ -4,7 +4,7 @@ import HealCore
 /// `Strategies/`; the engine ranks the ones whose classes match (`StrategyRanking`).
 public enum StrategyCatalogue {
     public static var all: [any RepairStrategy] {
-        bootAndFileSystem + kernelAndInitramfs + bootFailures
+        bootAndFileSystem + kernelAndInitramfs + bootFailures + resources
     }
 
     /// The strategies that repair `failureClass`, ranked: expected effectiveness, then
