@@ -45,7 +45,8 @@ public struct RepairEngine: Sendable {
         for strategy in candidates(finding.failureClass) {
             let id = strategy.descriptor.id
             let repairContext = RepairContext(root: environment.root, finding: finding,
-                                              extraDevices: detection.extraDevices, runner: detection.runner,
+                                              extraDevices: detection.extraDevices, thresholds: detection.thresholds,
+                                              runner: detection.runner,
                                               logger: logger)
             if let reason = strategy.unmetPrecondition(repairContext) {
                 logger.info("strategy skipped", metadata: ["strategy": "\(id)", "reason": "\(reason)"])

@@ -219,7 +219,7 @@ extension RepairRun {
             return DryRun(root: request.root.path, finding: nil, candidates: [])
         }
         let context = RepairContext(root: request.root, finding: finding, extraDevices: request.extraDevices,
-                                    runner: request.runner, logger: request.logger)
+                                    thresholds: request.thresholds, runner: request.runner, logger: request.logger)
         let candidates = engine.candidates(finding.failureClass).map { strategy in
             if let reason = strategy.unmetPrecondition(context) {
                 return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: reason, operations: [], planError: nil)

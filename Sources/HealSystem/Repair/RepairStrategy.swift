@@ -10,15 +10,19 @@ public struct RepairContext: Sendable {
     public var finding: Finding
     /// Image files or device nodes of the examined system (`--device`, the clone's disks).
     public var extraDevices: [String]
+    /// The configured thresholds (a cleanup must bring usage below them).
+    public var thresholds: Thresholds
     public var runner: any CommandRunner
     public var logger: Logger
 
     public init(root: SystemRoot, finding: Finding, extraDevices: [String] = [],
+                thresholds: Thresholds = Thresholds(),
                 runner: any CommandRunner = SpawnCommandRunner(),
                 logger: Logger = Logger(label: "clarity-heal.repair")) {
         self.root = root
         self.finding = finding
         self.extraDevices = extraDevices
+        self.thresholds = thresholds
         self.runner = runner
         self.logger = logger
     }

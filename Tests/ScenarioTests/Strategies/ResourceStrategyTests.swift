@@ -108,6 +108,11 @@ struct ResourceStrategyTests {
         #expect(ResourceJournalVacuumStrategy().unmetPrecondition(context) == "no archived journal file in /var/log/journal")
         #expect(ResourceOldKernelsStrategy().unmetPrecondition(context) != nil)
 
+        // The configured threshold decides: below what the cleanup reaches, it refuses.
+        var strict = RepairContext(root: try disk.root, finding: finding)
+        strict.thresholds.resourceExhaustionPercent = Double(max(1, (tried.projected.blockPercent ?? 100) - 1))
+        #expect(strategy.unmetPrecondition(strict)?.contains("would still be") == true, "\(String(describing: strategy.unmetPrecondition(strict)))")
+
         try disk.applyRemovals(tried.changes)
         #expect(try disk.findings().isEmpty)
         // The projection is what the filesystem reports after the removals, within a few

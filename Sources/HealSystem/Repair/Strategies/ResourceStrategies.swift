@@ -118,12 +118,15 @@ struct ResourceCleanup {
 /// A strategy built on `ResourceCleanup`: refuses when nothing is removable or the
 /// removals would not bring the filesystem below the threshold.
 protocol ResourceCleanupStrategy: RepairStrategy {
-    var threshold: Double { get }
+    /// A fixed threshold, or nil for the configured one (`RepairContext.thresholds`).
+    var threshold: Double? { get }
     func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan
 }
 
 extension ResourceCleanupStrategy {
-    var cleanup: ResourceCleanup { ResourceCleanup(strategy: descriptor.id, threshold: threshold) }
+    func cleanup(_ context: RepairContext) -> ResourceCleanup {
+        ResourceCleanup(strategy: descriptor.id, threshold: threshold ?? context.thresholds.resourceExhaustionPercent)
+    }
 
     /// Why the cleanup cannot be planned, or nil.
     func refusal(_ context: RepairContext) -> String? {
@@ -148,9 +151,9 @@ public struct ResourcePackageCacheStrategy: ResourceCleanupStrategy {
         priorEffectiveness: 0.8,
         estimatedSeconds: 5)
 
-    public let threshold: Double
+    public let threshold: Double?
 
-    public init(threshold: Double = Thresholds().resourceExhaustionPercent) {
+    public init(threshold: Double? = nil) {
         self.threshold = threshold
     }
 
@@ -169,7 +172,7 @@ public struct ResourcePackageCacheStrategy: ResourceCleanupStrategy {
             name.hasSuffix(".deb") && FileReading.status(atPath: root.host(archives + "/" + name)).map { ($0.st_mode & S_IFMT) == S_IFREG } == true
         }.map { ResourceCleanup.Group(name: archives + "/" + $0, paths: [archives + "/" + $0]) }
         let partial = ResourceCleanup.contents(archives + "/partial", root: root)
-        return try cleanup.plan(context, groups: debs + partial, nothing: "no .deb in the package cache")
+        return try cleanup(context).plan(context, groups: debs + partial, nothing: "no .deb in the package cache")
     }
 }
 
@@ -187,9 +190,9 @@ public struct ResourceJournalVacuumStrategy: ResourceCleanupStrategy {
         priorEffectiveness: 0.6,
         estimatedSeconds: 5)
 
-    public let threshold: Double
+    public let threshold: Double?
 
-    public init(threshold: Double = Thresholds().resourceExhaustionPercent) {
+    public init(threshold: Double? = nil) {
         self.threshold = threshold
     }
 
@@ -218,7 +221,7 @@ public struct ResourceJournalVacuumStrategy: ResourceCleanupStrategy {
 
     func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let groups = Self.archived(context.root).map { ResourceCleanup.Group(name: $0, paths: [$0]) }
-        return try cleanup.plan(context, groups: groups, nothing: "no archived journal file in /var/log/journal", stopBelow: 5)
+        return try cleanup(context).plan(context, groups: groups, nothing: "no archived journal file in /var/log/journal", stopBelow: 5)
     }
 }
 
@@ -233,9 +236,9 @@ public struct ResourceCrashDumpStrategy: ResourceCleanupStrategy {
         priorEffectiveness: 0.5,
         estimatedSeconds: 5)
 
-    public let threshold: Double
+    public let threshold: Double?
 
-    public init(threshold: Double = Thresholds().resourceExhaustionPercent) {
+    public init(threshold: Double? = nil) {
         self.threshold = threshold
     }
 
@@ -249,7 +252,7 @@ public struct ResourceCrashDumpStrategy: ResourceCleanupStrategy {
 
     func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let groups = ["/var/crash", "/var/lib/systemd/coredump"].flatMap { ResourceCleanup.contents($0, root: context.root) }
-        return try cleanup.plan(context, groups: groups, nothing: "no crash dump in /var/crash or /var/lib/systemd/coredump")
+        return try cleanup(context).plan(context, groups: groups, nothing: "no crash dump in /var/crash or /var/lib/systemd/coredump")
     }
 }
 
@@ -271,15 +274,15 @@ public struct ResourceOldKernelsStrategy: ResourceCleanupStrategy {
         priorEffectiveness: 0.6,
         estimatedSeconds: 10)
 
-    public let threshold: Double
+    public let threshold: Double?
     /// The release of the running kernel; nil when the root is not the live system.
     let running: @Sendable (SystemRoot) -> String?
 
-    public init(threshold: Double = Thresholds().resourceExhaustionPercent) {
+    public init(threshold: Double? = nil) {
         self.init(threshold: threshold, running: Self.runningRelease)
     }
 
-    init(threshold: Double, running: @escaping @Sendable (SystemRoot) -> String?) {
+    init(threshold: Double?, running: @escaping @Sendable (SystemRoot) -> String?) {
         self.threshold = threshold
         self.running = running
     }
@@ -301,7 +304,7 @@ public struct ResourceOldKernelsStrategy: ResourceCleanupStrategy {
         do {
             configuration = try BootConfiguration.load(root)
         } catch {
-            throw cleanup.fail("cannot tell the default kernel: \(error)")
+            throw cleanup(context).fail("cannot tell the default kernel: \(error)")
         }
         var kept = Set(installed.prefix(2))
         if let version = configuration.defaultEntry?.kernelVersion { kept.insert(version) }
@@ -327,7 +330,7 @@ public struct ResourceOldKernelsStrategy: ResourceCleanupStrategy {
 
     func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let groups = try removable(context).map { ResourceCleanup.Group(name: $0, paths: Self.files(of: $0, root: context.root)) }
-        return try cleanup.plan(context, groups: groups,
+        return try cleanup(context).plan(context, groups: groups,
                                 nothing: "no kernel beyond the newest two other than the default or running one")
     }
 }
