@@ -41,10 +41,25 @@ public struct SystemRoot: Sendable, Hashable, CustomStringConvertible {
     /// this root, never the host's). Missing components are kept as written. Bounded: a
     /// loop ends after 40 links, like the kernel's ELOOP.
     public func canonical(_ absolute: String) -> String {
-        switch resolveWithin(absolute) {
-        case .resolved(let path, _), .missing(let path, _): path
-        case .loop: absolute
+        // Unlike `resolveWithin`, which stops at the first missing component to say what is
+        // missing, this keeps the rest of the path: a file about to be created has one.
+        var pending = absolute.split(separator: "/").map(String.init)
+        var resolved: [String] = []
+        var links = 0
+        while !pending.isEmpty {
+            let component = pending.removeFirst()
+            if component == "." || component.isEmpty { continue }
+            if component == ".." { _ = resolved.popLast(); continue }
+            let candidate = "/" + (resolved + [component]).joined(separator: "/")
+            if links < 40, let target = FileReading.linkTarget(atPath: host(candidate)) {
+                links += 1
+                if target.hasPrefix("/") { resolved = [] }
+                pending = target.split(separator: "/").map(String.init) + pending
+            } else {
+                resolved.append(component)
+            }
         }
+        return "/" + resolved.joined(separator: "/")
     }
 
     /// Whether this is the root of the running system.

@@ -52,6 +52,8 @@ struct EnvironmentTests {
         #expect(Set(changes.undeclared(by: [.removeFile(path: "/etc/hostname")])) == ["/etc/fstab.new", "/etc/clarity-link"])
         #expect(environment.root.canonical("/lib/modules") == "/usr/lib/modules")
         #expect(environment.root.canonical("/etc/clarity-link") == "/etc/fstab")
+        // A path that does not exist yet keeps every component (it is about to be written).
+        #expect(environment.root.canonical("/lib/clarity-heal/pstore/handled") == "/usr/lib/clarity-heal/pstore/handled")
 
         environment.tearDown()
         #expect(try Self.treeDigest(TestRoot.root) == before)
