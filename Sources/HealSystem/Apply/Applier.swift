@@ -77,7 +77,7 @@ public struct Applier: Sendable {
             throw .refused(error)
         }
         for step in plan.steps {
-            if step.path == "/var/lib/clarity-heal" || step.path.hasPrefix("/var/lib/clarity-heal/") {
+            if Self.isOwnState(step.path, makesFolder: step.action == .makeDirectory) {
                 throw .refused(.invalidPath(fix: plan.fixID, path: step.manifestPath, reason: "is clarity-heal's own state"))
             }
             guard let st = FileReading.status(atPath: root.host(step.path)) else { continue }
@@ -102,6 +102,18 @@ public struct Applier: Sendable {
     }
 
     // MARK: Apply
+
+    /// Whether a fix would write clarity-heal's own state (journal, backups, staged fixes,
+    /// ledger). Crash records and the list of those a repair handled
+    /// (`/var/lib/clarity-heal/pstore/`) are data a fix may write — the module-blacklist
+    /// repair marks the records it handled — and their folders may be made as parents.
+    static func isOwnState(_ path: String, makesFolder: Bool) -> Bool {
+        let state = "/var/lib/clarity-heal", pstore = state + "/pstore"
+        guard path == state || path.hasPrefix(state + "/") else { return false }
+        if path.hasPrefix(pstore + "/") { return false }
+        if makesFolder && (path == state || path == pstore) { return false }
+        return true
+    }
 
     /// Applies `package` now: recovery first, checks, verified backup, then every step
     /// through the journal. Applying a fix that is already applied changes nothing.
