@@ -19,6 +19,9 @@ public enum ApplyRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     case changedSinceFix(fix: String, path: String)
     /// The fix is already applied to this root.
     case alreadyApplied(fix: String)
+    /// A block-level fix whose device is not safe to repair now: mounted, no longer the
+    /// filesystem the fix was made for, or holding the backup's own folder.
+    case deviceUnsafe(fix: String, device: String, reason: String)
 
     public var description: String {
         switch self {
@@ -33,6 +36,7 @@ public enum ApplyRefusal: Error, Sendable, Hashable, CustomStringConvertible {
         case .package(let fix, let reason): "cannot apply \(fix): \(reason)"
         case .changedSinceFix(let fix, let path): "cannot apply \(fix): \(path) changed since the fix was made"
         case .alreadyApplied(let fix): "cannot apply \(fix): it is already applied"
+        case .deviceUnsafe(let fix, let device, let reason): "cannot apply \(fix): \(device) \(reason)"
         }
     }
 }

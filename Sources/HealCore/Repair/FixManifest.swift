@@ -74,6 +74,9 @@ public struct FixManifest: Sendable, Codable, Hashable {
     /// Whether the change needs a reboot to take effect (kernel, initramfs, boot loader,
     /// fstab, command line, libc or init).
     public var needsReboot: Bool
+    /// For a block-level repair (`RepairOperation.checkFilesystem`): the device it repairs
+    /// and what the check showed; nil for a fix made of file changes.
+    public var filesystem: FilesystemRepair?
 
     public init(id: String, created: Int, failureClass: FailureClass, strategy: StrategyDescriptor,
                 findings: [Finding], operations: [String], changes: [Change], validation: ValidationReport,
@@ -95,7 +98,7 @@ public struct FixManifest: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case format, id, created, failureClass = "class", strategy, findings, diagnosis, operations, changes,
-             validation, attempts, environment, needsReboot
+             validation, attempts, environment, needsReboot, filesystem
     }
 }
 

@@ -15,6 +15,12 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
     /// Run a distro tool inside the clone (a chroot with /proc, /sys and /dev), declaring
     /// which paths it may change; the changeset is checked against that declaration.
     case runTool(arguments: [String], mayChange: [String])
+    /// Check and repair an ext2/3/4 filesystem with `e2fsck -fy`, at block level: the
+    /// device (an image file or a block device node of the examined system), identified by
+    /// its UUID so apply can tell it is still the same filesystem. No file-level clone can
+    /// run it; the engine runs it on a copy-on-write snapshot of the device
+    /// (`BlockSnapshot`) and apply keeps an `e2fsck -z` undo file as the backup.
+    case checkFilesystem(device: String, uuid: String, fsType: String)
 
     /// The paths this operation may write: exact paths, or prefixes ending in `/`.
     public var declaredPaths: [String] {
@@ -24,7 +30,16 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
             [path]
         case .runTool(_, let mayChange):
             mayChange
+        case .checkFilesystem:
+            []  // block level: no path of the root is written through the filesystem
         }
+    }
+
+    /// Whether the operation changes a device below its filesystem, so only a block-level
+    /// snapshot (never a file-level clone) can try it.
+    public var isBlockLevel: Bool {
+        if case .checkFilesystem = self { return true }
+        return false
     }
 
     public var description: String {
@@ -42,6 +57,8 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
         case .runTool(let arguments, let mayChange):
             "run \(arguments.joined(separator: " "))"
                 + (mayChange.isEmpty ? " (changes nothing)" : " (may change \(mayChange.joined(separator: ", ")))")
+        case .checkFilesystem(let device, let uuid, let fsType):
+            "e2fsck -fy \(device) (\(fsType) UUID \(uuid))"
         }
     }
 }

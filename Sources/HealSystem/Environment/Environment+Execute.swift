@@ -64,6 +64,10 @@ extension Environment {
             } catch {
                 return outcome("\(error)")
             }
+        case .checkFilesystem(let device, _, _):
+            // The clone holds files, not the device's blocks: only `BlockRepairTrial` (a
+            // snapshot of the device) can run this.
+            return outcome("a file-level \(kind.rawValue) clone cannot repair \(device) at block level; it needs a block snapshot")
         }
     }
 

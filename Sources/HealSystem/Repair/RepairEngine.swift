@@ -11,6 +11,9 @@ public struct RepairEngine: Sendable {
         public var operations: [RepairOperation]
         public var changes: Changeset
         public var validation: ValidationReport
+        /// For a block-level repair: the device and what e2fsck showed (the package's
+        /// `filesystem`).
+        public var filesystem: FilesystemRepair? = nil
     }
 
     public struct Outcome: Sendable {
@@ -23,6 +26,8 @@ public struct RepairEngine: Sendable {
     public var candidates: @Sendable (FailureClass) -> [any RepairStrategy]
     public var validator: Validator
     public var logger: Logger
+    /// Where a block-level operation's snapshot is made (`BlockRepairTrial`).
+    public var scratch = "/var/tmp/clarity-heal"
 
     public init(candidates: @escaping @Sendable (FailureClass) -> [any RepairStrategy] = { StrategyCatalogue.candidates(for: $0) },
                 validator: Validator = Validator(),
@@ -62,6 +67,31 @@ public struct RepairEngine: Sendable {
             }
             let described = operations.map(\.description)
             logger.info("trying strategy", metadata: ["strategy": "\(id)", "operations": "\(operations.count)"])
+
+            // A block-level operation runs on a snapshot of its device, never in the clone.
+            if case .checkFilesystem(let device, let uuid, let fsType)? = operations.first(where: \.isBlockLevel) {
+                guard operations.count == 1 else {
+                    attempts.append(.init(strategy: id, validated: false,
+                                          notes: ["a block-level operation cannot be mixed with file operations"], operations: described))
+                    continue
+                }
+                let trial = BlockRepairTrial(validator: validator, scratch: scratch, logger: logger)
+                let outcome = trial.run(device: device, uuid: uuid, fsType: fsType, finding: finding, context: context,
+                                        baseline: baseline, operations: operations)
+                if let validation = outcome.validation, validation.passed {
+                    attempts.append(.init(strategy: id, validated: true,
+                                          notes: validation.checks.map { "\($0.name): \($0.verdict.rawValue): \($0.detail)" },
+                                          operations: described))
+                    return Outcome(finding: finding, attempts: attempts,
+                                   repair: ValidatedRepair(strategy: strategy.descriptor, operations: operations,
+                                                           changes: Changeset(), validation: validation,
+                                                           filesystem: outcome.record))
+                }
+                let failed = outcome.validation?.checks.filter { $0.verdict == .failed }
+                    .map { "validation failed: \($0.name): \($0.detail)" } ?? []
+                attempts.append(.init(strategy: id, validated: false, notes: outcome.notes + failed, operations: described))
+                continue
+            }
 
             let snapshot: Snapshot
             do {

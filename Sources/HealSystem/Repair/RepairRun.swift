@@ -119,6 +119,8 @@ public struct RepairRun {
 
         request.logger.notice("repairing", metadata: ["class": "\(finding.failureClass.rawValue)",
                                                       "environment": "\(environment.kind.rawValue)"])
+        var engine = self.engine
+        engine.scratch = request.scratch
         let outcome = engine.repair(finding, in: environment, detection: detection)
         guard let repair = outcome.repair else {
             return Result(status: .unrepairable, root: request.root.path, environment: environment.kind.rawValue,
@@ -127,12 +129,13 @@ public struct RepairRun {
         }
         let (entries, files) = FixPackage.changes(of: repair.changes)
         let now = time(nil)
-        let manifest = FixManifest(
+        var manifest = FixManifest(
             id: Self.fixID(at: now, failureClass: finding.failureClass),
             created: Int(now), failureClass: finding.failureClass, strategy: repair.strategy,
             findings: [finding], operations: repair.operations.map(\.description), changes: entries,
             validation: repair.validation, attempts: outcome.attempts, environment: environment.kind.rawValue,
             needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths), diagnosis: diagnosis)
+        manifest.filesystem = repair.filesystem
         let package: FixPackage
         do {
             try Paths.makeDirectory(request.out)

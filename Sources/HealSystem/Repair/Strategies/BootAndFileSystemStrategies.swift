@@ -1,7 +1,7 @@
 import HealCore
 
 extension StrategyCatalogue {
-    /// fstab, root=, grubenv, the default entry, account databases. Within a class the
+    /// fstab, root=, grubenv, the default entry, account databases, filesystem errors. Within a class the
     /// priors give DESIGN.md §4's default order (re-point, nofail, comment out; set the
     /// type, restore a backup, comment out).
     static var bootAndFileSystem: [any RepairStrategy] {
@@ -15,6 +15,7 @@ extension StrategyCatalogue {
             GrubEnvRewriteStrategy(),
             BootDefaultRepointStrategy(),
             AccountsRestoreBackupStrategy(),
+            FilesystemCheckStrategy(),
         ]
     }
 }
