@@ -27,8 +27,12 @@ extension ClarityHeal {
         @Flag(name: .long, help: "Stage the package for the next boot instead.")
         var nextBoot = false
 
+        @Option(name: .long, help: ArgumentHelp("For a filesystem repair: the device to repair when it is no longer at the path the package names (it must carry the same UUID).", valueName: "device"))
+        var device: String?
+
         func validate() throws {
             if now && nextBoot { throw ValidationError("give either --now or --next-boot, not both") }
+            if device != nil && nextBoot { throw ValidationError("--device applies now; it cannot be staged with --next-boot") }
             _ = try global.systemRoot()
         }
 
@@ -44,7 +48,7 @@ extension ClarityHeal {
                     }
                     return
                 }
-                let result = try Applier(root: root).apply(package)
+                let result = try Applier(root: root).apply(package, device: device)
                 if result.status == .applied && result.reboot.needed {
                     // The fix takes effect at the next boot: that boot verifies it.
                     do {

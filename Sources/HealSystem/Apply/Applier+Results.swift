@@ -102,6 +102,9 @@ public struct RecoveryReport: Sendable, Hashable, Codable {
         case rolledForward = "rolled-forward"
         /// Already committed: only the journal was put away.
         case closed
+        /// Interrupted while a block-level repair was changing the device: the device was
+        /// put back with `e2undo` (the apply did not happen).
+        case undone
     }
 
     public var fixID: String

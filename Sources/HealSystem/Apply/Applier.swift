@@ -117,9 +117,15 @@ public struct Applier: Sendable {
 
     /// Applies `package` now: recovery first, checks, verified backup, then every step
     /// through the journal. Applying a fix that is already applied changes nothing.
+    /// - Parameter device: for a block-level fix, the device to repair when it is no longer
+    ///   at the path the package names (it must still carry the package's UUID).
     /// - Throws: `Applier.Error`; `.refused` and `.backup` leave the target untouched.
-    public func apply(_ package: FixPackage) throws(Applier.Error) -> ApplyResult {
+    public func apply(_ package: FixPackage, device: String? = nil) throws(Applier.Error) -> ApplyResult {
         let recovered = try recover()
+        if var filesystem = package.manifest.filesystem {
+            if let device { filesystem.device = device }
+            return try applyFilesystem(package, filesystem, recovered: recovered)
+        }
         let plan: ApplyPlan
         do {
             plan = try check(package)
@@ -243,6 +249,9 @@ public struct Applier: Sendable {
         guard PackagePath.isUsableFixID(fix), let state = appliedFix(fix) else {
             throw .notApplied(fix: fix, reason: "it was never applied on \(root.path)")
         }
+        if let plan = filesystemPlan(fix) {
+            return try rollbackFilesystem(state, plan, recovered: recovered)
+        }
         let index = try loadIndex(fix)
         let plan = RollbackPlan.make(index)
         if state.state == .rolledBack {
@@ -301,7 +310,7 @@ public struct Applier: Sendable {
         return members.filter { $0.key == head || $0.value.hardlink == head }.map(\.key).sorted()
     }
 
-    private func finishRollback(_ state: AppliedFix, journal: ApplyJournal, recovered: Bool = false) throws(Applier.Error) -> AppliedFix {
+    func finishRollback(_ state: AppliedFix, journal: ApplyJournal, recovered: Bool = false) throws(Applier.Error) -> AppliedFix {
         var final = state
         final.state = .rolledBack
         final.rolledBackAt = now()
@@ -343,6 +352,9 @@ public struct Applier: Sendable {
             return RecoveryReport(fixID: fix, operation: state.operation, action: .closed, redone: [])
         case .started(let steps, let backupSHA, let done):
             let journal = try ApplyJournal.reopen(at: layout.journal)
+            if let plan = filesystemPlan(fix) {
+                return try recoverFilesystem(plan, operation: state.operation, done: done, journal: journal)
+            }
             let redone = (0..<steps).filter { !done.contains($0) }
             switch state.operation {
             case .apply:
@@ -410,6 +422,10 @@ public struct Applier: Sendable {
     /// indexed file's contents.
     public func verifyBackup(_ fixID: String) throws(Applier.Error) {
         guard let state = appliedFix(fixID) else { throw .notApplied(fix: fixID, reason: "it has no state on \(root.path)") }
+        if filesystemPlan(fixID) != nil {
+            try verifyUndoFile(state)
+            return
+        }
         try BackupArchive.verifyStored(tar: layout.backup(fixID), sha256: state.backupSHA256, index: try loadIndex(fixID))
     }
 
@@ -417,7 +433,7 @@ public struct Applier: Sendable {
 
     /// Appends to the ledger. A ledger that cannot be written does not undo a change that
     /// is already durable: the state folder and the journal stay the authority.
-    private func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: String,
+    func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: String,
                         detail: [String: String] = [:]) {
         _ = try? Ledger(root: root, now: now).append(
             LedgerRecord(kind: kind, fix: fix, failure: manifest?.failureClass, strategy: manifest?.strategy.id,
@@ -426,7 +442,7 @@ public struct Applier: Sendable {
 
     /// Appends the record of a finished apply or rollback unless the ledger already holds
     /// it (a redo after a crash between the append and the journal's commit).
-    private func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: String, extra: [String: String] = [:]) {
+    func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: String, extra: [String: String] = [:]) {
         let ledger = Ledger(root: root, now: now)
         let order = String(state.order)
         if let records = try? ledger.records().records(of: state.fixID),
@@ -438,7 +454,7 @@ public struct Applier: Sendable {
                                             strategy: state.strategy, outcome: outcome, detail: detail))
     }
 
-    private func writeState(_ state: AppliedFix) throws(Applier.Error) {
+    func writeState(_ state: AppliedFix) throws(Applier.Error) {
         try DurableFiles.writeSmallFile(layout.applied(state.fixID) + "/state.json", try Self.encode(state))
     }
 
@@ -458,7 +474,7 @@ public struct Applier: Sendable {
         }
     }
 
-    private func copyPackage(_ package: FixPackage, to destination: String) throws(Applier.Error) {
+    func copyPackage(_ package: FixPackage, to destination: String) throws(Applier.Error) {
         try DurableFiles.makeDirectories(destination + "/files")
         for name in ["manifest.json", "SHA256SUMS"] {
             try DurableFiles.copyFile(package.directory + "/" + name, to: destination + "/" + name)

@@ -1,0 +1,307 @@
+import Glibc
+import HealCore
+
+/// The state of a block-level fix on the device it repairs (`filesystem.json` in the fix's
+/// state folder): which device, and the SHA-256 of its primary superblock before apply,
+/// which tells a rollback (and recovery) whether the device is back where it started.
+struct FilesystemApplyPlan: Sendable, Hashable, Codable {
+    var fixID: String
+    var device: String
+    var uuid: String
+    var superblockBefore: String
+}
+
+/// Apply, rollback and recovery of a block-level fix (`FixManifest.filesystem`):
+/// `e2fsck -fy -z <undo>` on the real device, the undo file kept as the backup,
+/// `e2undo <undo> <device>` to take it off again.
+///
+/// ```
+///  <root>/var/lib/clarity-heal/applied/<fix-id>/
+///  ├── package/          verified copy of the fix package
+///  ├── filesystem.json   FilesystemApplyPlan: device, UUID, superblock SHA-256 before
+///  ├── backup.e2undo     e2fsck's undo file: the old contents of every block it wrote
+///  └── state.json        AppliedFix; backup = backup.e2undo, backupSHA256 = its SHA-256
+/// ```
+///
+/// The journal has one step. Recovery of an apply interrupted inside it does not roll
+/// forward as file steps do: running e2fsck again would replace the undo file, the only
+/// way back. It puts the device back with `e2undo` and the apply did not happen. (e2fsck(8)
+/// warns that an undo file is not a power-loss guard: e2fsck does not sync it before each
+/// block write. It covers a killed process; after a power cut, recovery stops with an
+/// error unless e2undo accepts the file.)
+extension Applier {
+    static let undoName = "backup.e2undo"
+
+    func undoFile(_ fix: String) -> String { layout.applied(fix) + "/" + Self.undoName }
+
+    /// The plan of a block-level fix applied (or being applied) on this root; nil for a fix
+    /// of file changes.
+    func filesystemPlan(_ fix: String) -> FilesystemApplyPlan? {
+        guard PackagePath.isUsableFixID(fix),
+              let bytes = try? FileReading.bytes(atPath: layout.applied(fix) + "/filesystem.json") else { return nil }
+        return try? Self.decode(FilesystemApplyPlan.self, bytes)
+    }
+
+    // MARK: Checks
+
+    /// Every check before e2fsck may touch `repair.device`: it exists, carries the fix's
+    /// UUID, is mounted nowhere (by device number, and through any loop device backed by
+    /// it), and does not hold the state folder where the undo file goes.
+    func checkDevice(_ repair: FilesystemRepair, fix: String) throws(Applier.Error) {
+        let device = repair.device
+        func refuse(_ reason: String) -> Applier.Error { .refused(.deviceUnsafe(fix: fix, device: device, reason: reason)) }
+        guard FileReading.status(atPath: device, followLinks: true) != nil else { throw refuse("does not exist") }
+        let info: BlockInfo?
+        do {
+            info = try BlockProbe.identify(device)
+        } catch {
+            throw refuse("cannot be probed: \(error)")
+        }
+        guard info?.uuid == repair.uuid else {
+            throw refuse("carries UUID \(info?.uuid ?? "none"), not \(repair.uuid): it is not the filesystem the fix was made for")
+        }
+        if let mount = try Self.mountOf(device) {
+            throw refuse("is mounted on \(mount); e2fsck must not repair a mounted filesystem")
+        }
+        let numbers = MountInfo.deviceNumbers(of: device, sysBlockDirectory: "/sys/class/block")
+        if let st = FileReading.status(atPath: layout.state, followLinks: true), numbers.contains(UInt64(st.st_dev)) {
+            throw refuse("holds \(layout.state), where the undo file would be written")
+        }
+    }
+
+    /// Where `device` is mounted on this machine, if anywhere.
+    static func mountOf(_ device: String) throws(Applier.Error) -> String? {
+        let mounts: MountInfo
+        do {
+            mounts = try MountInfo.current()
+        } catch {
+            throw .refused(.deviceUnsafe(fix: "", device: device, reason: "cannot be proven unmounted: \(error)"))
+        }
+        let numbers = MountInfo.deviceNumbers(of: device, sysBlockDirectory: "/sys/class/block")
+        return mounts.mounts.first { numbers.contains($0.device) }?.target
+    }
+
+    /// SHA-256 of the primary superblock (1024 bytes at offset 1024, for every block size).
+    static func superblockDigest(_ device: String) throws(Applier.Error) -> String {
+        let fd = retryingEINTR { open(device, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw .errno(device) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: 1024)
+        let n = bytes.withUnsafeMutableBytes { buffer in retryingEINTR { pread(fd, buffer.baseAddress, 1024, 1024) } }
+        guard n == 1024 else { throw .io(path: device, reason: "cannot read its superblock") }
+        return SHA256.hex(bytes)
+    }
+
+    // MARK: Apply
+
+    func applyFilesystem(_ package: FixPackage, _ repair: FilesystemRepair,
+                         recovered: RecoveryReport?) throws(Applier.Error) -> ApplyResult {
+        let manifest = package.manifest
+        let fix = manifest.id
+        do throws(Applier.Error) {
+            guard PackagePath.isUsableFixID(fix) else { throw Applier.Error.refused(.invalidFixID(fix)) }
+            guard manifest.changes.isEmpty else {
+                throw Applier.Error.refused(.package(fix: fix, reason: "a block-level fix carries no file changes"))
+            }
+            if let state = appliedFix(fix), state.state == .applied {
+                var result = filesystemResult(state, repair, status: .alreadyApplied)
+                result.recovered = recovered
+                return result
+            }
+            try checkDevice(repair, fix: fix)
+        } catch {
+            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.refused, detail: ["reason": "\(error)"])
+            throw error
+        }
+        let plan = FilesystemApplyPlan(fixID: fix, device: repair.device, uuid: repair.uuid,
+                                       superblockBefore: try Self.superblockDigest(repair.device))
+        try DurableFiles.makeDirectories(layout.applied)
+        let journal = try ApplyJournal.create(at: layout.journal)
+        try journal.append(.prepare(.apply, fixID: fix))
+        let partial = layout.partial(fix)
+        try DurableFiles.removeTree(partial)
+        try DurableFiles.makeDirectories(partial)
+        try copyPackage(package, to: partial + "/package")
+        try DurableFiles.writeSmallFile(partial + "/filesystem.json", try Self.encode(plan))
+        try DurableFiles.fsyncPath(partial, directory: true)
+        let final = layout.applied(fix)
+        try DurableFiles.removeTree(final)
+        guard rename(partial, final) == 0 else { throw .errno(final) }
+        try DurableFiles.fsyncPath(layout.applied, directory: true)
+        CrashPoint.reached()
+
+        // The backup checksum of `begin` is the superblock's: the undo file is written by
+        // the step itself.
+        try journal.append(.begin(.apply, fixID: fix, steps: 1, backupSHA256: plan.superblockBefore))
+        try journal.append(.intent(step: 0))
+        let undo = undoFile(fix)
+        let result = try tool("e2fsck", ["-fy", "-z", undo, repair.device])
+        let outcome = FilesystemRepair.Outcome(status: result.status)
+        guard outcome.succeeded else {
+            // Errors left uncorrected: the device goes back to what it was, and the apply
+            // did not happen.
+            let undone = try? tool("e2undo", [undo, repair.device])
+            try? DurableFiles.removeTree(final)
+            try? ApplyJournal.remove(at: layout.journal)
+            let back = undone?.succeeded == true ? "put back with e2undo" : "e2undo could not put it back; restore it from \(undo)"
+            let reason = "e2fsck -fy exited \(result.status) (\(FilesystemRepair.tail(result.output + result.errorOutput, lines: 3))); \(back)"
+            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.failed, detail: ["reason": reason])
+            throw .io(path: repair.device, reason: reason)
+        }
+        try DurableFiles.fsyncPath(undo, directory: false)
+        try journal.append(.done(step: 0))
+        let state = try finishFilesystemApply(plan, rebootNeeded: outcome == .correctedRebootNeeded,
+                                              journal: journal, outcome: LedgerRecord.Outcome.applied,
+                                              extra: ["e2fsck": "exit \(result.status)"])
+        var applied = filesystemResult(state, repair, status: .applied)
+        applied.recovered = recovered
+        return applied
+    }
+
+    private func finishFilesystemApply(_ plan: FilesystemApplyPlan, rebootNeeded: Bool, journal: ApplyJournal,
+                                       outcome: String, extra: [String: String] = [:]) throws(Applier.Error) -> AppliedFix {
+        let manifest: FixManifest
+        do {
+            manifest = try FixPackage.open(layout.applied(plan.fixID) + "/package").manifest
+        } catch {
+            throw .recovery(fix: plan.fixID, reason: "its package copy does not verify: \(error)")
+        }
+        let undoSHA = try StreamingSHA256.file(undoFile(plan.fixID))
+        let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == undoSHA ? $0 : nil }
+        let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
+        let state = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
+                               state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
+                               backup: undoFile(plan.fixID), backupSHA256: undoSHA,
+                               needsReboot: manifest.needsReboot || rebootNeeded, rebootPaths: [], paths: [plan.device])
+        try writeState(state)
+        recordOnce(.apply, state: state, outcome: outcome, extra: extra.merging(["device": plan.device]) { a, _ in a })
+        try journal.append(.commit(.apply, fixID: plan.fixID))
+        try ApplyJournal.remove(at: layout.journal)
+        return state
+    }
+
+    private func filesystemResult(_ state: AppliedFix, _ repair: FilesystemRepair,
+                                  status: ApplyResult.Status) -> ApplyResult {
+        ApplyResult(fixID: state.fixID, failureClass: state.failureClass, status: status,
+                    changes: [.init(path: repair.device, action: "e2fsck",
+                                    before: "\(repair.fsType) with errors (e2fsck -fn exit \(repair.checkStatus))")],
+                    backup: state.backup, backupSHA256: state.backupSHA256,
+                    reboot: .init(needed: state.needsReboot, paths: state.rebootPaths), recovered: nil)
+    }
+
+    // MARK: Rollback
+
+    func rollbackFilesystem(_ state: AppliedFix, _ plan: FilesystemApplyPlan,
+                            recovered: RecoveryReport?) throws(Applier.Error) -> RollbackResult {
+        if state.state == .rolledBack {
+            var result = filesystemRollbackResult(state, status: .alreadyRolledBack)
+            result.recovered = recovered
+            return result
+        }
+        let fix = state.fixID
+        try verifyUndoFile(state)
+        if let mount = try Self.mountOf(plan.device) {
+            throw .notApplied(fix: fix, reason: "\(plan.device) is mounted on \(mount); e2undo must not write a mounted filesystem")
+        }
+        // e2undo -n checks that the undo file matches the filesystem now on the device,
+        // writing nothing: a device changed since apply is refused before the journal.
+        let dryRun = try tool("e2undo", ["-n", undoFile(fix), plan.device])
+        guard dryRun.succeeded else {
+            throw .notApplied(fix: fix, reason: "e2undo refuses \(plan.device): "
+                + FilesystemRepair.tail(dryRun.errorOutput + dryRun.output, lines: 2))
+        }
+        let journal = try ApplyJournal.create(at: layout.journal)
+        try journal.append(.prepare(.rollback, fixID: fix))
+        try journal.append(.begin(.rollback, fixID: fix, steps: 1, backupSHA256: state.backupSHA256))
+        try undoDevice(plan, journal: journal)
+        let final = try finishRollback(state, journal: journal)
+        var result = filesystemRollbackResult(final, status: .rolledBack)
+        result.recovered = recovered
+        return result
+    }
+
+    /// Step 0 of a rollback: e2undo, then the superblock must be the one from before apply.
+    private func undoDevice(_ plan: FilesystemApplyPlan, journal: ApplyJournal) throws(Applier.Error) {
+        try journal.append(.intent(step: 0))
+        if try Self.superblockDigest(plan.device) != plan.superblockBefore {
+            let result = try tool("e2undo", [undoFile(plan.fixID), plan.device])
+            guard result.succeeded else {
+                throw .io(path: plan.device, reason: "e2undo exited \(result.status): "
+                    + FilesystemRepair.tail(result.errorOutput + result.output, lines: 3))
+            }
+        }
+        guard try Self.superblockDigest(plan.device) == plan.superblockBefore else {
+            throw .io(path: plan.device, reason: "after e2undo its superblock is not the one from before the apply")
+        }
+        try journal.append(.done(step: 0))
+    }
+
+    private func filesystemRollbackResult(_ state: AppliedFix, status: RollbackResult.Status) -> RollbackResult {
+        RollbackResult(fixID: state.fixID, status: status, restored: state.paths, removed: [],
+                       backup: state.backup, backupSHA256: state.backupSHA256,
+                       reboot: .init(needed: state.needsReboot, paths: state.rebootPaths), recovered: nil)
+    }
+
+    /// The undo file of an applied block-level fix is there with its recorded checksum.
+    func verifyUndoFile(_ state: AppliedFix) throws(Applier.Error) {
+        let actual: String
+        do {
+            actual = try StreamingSHA256.file(undoFile(state.fixID))
+        } catch {
+            throw .notApplied(fix: state.fixID, reason: "its undo file cannot be read: \(error)")
+        }
+        guard actual == state.backupSHA256 else {
+            throw .notApplied(fix: state.fixID, reason: "its undo file does not verify (sha256 \(actual), recorded \(state.backupSHA256))")
+        }
+    }
+
+    // MARK: Recovery
+
+    /// Finishes a block-level apply or rollback a crash interrupted after `begin`.
+    func recoverFilesystem(_ plan: FilesystemApplyPlan, operation: JournalRecord.Operation, done: Set<Int>,
+                           journal: ApplyJournal) throws(Applier.Error) -> RecoveryReport {
+        let fix = plan.fixID
+        switch operation {
+        case .apply where done.contains(0):
+            // e2fsck finished and its undo file is durable: only the state record is missing.
+            _ = try finishFilesystemApply(plan, rebootNeeded: false, journal: journal,
+                                          outcome: LedgerRecord.Outcome.recovered)
+            return RecoveryReport(fixID: fix, operation: operation, action: .rolledForward, redone: [])
+        case .apply:
+            let undo = undoFile(fix)
+            if (FileReading.status(atPath: undo)?.st_size ?? 0) > 0,
+               try Self.superblockDigest(plan.device) != plan.superblockBefore {
+                let result = try tool("e2undo", [undo, plan.device])
+                guard result.succeeded else {
+                    throw .recovery(fix: fix, reason: "e2fsck was interrupted on \(plan.device) and e2undo exited \(result.status): "
+                        + FilesystemRepair.tail(result.errorOutput + result.output, lines: 3) + "; the undo file is kept at \(undo)")
+                }
+            }
+            let manifest = (try? FixPackage.open(layout.applied(fix) + "/package"))?.manifest
+            try DurableFiles.removeTree(layout.applied(fix))
+            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
+                   detail: ["reason": "e2fsck was interrupted; \(plan.device) was put back with e2undo"])
+            try ApplyJournal.remove(at: layout.journal)
+            return RecoveryReport(fixID: fix, operation: operation, action: .undone, redone: [])
+        case .rollback:
+            guard let applied = appliedFix(fix) else { throw .recovery(fix: fix, reason: "its state record is missing") }
+            if !done.contains(0) {
+                do {
+                    try undoDevice(plan, journal: journal)
+                } catch {
+                    throw .recovery(fix: fix, reason: "\(error)")
+                }
+            }
+            _ = try finishRollback(applied, journal: journal, recovered: true)
+            return RecoveryReport(fixID: fix, operation: operation, action: .rolledForward, redone: done.contains(0) ? [] : [0])
+        }
+    }
+
+    private func tool(_ executable: String, _ arguments: [String]) throws(Applier.Error) -> CommandResult {
+        do {
+            return try SpawnCommandRunner().run(executable, arguments)
+        } catch {
+            throw .io(path: executable, reason: "\(error)")
+        }
+    }
+}
