@@ -136,6 +136,8 @@ extension Applier {
         try journal.append(.intent(step: 0))
         let undo = undoFile(fix)
         let result = try tool("e2fsck", ["-fy", "-z", undo, repair.device])
+        // A crash here has changed the device without a `done`: recovery must undo it.
+        CrashPoint.reached()
         let outcome = FilesystemRepair.Outcome(status: result.status)
         guard outcome.succeeded else {
             // Errors left uncorrected: the device goes back to what it was, and the apply

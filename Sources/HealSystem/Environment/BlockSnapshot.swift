@@ -77,13 +77,15 @@ public final class BlockSnapshot {
 
     deinit { close() }
 
-    /// Stops the daemon (SIGTERM, then SIGKILL after 5 s), detaches a FUSE mount it left,
+    /// Stops the daemon (SIGTERM, then SIGKILL after 1 s), detaches a FUSE mount it left,
     /// and removes the folder. Safe to call twice.
     public func close() {
         if let pid = daemon {
             daemon = nil
             kill(pid, SIGTERM)
-            if !Self.waitGone(pid, seconds: 5) {
+            // A daemon spawned from a thread that blocks SIGTERM inherits the mask and
+            // ignores it: SIGKILL is the fallback, and the stale FUSE mount is detached below.
+            if !Self.waitGone(pid, seconds: 1) {
                 kill(pid, SIGKILL)
                 _ = Self.waitGone(pid, seconds: 5)
             }
