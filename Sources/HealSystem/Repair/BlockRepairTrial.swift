@@ -7,7 +7,8 @@ import Logging
 /// itself is only read.
 ///
 /// 1. `e2fsck -fn` on the device: the state before, recorded in the package;
-/// 2. the files readable on the device (mounted `ro,noload`) are hashed, boot chain first;
+/// 2. the files readable on the device are hashed, boot chain first (read from the snapshot
+///    mounted `ro,noload,loop` before any repair, so the device is never mounted);
 /// 3. `e2fsck -fy` on the snapshot: 0 or 1 repaired, 2 repaired but a reboot is needed,
 ///    4 and above failed;
 /// 4. validation: `e2fsck -fn` on the snapshot exits 0, the filesystem-errors detector finds
@@ -58,9 +59,13 @@ struct BlockRepairTrial {
         defer { snapshot.close() }
         logger.info("block snapshot ready", metadata: ["device": "\(device)", "snapshot": "\(snapshot.path)"])
 
+        // The files before the repair are read from the snapshot, still identical to the
+        // device, never from the device itself: ext4 records an error it meets (a cleared
+        // inode) in the superblock even on a read-only mount when the block device below is
+        // writable — a device, or a read-write loop device that `mount -o loop` reuses.
         let baseFiles: [String: String]
         do {
-            let disk = try ReadOnlyDisk(image: device, scratch: folder + "/base", runner: runner)
+            let disk = try ReadOnlyDisk(image: snapshot.path, scratch: folder + "/before", runner: runner)
             defer { disk.release() }
             baseFiles = Self.hashFiles(disk.root.path)
         } catch {

@@ -118,6 +118,33 @@ struct FilesystemRepairTests {
         #expect(try Self.sha256(image) == before)
     }
 
+    @Test func reachedThroughFstabOnALoopDeviceThePackageNamesTheImage() throws {
+        // fstab names the filesystem by UUID and it resolves to a loop device; the loop
+        // device is gone by the time the fix is applied, the image behind it is not.
+        let directory = try TemporaryDirectory(prefix: "fsloop")
+        let uuid = ScenarioDisk.uuid()
+        let image = try Self.corrupted(in: directory, uuid: uuid)
+        let before = try Self.sha256(image)
+        let loop = try ScenarioLoop(image: image)
+        let copy = try TestRoot.writableCopy()
+        let fstab = try String(contentsOfFile: copy.at("/etc/fstab"), encoding: .utf8)
+        try FileManager.default.removeItem(atPath: copy.at("/etc/fstab"))
+        try (fstab + "UUID=\(uuid) /srv ext4 defaults 0 2\n").write(toFile: copy.at("/etc/fstab"), atomically: false, encoding: .utf8)
+        let out = try TemporaryDirectory(prefix: "fixes")
+        let scratch = try TemporaryDirectory(prefix: "scratch")
+
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--root", copy.path, "--device", TestRoot.image,
+                                                     "--out", out.path, "--scratch", scratch.path, "--json"])
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        #expect(result.status == 1, "\(result.stderr)")
+        #expect(output.status == "validated", "\(output.attempts.map(\.notes))")
+        let manifest = try FixPackage.open(try #require(output.fixPackage)).manifest
+        #expect(manifest.findings.first?.evidence.first?.source.hasSuffix(loop.path) == true)
+        #expect(manifest.filesystem?.device == image)
+        #expect(manifest.operations == ["e2fsck -fy \(image) (ext4 UUID \(uuid))"])
+        #expect(try Self.sha256(image) == before)
+    }
+
     @Test func applyRepairsACopyAndRollbackPutsItsBytesBack() throws {
         let fixture = try Self.repaired()
         let broken = try Self.sha256(fixture.copy)
