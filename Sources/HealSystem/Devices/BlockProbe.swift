@@ -63,6 +63,7 @@ public final class BlockProbe {
     /// partitions chain with entry details, as `blkid -p` does.
     /// - Throws: `BlockProbe.Error.cannotOpen`.
     public init(path: String) throws(BlockProbe.Error) {
+        do { try SharedLibrary.blkid.load() } catch { throw .cannotOpen(path: path, reason: "\(error)") }
         errno = 0
         guard let handle = blkid_new_probe_from_filename(path) else {
             let code = errno

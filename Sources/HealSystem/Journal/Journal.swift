@@ -45,6 +45,7 @@ public final class Journal {
     }
 
     private init(path: String, flags: Int32, location: String) throws(Journal.Error) {
+        do { try SharedLibrary.systemd.load() } catch { throw .libraryUnavailable(error) }
         var handle: OpaquePointer?
         let rc = sd_journal_open_directory(&handle, path, flags)
         guard rc >= 0, let handle else { throw .open(path: location, errno: -rc) }
@@ -145,11 +146,13 @@ public final class Journal {
 
     public enum Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
         case open(path: String, errno: Int32)
+        case libraryUnavailable(SharedLibrary.LoadError)
         case read(path: String, call: String, errno: Int32)
 
         public var description: String {
             switch self {
             case .open(let path, let code): "cannot open the journal in \(path): \(String(cString: strerror(code)))"
+            case .libraryUnavailable(let error): "\(error)"
             case .read(let path, let call, let code):
                 "cannot read the journal in \(path): \(call): \(String(cString: strerror(code)))"
             }

@@ -65,6 +65,7 @@ public final class KernelModules {
     /// Nothing is read yet: libkmod opens its indexes lazily, or in `loadIndex()`.
     /// - Throws: `KernelModules.Error.cannotCreateContext` when libkmod refuses (out of memory).
     public init(root: SystemRoot, version: String) throws(KernelModules.Error) {
+        do { try SharedLibrary.kmod.load() } catch { throw .libraryUnavailable(error) }
         self.root = root
         self.version = version
         let directory = "/lib/modules/" + version
@@ -268,12 +269,14 @@ public final class KernelModules {
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case cannotCreateContext(directory: String)
+        case libraryUnavailable(SharedLibrary.LoadError)
         case indexUnusable(directory: String, reason: String)
         case lookupFailed(name: String, reason: String)
 
         public var description: String {
             switch self {
             case .cannotCreateContext(let directory): "cannot open a libkmod context for \(directory)"
+            case .libraryUnavailable(let error): "\(error)"
             case .indexUnusable(let directory, let reason): "cannot load the module index of \(directory): \(reason)"
             case .lookupFailed(let name, let reason): "cannot look up module \(name): \(reason)"
             }

@@ -166,6 +166,7 @@ private final class MountTable {
     private(set) var filesystems: [Fstab.Entry] = []
 
     init(fstab file: String, displayPath: String) throws(Fstab.Error) {
+        do { try SharedLibrary.mount.load() } catch { throw .unreadable(path: displayPath, reason: "\(error)") }
         guard let handle = mnt_new_table() else {
             throw .unreadable(path: displayPath, reason: "libmount cannot allocate a table")
         }

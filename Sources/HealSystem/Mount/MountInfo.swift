@@ -34,6 +34,7 @@ public struct MountInfo: Sendable {
 
     /// Parses a mountinfo file (`mnt_table_parse_file`).
     public static func current(path: String = "/proc/self/mountinfo") throws(MountInfo.Error) -> MountInfo {
+        do { try SharedLibrary.mount.load() } catch { throw .unreadable(path: path, reason: "\(error)") }
         guard let table = mnt_new_table() else { throw .unreadable(path: path, reason: "libmount cannot allocate a table") }
         defer { mnt_unref_table(table) }
         let rc = mnt_table_parse_file(table, path)
