@@ -2,3 +2,8 @@
 #include <sys/xattr.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
+#include <stdio.h>
+
+// Swift 6 refuses glibc's `stdout` variable (shared mutable state); the stream itself is
+// locked by stdio, so handing out the pointer is safe.
+static inline FILE *heal_stdout(void) { return stdout; }

@@ -19,6 +19,10 @@ struct ClarityHeal: AsyncParsableCommand {
     /// it never looks at a root with half-replaced files (DESIGN.md §7).
     static func finishInterruptedApply(before command: ParsableCommand) throws {
         guard let rooted = command as? RootedCommand, let root = try? SystemRoot(rooted.global.root) else { return }
+        try finishInterruptedApply(root: root)
+    }
+
+    static func finishInterruptedApply(root: SystemRoot) throws {
         do {
             if let report = try Applier.recover(root: root) {
                 printError("clarity-heal: " + report.sentence)
@@ -32,6 +36,9 @@ struct ClarityHeal: AsyncParsableCommand {
     /// Runs the command, mapping ArgumentParser's usage status (EX_USAGE, 64) to the
     /// contract's 2 (DESIGN.md §5).
     static func main() async {
+        if let quick = QuickDetect(arguments: CommandLine.arguments.dropFirst()) {
+            quick.run()
+        }
         do {
             var command = try parseAsRoot()
             try finishInterruptedApply(before: command)

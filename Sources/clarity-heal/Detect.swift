@@ -1,5 +1,4 @@
 import ArgumentParser
-import FoundationEssentials
 import HealCore
 import HealSystem
 import Logging
@@ -19,8 +18,6 @@ extension ClarityHeal {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var system: SystemOptions
 
-
-
         @Flag(name: .long, help: "Only the cheap checks of the boot path: pstore, boot counter, staged fixes.")
         var quick = false
 
@@ -38,24 +35,43 @@ extension ClarityHeal {
 
         func run() throws {
             global.bootstrapLogging()
+            let request = Request(
+                root: try global.systemRoot(), json: global.json, quick: quick, classes: classes,
+                devices: system.device, pstore: system.pstore, currentBoot: currentBoot)
+            try Self.run(request)
+        }
+
+        /// What one `detect` run looks at, however its command line was read (ArgumentParser,
+        /// or the boot path's `QuickDetect`).
+        struct Request {
+            var root: SystemRoot
+            var json = false
+            var quick = false
+            var classes: [FailureClass] = []
+            var devices: [String] = []
+            var pstore: String?
+            var currentBoot = false
+        }
+
+        static func run(_ request: Request) throws {
             let logger = Logger(label: "clarity-heal.detect")
-            let root = try global.systemRoot()
-            let thresholds = try SystemOptions.thresholds(root)
+            let thresholds = try SystemOptions.thresholds(request.root)
             let context = DetectionContext(
-                root: root, thresholds: thresholds, extraDevices: system.device,
-                pstoreDirectory: system.pstore, countsCurrentBoot: currentBoot, logger: logger)
+                root: request.root, thresholds: thresholds, extraDevices: request.devices,
+                pstoreDirectory: request.pstore, countsCurrentBoot: request.currentBoot, logger: logger)
+            let classes = request.classes
             var engine = DetectionEngine()
             if !classes.isEmpty {
                 engine.detectors.removeAll { detector in !detector.classes.contains { classes.contains($0) } }
             }
-            var report = engine.run(context, quick: quick)
+            var report = engine.run(context, quick: request.quick)
             if !classes.isEmpty {
                 report.findings.removeAll { !classes.contains($0.failureClass) }
             }
-            if global.json {
+            if request.json {
                 try printJSON(report)
             } else {
-                print(ReportText.render(report), terminator: "")
+                StandardOutput.write(ReportText.render(report))
             }
             if !report.findings.isEmpty { throw ExitStatus.findings }
             if !report.errors.isEmpty { throw ExitStatus.failedSafely }

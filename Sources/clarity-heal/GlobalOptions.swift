@@ -25,7 +25,10 @@ struct GlobalOptions: ParsableArguments {
     /// Sends log messages to stderr at the chosen level. Only the executable does this
     /// (STYLE.md habit 10).
     func bootstrapLogging() {
-        let level = logLevel
+        Self.bootstrapLogging(level: logLevel)
+    }
+
+    static func bootstrapLogging(level: Logger.Level) {
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level

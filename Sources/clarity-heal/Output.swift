@@ -14,7 +14,7 @@ func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     let data = try encoder.encode(value)
-    print(String(decoding: data, as: UTF8.self))
+    StandardOutput.write(String(decoding: data, as: UTF8.self) + "\n")
 }
 
 /// The readable form of a detection report, grouped by component in boot-chain order.
