@@ -83,8 +83,10 @@ public final class BlockSnapshot {
         if let pid = daemon {
             daemon = nil
             kill(pid, SIGTERM)
-            // A daemon spawned from a thread that blocks SIGTERM inherits the mask and
-            // ignores it: SIGKILL is the fallback, and the stale FUSE mount is detached below.
+            // SpawnCommandRunner starts the daemon with an empty signal mask and SIGTERM at
+            // its default, so SIGTERM stops it. SIGKILL stays as the fallback for a daemon
+            // that hangs on its way out (or one started by another runner); the FUSE mount
+            // it then leaves is detached below.
             if !Self.waitGone(pid, seconds: 1) {
                 kill(pid, SIGKILL)
                 _ = Self.waitGone(pid, seconds: 5)

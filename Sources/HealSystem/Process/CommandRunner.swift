@@ -37,7 +37,17 @@ public enum CommandError: Error, Equatable, CustomStringConvertible {
 
 /// The real runner: posix_spawn with stdout and stderr captured through pipes, stdin
 /// from /dev/null. Executables without a slash are searched in PATH.
+///
+/// A child starts with an empty signal mask and with `childDefaultSignals` at their
+/// default action, whatever the calling thread blocks or the process ignores: a daemon
+/// started from a thread that blocks SIGTERM (a test runner's, a signal-handling thread)
+/// would otherwise ignore the SIGTERM meant to stop it, and a tool started while SIGPIPE
+/// is ignored would not die when its reader goes away.
 public struct SpawnCommandRunner: CommandRunner {
+    /// The signals a child always starts with at their default action
+    /// (`posix_spawnattr_setsigdefault`); every other handled signal is reset by exec anyway.
+    public static let childDefaultSignals: [Int32] = [SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGPIPE, SIGCHLD, SIGALRM, SIGUSR1, SIGUSR2]
+
     public init() {}
 
     public func run(_ executable: String, _ arguments: [String]) throws(CommandError) -> CommandResult {
@@ -56,10 +66,24 @@ public struct SpawnCommandRunner: CommandRunner {
         posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
         posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
 
+        // posix_spawnattr_setsigmask / _setsigdefault: the child's mask is empty and the
+        // signals a tool expects to act on are at their default, not inherited.
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        var emptyMask = sigset_t()
+        sigemptyset(&emptyMask)
+        posix_spawnattr_setsigmask(&attributes, &emptyMask)
+        var defaults = sigset_t()
+        sigemptyset(&defaults)
+        for signal in Self.childDefaultSignals { sigaddset(&defaults, signal) }
+        posix_spawnattr_setsigdefault(&attributes, &defaults)
+        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
+
         let argv: [UnsafeMutablePointer<CChar>?] = ([executable] + arguments).map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
-        let rc = posix_spawnp(&pid, executable, &actions, nil, argv, environ)
+        let rc = posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
         close(outPipe[1])
         close(errPipe[1])
         guard rc == 0 else {
