@@ -1,0 +1,100 @@
+import Foundation
+import HealSystem
+import Testing
+import TestSupport
+
+/// `ReadOnlyDisk` on a really corrupted ext4 (an inode cleared under its directory entry):
+/// reading the broken file makes ext4 record an error, yet the image's bytes never change,
+/// even with a read-write loop device already attached to it (the one `mount -o loop`
+/// would reuse). Its own read-only loop device is gone once it is released, also when the
+/// mount fails.
+@Suite(.serialized)
+struct ReadOnlyDiskTests {
+    static func sha256(_ path: String) throws -> String {
+        try ScenarioDisk.run("sha256sum", [path]).stdout.split(separator: " ").first.map(String.init) ?? ""
+    }
+
+    /// The loop devices attached to `file` (`losetup -j`), by name.
+    static func loops(of file: String) throws -> [String] {
+        try ScenarioDisk.run("losetup", ["-j", file]).stdout.split(separator: "\n")
+            .compactMap { $0.split(separator: ":").first.map(String.init) }
+    }
+
+    static func sysfs(_ device: String, _ attribute: String) -> String? {
+        let name = device.split(separator: "/").last.map(String.init) ?? ""
+        return (try? String(contentsOfFile: "/sys/class/block/\(name)/\(attribute)", encoding: .utf8))?
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// Opens `source` with ReadOnlyDisk, reads the tree's files (the cleared one fails, and
+    /// ext4 counts the error), releases it; returns the disk's loop device.
+    static func readThrough(_ source: String, scratch: TemporaryDirectory) throws -> String {
+        let disk = try ReadOnlyDisk(image: source, scratch: scratch.path)
+        defer { disk.release() }
+        #expect(disk.device.hasPrefix("/dev/loop"))
+        #expect(sysfs(disk.device, "ro") == "1")
+        let mount = try ScenarioDisk.run("findmnt", ["-n", "-o", "SOURCE,OPTIONS", "--mountpoint", disk.root.path]).stdout
+        #expect(mount.hasPrefix(disk.device + " ro,"), "\(mount)")
+        #expect(try String(contentsOfFile: disk.root.path + "/data/a", encoding: .utf8) == "alpha\n")
+        #expect(try String(contentsOfFile: disk.root.path + "/etc/hostname", encoding: .utf8) == "scenario\n")
+        // ext4 meets the deleted inode: EFSCORRUPTED (EUCLEAN) from ext4_error(), the
+        // error it writes to the superblock when the device below lets it.
+        let fd = open(disk.root.path + "/data/b", O_RDONLY)
+        let openError = errno
+        if fd >= 0 { close(fd) }
+        #expect(fd == -1 && openError == EUCLEAN, "open /data/b: \(fd) errno \(openError)")
+        return disk.device
+    }
+
+    @Test func aCorruptedImageIsReadAndKeepsItsBytesEvenWithAWritableLoopAttached() throws {
+        let directory = try TemporaryDirectory(prefix: "rodisk")
+        let image = try FilesystemErrorsScenarioTests.corrupted(in: directory, uuid: ScenarioDisk.uuid())
+        let before = try Self.sha256(image)
+        let writable = try ScenarioLoop(image: image)
+        #expect(Self.sysfs(writable.path, "ro") == "0")
+        let scratch = try TemporaryDirectory(prefix: "rodisk-scratch")
+
+        let device = try Self.readThrough(image, scratch: scratch)
+
+        #expect(device != writable.path, "reused the read-write loop device")
+        #expect(try Self.sha256(image) == before, "the image was written")
+        #expect(!(try ScenarioDisk.run("dumpe2fs", ["-h", image]).stdout.contains("FS Error count")))
+        #expect(try Self.loops(of: image) == [writable.path], "the read-only loop device is still attached")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [])
+        #expect(!(try String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)).contains(scratch.path))
+    }
+
+    @Test func aBlockDeviceGivenDirectlyIsReadThroughAReadOnlyLoopOverIt() throws {
+        let directory = try TemporaryDirectory(prefix: "rodisk")
+        let image = try FilesystemErrorsScenarioTests.corrupted(in: directory, uuid: ScenarioDisk.uuid())
+        let before = try Self.sha256(image)
+        let writable = try ScenarioLoop(image: image)
+        let scratch = try TemporaryDirectory(prefix: "rodisk-scratch")
+
+        let device = try Self.readThrough(writable.path, scratch: scratch)
+
+        #expect(device != writable.path)
+        #expect(try Self.sha256(image) == before, "the device was written")
+        #expect(try Self.loops(of: writable.path) == [], "the loop device over \(writable.path) is still attached")
+        #expect(try Self.loops(of: image) == [writable.path])
+    }
+
+    @Test func aDiskThatCannotBeMountedLeavesNothingAttached() throws {
+        let directory = try TemporaryDirectory(prefix: "rodisk")
+        let blank = directory.path + "/blank.img"
+        try ScenarioDisk.run("truncate", ["-s", "4M", blank])
+        let scratch = try TemporaryDirectory(prefix: "rodisk-scratch")
+
+        let error = try #require(throws: ReadOnlyDisk.Error.self) {
+            try ReadOnlyDisk(image: blank, scratch: scratch.path)
+        }
+        #expect(error.description.hasPrefix("cannot mount \(blank) read-only: "), "\(error)")
+        #expect(try Self.loops(of: blank) == [])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [])
+
+        let folder = try #require(throws: ReadOnlyDisk.Error.self) {
+            try ReadOnlyDisk(image: directory.path, scratch: scratch.path)
+        }
+        #expect(folder.description == "cannot attach \(directory.path) to a read-only loop device: neither a block device nor an image file")
+    }
+}
