@@ -93,6 +93,16 @@ struct Md5sumsTests {
         ("/usr/share/doc/systemd/copyright", false),
         ("/usr/share/locale/de/LC_MESSAGES/coreutils.mo", false),
         ("/usr/share/systemd/language-fallback-map", true),
+        ("/lib/modules/6.1.0-50-cloud-amd64/kernel/fs/nfs/nfs.ko", false),
+        ("/lib/modules/6.1.0-50-cloud-amd64/kernel/fs/smb/client/cifs.ko", false),
+        ("/lib/modules/6.1.0-50-cloud-amd64/kernel/arch/x86/kvm/kvm.ko", false),
+        ("/lib/modules/6.1.0-50-cloud-amd64/kernel/fs/xfs/xfs.ko", true),
+        ("/lib/modules/6.1.0-50-cloud-amd64/kernel/drivers/md/dm-mod.ko", true),
+        ("/lib/udev/hwdb.d/20-pci-vendor-model.hwdb", false),
+        ("/usr/lib/x86_64-linux-gnu/gconv/UTF-16.so", false),
+        ("/usr/lib/aarch64-linux-gnu/gconv/gconv-modules.cache", false),
+        ("/lib/x86_64-linux-gnu/libc.so.6", true),
+        ("/lib/udev/rules.d/60-persistent-storage.rules", true),
     ])
     func filesThatMatterToTheBoot(path: String, matters: Bool) {
         #expect(BootCriticalPackages.matters(path: path) == matters)

@@ -34,27 +34,39 @@ public enum BootCriticalPackages {
     public static let prefixes: [String] = ["linux-image-", "grub-", "grub2-", "shim-"]
 
     /// Folders of boot-critical packages whose files the boot never reads: documentation and
-    /// translations, which make up a tenth of these packages' bytes.
+    /// translations, which make up a tenth of these packages' bytes, and udev's hwdb sources
+    /// (8 MiB): udev reads the compiled hwdb.bin, which `systemd-hwdb update` makes from them
+    /// only after a package change, never on the way to a login prompt.
     public static let unreadFolders: [String] = [
         "/usr/share/doc/", "/usr/share/man/", "/usr/share/info/", "/usr/share/locale/",
         "/usr/share/lintian/", "/usr/share/bug/", "/usr/share/bash-completion/", "/usr/share/zsh/",
-        "/usr/share/fish/",
+        "/usr/share/fish/", "/lib/udev/hwdb.d/", "/usr/lib/udev/hwdb.d/",
     ]
 
     /// Kernel module folders (under `/lib/modules/VERSION/kernel/`) no local root file system
     /// depends on: network protocols and adapters, sound, video, and buses for lab or HPC
-    /// hardware. They are 40 % of a Debian cloud kernel's modules; storage, file system,
-    /// crypto, virtio, USB and input modules stay checked. (A root on NFS or iSCSI would
-    /// need the network ones; clarity-heal repairs local roots.)
+    /// hardware, network file systems, and the KVM host. They are half of a Debian cloud
+    /// kernel's modules; storage, local file system, crypto, virtio, USB and input modules
+    /// stay checked. (A root on NFS, CIFS, Ceph or iSCSI would need the network ones;
+    /// clarity-heal repairs local roots.)
     public static let unneededModuleFolders: [String] = [
         "net/", "sound/", "drivers/net/", "drivers/infiniband/", "drivers/comedi/", "drivers/media/",
         "drivers/gpu/", "drivers/staging/", "drivers/isdn/", "drivers/bluetooth/", "drivers/iio/",
         "drivers/target/", "drivers/hwmon/",
+        "fs/nfs/", "fs/nfsd/", "fs/nfs_common/", "fs/lockd/", "fs/smb/", "fs/cifs/", "fs/ceph/",
+        "fs/afs/", "fs/9p/", "fs/coda/", "fs/orangefs/", "fs/dlm/",
+        "arch/x86/kvm/", "virt/",
     ]
+
+    /// Folders, wherever the architecture puts them, that nothing on the way to a login prompt
+    /// opens: glibc's iconv modules (8 MiB), loaded only by `iconv_open` for a character set
+    /// glibc does not build in.
+    public static let unreadSubfolders: [String] = ["/gconv/"]
 
     /// Whether a file of a boot-critical package can matter to the boot.
     public static func matters(path: String) -> Bool {
         if unreadFolders.contains(where: { path.hasPrefix($0) }) { return false }
+        if unreadSubfolders.contains(where: { path.contains($0) }) { return false }
         for prefix in ["/lib/modules/", "/usr/lib/modules/"] where path.hasPrefix(prefix) {
             // /lib/modules/VERSION/kernel/<folder>
             let rest = path.dropFirst(prefix.count).split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
