@@ -10,9 +10,10 @@ import PackageDescription
 //   shrinks from 1.1 MB to 9 KB;
 // - no dynamic symbol table for our own symbols (the static stdlib's link arguments export
 //   everything; nothing dlopens the executable);
-// - the C++ runtime from libstdc++.a (link/static-libstdc++ says why).
+// - the C++ runtime from libstdc++.a (link/static-libstdc++ says why) and the unwinder from
+//   libgcc_eh.a, so neither shared library is loaded on each start.
 let releaseLinkFlags = [
-    "-use-ld=lld",
+    "-use-ld=lld", "-Xclang-linker", "-static-libgcc",
     "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs",
     "-Xlinker", "--no-export-dynamic",
     "-L", Context.packageDirectory + "/link/static-libstdc++",
@@ -59,8 +60,8 @@ let package = Package(
             linkerSettings: [
                 .linkedLibrary(":libarchive.a"), .linkedLibrary(":liblzma.a"),
                 .linkedLibrary(":libbz2.a"), .linkedLibrary(":libz.a"),
-                .linkedLibrary(":libnettle.a"), .linkedLibrary(":libzstd.so.1"),
-                .linkedLibrary(":liblz4.so.1"), .linkedLibrary(":libacl.so.1"),
+                .linkedLibrary(":libnettle.a"),
+                // libzstd, liblz4 and libacl: opened on first use (CLazyLibraries).
                 .linkedLibrary(":libinih.a"), .linkedLibrary(":libmd.a"),
             ]
         ),

@@ -11,6 +11,9 @@ static const char *const sonames[] = {
     [HEAL_LIBRARY_MOUNT] = "libmount.so.1",
     [HEAL_LIBRARY_BLKID] = "libblkid.so.1",
     [HEAL_LIBRARY_SYSTEMD] = "libsystemd.so.0",
+    [HEAL_LIBRARY_ZSTD] = "libzstd.so.1",
+    [HEAL_LIBRARY_LZ4] = "liblz4.so.1",
+    [HEAL_LIBRARY_ACL] = "libacl.so.1",
 };
 
 static void *handles[sizeof sonames / sizeof *sonames];

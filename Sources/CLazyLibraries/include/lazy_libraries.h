@@ -9,6 +9,9 @@ enum heal_library {
     HEAL_LIBRARY_MOUNT,
     HEAL_LIBRARY_BLKID,
     HEAL_LIBRARY_SYSTEMD,
+    HEAL_LIBRARY_ZSTD,
+    HEAL_LIBRARY_LZ4,
+    HEAL_LIBRARY_ACL,
 };
 
 /// The soname of `library` ("libkmod.so.2").

@@ -5,6 +5,8 @@ import CLazyLibraries
 /// the wrapper's error ("cannot load libkmod.so.2: …") instead of an exit deep in a call.
 public enum SharedLibrary: Sendable, CaseIterable {
     case kmod, mount, blkid, systemd
+    /// What the static libarchive calls: zstd and lz4 initramfs images, ACLs in backups.
+    case zstd, lz4, acl
 
     public struct LoadError: Error, Equatable, CustomStringConvertible {
         public var soname: String
@@ -29,6 +31,9 @@ public enum SharedLibrary: Sendable, CaseIterable {
         case .mount: HEAL_LIBRARY_MOUNT
         case .blkid: HEAL_LIBRARY_BLKID
         case .systemd: HEAL_LIBRARY_SYSTEMD
+        case .zstd: HEAL_LIBRARY_ZSTD
+        case .lz4: HEAL_LIBRARY_LZ4
+        case .acl: HEAL_LIBRARY_ACL
         }
     }
 }
