@@ -1,3 +1,4 @@
+import Glibc
 import HealCore
 
 /// Finds ext2/3/4 filesystems of the system that carry errors: those fstab resolves to and
@@ -35,7 +36,7 @@ public struct FilesystemErrorsDetector: Detector {
             mounts = nil
         }
         var findings: [Finding] = []
-        for device in Self.filesystems(context: context, devices: devices) {
+        for (device, loops) in Self.filesystems(context: context, devices: devices) {
             let mountedReadWrite = mounts?.isMountedReadWrite(device.path) ?? true
             var evidence: [Evidence] = []
             var problems: [String] = []
@@ -56,6 +57,10 @@ public struct FilesystemErrorsDetector: Detector {
                 }
             }
             guard !problems.isEmpty else { continue }
+            for loop in loops where loop.path != device.path {
+                evidence.append(Evidence(source: "\(Self.sysBlockDirectory)/\(loop.name)/loop/backing_file",
+                                         detail: "\(loop.path) is a loop device of \(loop.backing): the same filesystem as \(device.path), checked once"))
+            }
             let label = device.info.label.map { " (LABEL=\($0))" } ?? ""
             findings.append(Finding(.filesystemErrors,
                 summary: "\(device.info.type ?? "ext") filesystem \(device.path)\(label) has errors: \(problems.joined(separator: "; "))",
@@ -64,9 +69,23 @@ public struct FilesystemErrorsDetector: Detector {
         return findings
     }
 
+    /// Where the kernel lists block devices by number (`MAJOR:MINOR`), with a `loop/`
+    /// folder for a loop device.
+    static let sysBlockDirectory = "/sys/dev/block"
+
+    /// A loop device folded into the filesystem it reads.
+    struct Loop: Equatable {
+        var path: String
+        /// Its sysfs name, `MAJOR:MINOR`.
+        var name: String
+        /// The file (or device) it reads.
+        var backing: String
+    }
+
     /// The ext filesystems to check, each once: fstab's resolved sources, then the extra
-    /// devices.
-    static func filesystems(context: DetectionContext, devices: BlockDevices) -> [ResolvedDevice] {
+    /// devices. A loop device and the image file (or device) behind it are one filesystem:
+    /// it is named by the image, the loop devices that reach it are kept for the evidence.
+    static func filesystems(context: DetectionContext, devices: BlockDevices) -> [(device: ResolvedDevice, loops: [Loop])] {
         var candidates: [ResolvedDevice] = []
         if let fstab = try? Fstab.load(root: context.root) {
             for entry in fstab.entries where !entry.isPseudo && !entry.isNetwork && !entry.isSwap {
@@ -76,10 +95,65 @@ public struct FilesystemErrorsDetector: Detector {
             }
         }
         candidates += devices.devices.filter(\.isExtra)
-        var seen: Set<String> = []
-        return candidates.filter { device in
-            guard let type = device.info.type, extTypes.contains(type) else { return false }
-            return seen.insert(BlockDevices.canonicalPath(device.path)).inserted
+        var groups: [(identity: Identity, device: ResolvedDevice, loops: [Loop])] = []
+        for device in candidates {
+            guard let type = device.info.type, extTypes.contains(type) else { continue }
+            let (identity, loop) = Self.identity(of: device.path)
+            guard let index = groups.firstIndex(where: { $0.identity == identity }) else {
+                groups.append((identity, device, loop.map { [$0] } ?? []))
+                continue
+            }
+            if let loop {
+                if !groups[index].loops.contains(loop) { groups[index].loops.append(loop) }
+            } else if groups[index].loops.contains(where: { $0.path == groups[index].device.path }) {
+                // A loop device came first (fstab resolves to it): the image names the filesystem.
+                groups[index].device = device
+            }
+        }
+        return groups.map { ($0.device, $0.loops) }
+    }
+
+    /// What a path reads, whatever names it: an image file by its inode, any other block
+    /// device by its number, a whole-file loop device (no offset, no size limit) by what
+    /// backs it.
+    enum Identity: Hashable {
+        case file(device: UInt64, inode: UInt64)
+        case block(UInt64)
+        case path(String)
+    }
+
+    /// The identity of `path`, and the loop device it went through to get there.
+    ///
+    /// ```
+    ///  /sys/dev/block/7:3/loop/
+    ///  ├── backing_file   "/srv/disk.img\n" ("… (deleted)" once unlinked)
+    ///  ├── offset         "0\n"   bytes into the file where the device starts
+    ///  └── sizelimit      "0\n"   0: up to the end of the file
+    /// ```
+    static func identity(of path: String, depth: Int = 0) -> (Identity, Loop?) {
+        guard let st = FileReading.status(atPath: path, followLinks: true) else {
+            return (.path(BlockDevices.canonicalPath(path)), nil)
+        }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            return (.file(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)), nil)
+        case S_IFBLK:
+            let rdev = UInt64(st.st_rdev)
+            // Linux's dev_t encoding (the major and minor macros of <sys/sysmacros.h>).
+            let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~UInt64(0xfff))
+            let minor = (rdev & 0xff) | ((rdev >> 12) & ~UInt64(0xff))
+            let name = "\(major):\(minor)"
+            let folder = "\(sysBlockDirectory)/\(name)/loop"
+            func value(_ attribute: String) -> String? {
+                (try? FileReading.text(atPath: folder + "/" + attribute, limit: 4096)).map { String($0.prefix { $0 != "\n" }) }
+            }
+            guard depth < 8, let backing = value("backing_file"), !backing.hasSuffix(" (deleted)"),
+                  value("offset") == "0", value("sizelimit") == "0" else {
+                return (.block(rdev), nil)
+            }
+            return (identity(of: backing, depth: depth + 1).0, Loop(path: path, name: name, backing: backing))
+        default:
+            return (.path(BlockDevices.canonicalPath(path)), nil)
         }
     }
 
