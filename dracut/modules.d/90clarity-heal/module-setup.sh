@@ -12,6 +12,15 @@ depends() {
 
 install() {
     inst_binary /usr/sbin/clarity-heal
+    # The sonames clarity-heal opens with dlopen on first use (Sources/CLazyLibraries/lazy.c):
+    # inst_binary follows ldd, which cannot see them. inst_libdir_file looks in dracut's
+    # library directories for this architecture and installs each with its dependencies.
+    # A missing one is a warning: `detect --quick` needs none of them.
+    local soname
+    for soname in libkmod.so.2 libmount.so.1 libblkid.so.1 libsystemd.so.0 libzstd.so.1 liblz4.so.1 libacl.so.1; do
+        inst_libdir_file "$soname" \
+            || dwarn "clarity-heal: cannot find $soname; commands that need it will fail in the initramfs"
+    done
     inst_hook pre-pivot 50 "$moddir/clarity-heal-boot.sh"
 }
 
