@@ -37,7 +37,7 @@ struct KernelModulesScenarioTests {
         entry.version = nil
         #expect(entry.kernelVersion == TestRoot.kernelVersion)
         entry.kernel = "/boot/vmlinuz-9.9.9-none"
-        #expect(KernelModulesDetector.findings(for: entry, root: try SystemRoot(TestRoot.root)).map(\.summary)
+        #expect(try KernelModulesDetector.findings(for: entry, root: try SystemRoot(TestRoot.root)).map(\.summary)
                 == ["/lib/modules/9.9.9-none does not exist"])
     }
 }

@@ -60,11 +60,12 @@ public struct InitramfsDetector: Detector {
 
     public func detect(_ context: DetectionContext) throws -> [Finding] {
         guard let entry = try defaultEntry(context.root) else { return [] }
-        return Self.findings(for: entry, root: context.root)
+        return try Self.findings(for: entry, root: context.root)
     }
 
     /// Checks the initrd of `entry` in `root`.
-    public static func findings(for entry: BootEntry, root: SystemRoot) -> [Finding] {
+    /// - Throws: when libkmod cannot be loaded, so the drivers could not be checked.
+    public static func findings(for entry: BootEntry, root: SystemRoot) throws(SharedLibrary.LoadError) -> [Finding] {
         let entryEvidence = Evidence(source: "\(entry.source):\(entry.line)", detail: "default entry \"\(entry.title)\"")
         guard let initrd = entry.initrd else {
             // grub-mkconfig leaves the initrd line out when no image existed for the kernel.
@@ -102,7 +103,7 @@ public struct InitramfsDetector: Detector {
                                 detail: "\(listing.entries.count) entries in \(listing.segments.count) segment(s), no /init")])]
         }
 
-        return missingDrivers(entry: entry, initrd: initrd, listing: listing, root: root)
+        return try missingDrivers(entry: entry, initrd: initrd, listing: listing, root: root)
             .map { [$0] } ?? []
     }
 
@@ -112,11 +113,20 @@ public struct InitramfsDetector: Detector {
         var reason: Evidence
     }
 
+    /// - Throws: when libkmod cannot be loaded (the check cannot be made); an unusable
+    ///   module index is `kernel-modules-missing`'s finding, not this one's.
     static func missingDrivers(entry: BootEntry, initrd: String, listing: Initramfs.Listing,
-                               root: SystemRoot) -> Finding? {
-        guard let version = entry.kernelVersion,
-              let modules = try? KernelModules(root: root, version: version),
-              (try? modules.loadIndex()) != nil else { return nil }
+                               root: SystemRoot) throws(SharedLibrary.LoadError) -> Finding? {
+        guard let version = entry.kernelVersion else { return nil }
+        let modules: KernelModules
+        do {
+            modules = try KernelModules(root: root, version: version)
+            try modules.loadIndex()
+        } catch .libraryUnavailable(let failure) {
+            throw failure
+        } catch {
+            return nil
+        }
         let needs = neededModules(entry: entry, root: root)
         guard !needs.isEmpty else { return nil }
 

@@ -16,11 +16,12 @@ public struct KernelModulesDetector: Detector {
 
     public func detect(_ context: DetectionContext) throws -> [Finding] {
         guard let entry = try defaultEntry(context.root) else { return [] }
-        return Self.findings(for: entry, root: context.root)
+        return try Self.findings(for: entry, root: context.root)
     }
 
     /// Checks the modules of the kernel `entry` boots.
-    public static func findings(for entry: BootEntry, root: SystemRoot) -> [Finding] {
+    /// - Throws: when libkmod cannot be loaded, so nothing could be checked.
+    public static func findings(for entry: BootEntry, root: SystemRoot) throws(SharedLibrary.LoadError) -> [Finding] {
         guard let version = entry.kernelVersion else { return [] }
         let directory = "/lib/modules/" + version
         let entryEvidence = Evidence(source: "\(entry.source):\(entry.line)",
@@ -46,6 +47,10 @@ public struct KernelModulesDetector: Detector {
         do throws(KernelModules.Error) {
             let modules = try KernelModules(root: root, version: version)
             try modules.loadIndex()
+        } catch .libraryUnavailable(let failure) {
+            // Without libkmod the detector cannot look; the index is not at fault, and a
+            // depmod repair would not help. The engine records it as a detector error.
+            throw failure
         } catch {
             return [Finding(.kernelModulesMissing, summary: "the module index of \(version) is unusable",
                             evidence: [entryEvidence, Evidence(source: directory, detail: error.description)])]

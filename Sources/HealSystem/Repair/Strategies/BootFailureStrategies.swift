@@ -170,7 +170,8 @@ public struct BootFallbackStrategy: RepairStrategy {
         guard let kernel = entry.kernel,
               let st = FileReading.status(atPath: root.host(kernel), followLinks: true), (st.st_mode & S_IFMT) == S_IFREG
         else { return false }
-        return InitramfsDetector.findings(for: entry, root: root).isEmpty
-            && KernelModulesDetector.findings(for: entry, root: root).isEmpty
+        // A chain that could not be checked (no libkmod) does not count as intact.
+        return (try? InitramfsDetector.findings(for: entry, root: root))?.isEmpty == true
+            && (try? KernelModulesDetector.findings(for: entry, root: root))?.isEmpty == true
     }
 }

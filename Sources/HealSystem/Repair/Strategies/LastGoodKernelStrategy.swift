@@ -50,8 +50,8 @@ public struct LastGoodKernelStrategy: RepairStrategy {
             guard let version = entry.kernelVersion, version != current, let kernel = entry.kernel,
                   entry.origin == .grubMenu, !Self.isRecovery(entry),
                   let st = FileReading.status(atPath: root.host(kernel), followLinks: true), (st.st_mode & S_IFMT) == S_IFREG,
-                  InitramfsDetector.findings(for: entry, root: root).isEmpty,
-                  KernelModulesDetector.findings(for: entry, root: root).isEmpty
+                  (try? InitramfsDetector.findings(for: entry, root: root))?.isEmpty == true,
+                  (try? KernelModulesDetector.findings(for: entry, root: root))?.isEmpty == true
             else { continue }
             candidates.append((index, entry, version))
         }
