@@ -62,7 +62,8 @@ struct BlockRepairTrial {
         // The files before the repair are read from the snapshot, still identical to the
         // device, never from the device itself: ext4 records an error it meets (a cleared
         // inode) in the superblock even on a read-only mount when the block device below is
-        // writable — a device, or a read-write loop device that `mount -o loop` reuses.
+        // writable. ReadOnlyDisk attaches a read-only loop device for that reason; reading
+        // the snapshot keeps the device out of reach even so.
         let baseFiles: [String: String]
         do {
             let disk = try ReadOnlyDisk(image: snapshot.path, scratch: folder + "/before", runner: runner)
