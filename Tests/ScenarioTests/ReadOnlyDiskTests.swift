@@ -79,6 +79,21 @@ struct ReadOnlyDiskTests {
         #expect(try Self.loops(of: image) == [writable.path])
     }
 
+    /// `repair --disk … --scratch .cache/x` gives a scratch folder relative to the working
+    /// folder; it must be made there, not under /.
+    @Test func aRelativeScratchFolderIsMadeWhereItSays() throws {
+        let directory = try TemporaryDirectory(prefix: "rodisk")
+        let image = try ScenarioDisk.ext4(in: directory, "plain.img", megabytes: 16, ["-d", try ScenarioDisk.tree(in: directory)])
+        let relative = ".cache/tmp/relative-scratch-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: relative) }
+        let disk = try ReadOnlyDisk(image: image, scratch: relative)
+        defer { disk.release() }
+        #expect(disk.root.path.hasPrefix(FileManager.default.currentDirectoryPath + "/" + relative)
+                || disk.root.path.hasPrefix(relative), "\(disk.root.path)")
+        #expect(try String(contentsOfFile: disk.root.path + "/etc/hostname", encoding: .utf8) == "scenario\n")
+        #expect(!FileManager.default.fileExists(atPath: "/" + relative))
+    }
+
     @Test func aDiskThatCannotBeMountedLeavesNothingAttached() throws {
         let directory = try TemporaryDirectory(prefix: "rodisk")
         let blank = directory.path + "/blank.img"

@@ -4,7 +4,8 @@ import Glibc
 enum Paths {
     /// `mkdir -p`.
     static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(EnvironmentError) {
-        var built = ""
+        // A relative path stays relative (to the working folder): `--scratch .cache/x`.
+        var built = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {
             built += "/" + component
             if mkdir(built, mode) != 0 && errno != EEXIST {
