@@ -115,19 +115,9 @@ extension Applier {
         }
         let plan = FilesystemApplyPlan(fixID: fix, device: repair.device, uuid: repair.uuid,
                                        superblockBefore: try Self.superblockDigest(repair.device))
-        try DurableFiles.makeDirectories(layout.applied)
-        let journal = try ApplyJournal.create(at: layout.journal)
-        try journal.append(.prepare(.apply, fixID: fix))
-        let partial = layout.partial(fix)
-        try DurableFiles.removeTree(partial)
-        try DurableFiles.makeDirectories(partial)
-        try copyPackage(package, to: partial + "/package")
+        let (journal, partial) = try prepareApply(package, fix: fix)
         try DurableFiles.writeSmallFile(partial + "/filesystem.json", try Self.encode(plan))
-        try DurableFiles.fsyncPath(partial, directory: true)
-        let final = layout.applied(fix)
-        try DurableFiles.removeTree(final)
-        guard rename(partial, final) == 0 else { throw .errno(final) }
-        try DurableFiles.fsyncPath(layout.applied, directory: true)
+        try publish(partial, as: layout.applied(fix), in: layout.applied)
         CrashPoint.reached()
 
         // The backup checksum of `begin` is the superblock's: the undo file is written by
@@ -143,7 +133,7 @@ extension Applier {
             // Errors left uncorrected: the device goes back to what it was, and the apply
             // did not happen.
             let undone = try? tool("e2undo", [undo, repair.device])
-            try? DurableFiles.removeTree(final)
+            try? DurableFiles.removeTree(layout.applied(fix))
             try? ApplyJournal.remove(at: layout.journal)
             let back = undone?.succeeded == true ? "put back with e2undo" : "e2undo could not put it back; restore it from \(undo)"
             let reason = "e2fsck -fy exited \(result.status) (\(FilesystemRepair.tail(result.output + result.errorOutput, lines: 3))); \(back)"

@@ -140,15 +140,8 @@ public struct Applier: Sendable {
             result.recovered = recovered
             return result
         }
-        try DurableFiles.makeDirectories(layout.applied)
-        let journal = try ApplyJournal.create(at: layout.journal)
-        try journal.append(.prepare(.apply, fixID: fix))
-
         // Everything recovery needs to roll forward, built aside and renamed into place.
-        let partial = layout.partial(fix)
-        try DurableFiles.removeTree(partial)
-        try DurableFiles.makeDirectories(partial)
-        try copyPackage(package, to: partial + "/package")
+        let (journal, partial) = try prepareApply(package, fix: fix)
         let index: BackupIndex
         let backupSHA: String
         do {
@@ -168,11 +161,7 @@ public struct Applier: Sendable {
         try DurableFiles.writeSmallFile(partial + "/plan.json", planJSON)
         let sums = "\(backupSHA)  backup.tar\n\(SHA256.hex(indexJSON))  backup-index.json\n\(SHA256.hex(planJSON))  plan.json\n"
         try DurableFiles.writeSmallFile(partial + "/SHA256SUMS", Array(sums.utf8))
-        try DurableFiles.fsyncPath(partial, directory: true)
-        let final = layout.applied(fix)
-        try DurableFiles.removeTree(final)
-        guard rename(partial, final) == 0 else { throw .errno(final) }
-        try DurableFiles.fsyncPath(layout.applied, directory: true)
+        try publish(partial, as: layout.applied(fix), in: layout.applied)
         CrashPoint.reached()
 
         try journal.append(.begin(.apply, fixID: fix, steps: plan.steps.count, backupSHA256: backupSHA))
@@ -392,9 +381,7 @@ public struct Applier: Sendable {
         try DurableFiles.removeTree(partial)
         try DurableFiles.makeDirectories(partial)
         try copyPackage(package, to: partial)
-        try DurableFiles.removeTree(final)
-        guard rename(partial, final) == 0 else { throw .errno(final) }
-        try DurableFiles.fsyncPath(layout.staged, directory: true)
+        try publish(partial, as: final, in: layout.staged)
         record(.stage, fix: plan.fixID, manifest: package.manifest, outcome: LedgerRecord.Outcome.staged,
                detail: ["staged": final])
         return StagedFix(fixID: plan.fixID, directory: final,
@@ -472,6 +459,29 @@ public struct Applier: Sendable {
         } catch {
             throw .recovery(fix: fix, reason: "its package copy does not verify: \(error)")
         }
+    }
+
+    /// Opens the journal with `prepare` and an empty `partial/<fix>` folder holding a copy
+    /// of the package: the start every apply shares, file or filesystem.
+    func prepareApply(_ package: FixPackage, fix: String) throws(Applier.Error) -> (journal: ApplyJournal, partial: String) {
+        try DurableFiles.makeDirectories(layout.applied)
+        let journal = try ApplyJournal.create(at: layout.journal)
+        try journal.append(.prepare(.apply, fixID: fix))
+        let partial = layout.partial(fix)
+        try DurableFiles.removeTree(partial)
+        try DurableFiles.makeDirectories(partial)
+        try copyPackage(package, to: partial + "/package")
+        return (journal, partial)
+    }
+
+    /// Puts the folder built at `partial` in place of `final` (an old one removed): its
+    /// entries synced first, the rename then synced in `parent`, so a crash leaves either
+    /// no folder or the whole one.
+    func publish(_ partial: String, as final: String, in parent: String) throws(Applier.Error) {
+        try DurableFiles.fsyncPath(partial, directory: true)
+        try DurableFiles.removeTree(final)
+        guard rename(partial, final) == 0 else { throw .errno(final) }
+        try DurableFiles.fsyncPath(parent, directory: true)
     }
 
     func copyPackage(_ package: FixPackage, to destination: String) throws(Applier.Error) {
