@@ -18,7 +18,7 @@ extension StrategyCatalogue {
 /// carried in the finding's evidence, and the plan subtracts what its removals free
 /// (`ResourceProjection`). A plan whose projection is still at or above the threshold is
 /// refused rather than tried.
-struct ResourceCleanup {
+public struct ResourceCleanup {
     /// Paths removed together (a kernel's files, one cache file), children before parents.
     struct Group {
         var name: String
@@ -34,7 +34,7 @@ struct ResourceCleanup {
     }
 
     /// A computed plan: what is removed, what it frees, and the usage it leaves.
-    struct Plan {
+    public struct Plan {
         var target: Target
         var groups: [Group]
         var freed: ResourceProjection.Freed
@@ -117,13 +117,22 @@ struct ResourceCleanup {
 
 /// A strategy built on `ResourceCleanup`: refuses when nothing is removable or the
 /// removals would not bring the filesystem below the threshold.
-protocol ResourceCleanupStrategy: RepairStrategy {
+public protocol ResourceCleanupStrategy: RepairStrategy {
     /// A fixed threshold, or nil for the configured one (`RepairContext.thresholds`).
     var threshold: Double? { get }
     func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan
 }
 
 extension ResourceCleanupStrategy {
+    public func unmetPrecondition(_ context: RepairContext) -> String? { refusal(context) }
+    public func plan(_ context: RepairContext) throws -> [RepairOperation] { try cleanupPlan(context).operations }
+
+    /// The examined filesystem's usage after the removals, projected from the finding's
+    /// measurement: what `plan` checks against the threshold.
+    public func projectedUsage(_ context: RepairContext) throws(PlanError) -> ResourceProjection.Usage {
+        try cleanupPlan(context).projected
+    }
+
     func cleanup(_ context: RepairContext) -> ResourceCleanup {
         ResourceCleanup(strategy: descriptor.id, threshold: threshold ?? context.thresholds.resourceExhaustionPercent)
     }
@@ -157,15 +166,7 @@ public struct ResourcePackageCacheStrategy: ResourceCleanupStrategy {
         self.threshold = threshold
     }
 
-    public func unmetPrecondition(_ context: RepairContext) -> String? { refusal(context) }
-    public func plan(_ context: RepairContext) throws -> [RepairOperation] { try cleanupPlan(context).operations }
-    /// The examined filesystem's usage after the removals, projected from the finding's
-    /// measurement: what `plan` checks against the threshold.
-    public func projectedUsage(_ context: RepairContext) throws(PlanError) -> ResourceProjection.Usage {
-        try cleanupPlan(context).projected
-    }
-
-    func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
+    public func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let root = context.root
         let archives = "/var/cache/apt/archives"
         let debs = FileReading.directoryEntries(atPath: root.host(archives)).filter { name in
@@ -211,15 +212,7 @@ public struct ResourceJournalVacuumStrategy: ResourceCleanupStrategy {
         return files.sorted { ($0.modified, $0.path) < ($1.modified, $1.path) }.map(\.path)
     }
 
-    public func unmetPrecondition(_ context: RepairContext) -> String? { refusal(context) }
-    public func plan(_ context: RepairContext) throws -> [RepairOperation] { try cleanupPlan(context).operations }
-    /// The examined filesystem's usage after the removals, projected from the finding's
-    /// measurement: what `plan` checks against the threshold.
-    public func projectedUsage(_ context: RepairContext) throws(PlanError) -> ResourceProjection.Usage {
-        try cleanupPlan(context).projected
-    }
-
-    func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
+    public func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let groups = Self.archived(context.root).map { ResourceCleanup.Group(name: $0, paths: [$0]) }
         return try cleanup(context).plan(context, groups: groups, nothing: "no archived journal file in /var/log/journal", stopBelow: 5)
     }
@@ -242,15 +235,7 @@ public struct ResourceCrashDumpStrategy: ResourceCleanupStrategy {
         self.threshold = threshold
     }
 
-    public func unmetPrecondition(_ context: RepairContext) -> String? { refusal(context) }
-    public func plan(_ context: RepairContext) throws -> [RepairOperation] { try cleanupPlan(context).operations }
-    /// The examined filesystem's usage after the removals, projected from the finding's
-    /// measurement: what `plan` checks against the threshold.
-    public func projectedUsage(_ context: RepairContext) throws(PlanError) -> ResourceProjection.Usage {
-        try cleanupPlan(context).projected
-    }
-
-    func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
+    public func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let groups = ["/var/crash", "/var/lib/systemd/coredump"].flatMap { ResourceCleanup.contents($0, root: context.root) }
         return try cleanup(context).plan(context, groups: groups, nothing: "no crash dump in /var/crash or /var/lib/systemd/coredump")
     }
@@ -320,15 +305,7 @@ public struct ResourceOldKernelsStrategy: ResourceCleanupStrategy {
             + ResourceCleanup.tree(root.canonical("/lib/modules/" + version), root: root)
     }
 
-    public func unmetPrecondition(_ context: RepairContext) -> String? { refusal(context) }
-    public func plan(_ context: RepairContext) throws -> [RepairOperation] { try cleanupPlan(context).operations }
-    /// The examined filesystem's usage after the removals, projected from the finding's
-    /// measurement: what `plan` checks against the threshold.
-    public func projectedUsage(_ context: RepairContext) throws(PlanError) -> ResourceProjection.Usage {
-        try cleanupPlan(context).projected
-    }
-
-    func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
+    public func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let groups = try removable(context).map { ResourceCleanup.Group(name: $0, paths: Self.files(of: $0, root: context.root)) }
         return try cleanup(context).plan(context, groups: groups,
                                 nothing: "no kernel beyond the newest two other than the default or running one")
