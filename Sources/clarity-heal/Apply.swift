@@ -59,8 +59,7 @@ extension ClarityHeal {
                 }
                 if global.json { try printJSON(result) } else { print(Self.render(result), terminator: "") }
             } catch let error as Applier.Error {
-                printError("clarity-heal: \(error)")
-                throw error.leftTargetUnchanged ? ExitStatus.failedSafely : ExitStatus.needsPerson
+                throw ExitStatus.reporting(error)
             }
         }
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import HealSystem
 
 /// The exit statuses of DESIGN.md §5, in one place.
 enum ExitStatus {
@@ -7,4 +8,11 @@ enum ExitStatus {
     static let usage = ExitCode(2)
     static let failedSafely = ExitCode(3)
     static let needsPerson = ExitCode(4)
+
+    /// An apply or rollback that failed: says why on stderr, then 3 when the target is as it
+    /// was, 4 when it was left changed midway and a person must look.
+    static func reporting(_ error: Applier.Error) -> ExitCode {
+        printError("clarity-heal: \(error)")
+        return error.leftTargetUnchanged ? failedSafely : needsPerson
+    }
 }

@@ -31,8 +31,7 @@ extension ClarityHeal {
                 let result = try Applier(root: root).rollback(fixID)
                 if global.json { try printJSON(result) } else { print(Self.render(result), terminator: "") }
             } catch let error as Applier.Error {
-                printError("clarity-heal: \(error)")
-                throw error.leftTargetUnchanged ? ExitStatus.failedSafely : ExitStatus.needsPerson
+                throw ExitStatus.reporting(error)
             }
         }
 
