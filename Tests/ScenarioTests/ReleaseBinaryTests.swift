@@ -22,6 +22,39 @@ struct ReleaseBinaryTests {
         #expect(!symbols.stdout.contains("HealSystem"), "our symbols are not exported")
     }
 
+    /// link/discard-unwind-tables.ld drops the unwind tables: no .eh_frame section and no
+    /// PT_GNU_EH_FRAME header are left for an unwinder to find.
+    @Test func carriesNoUnwindTables() throws {
+        let sections = try Tool.run("readelf", ["-S", "-W", Self.releaseBinary])
+        #expect(sections.status == 0, "\(sections.stderr)")
+        #expect(!sections.stdout.contains(" .eh_frame "), "\(sections.stdout)")
+        let headers = try Tool.run("readelf", ["-l", "-W", Self.releaseBinary])
+        #expect(!headers.stdout.contains("GNU_EH_FRAME"), "\(headers.stdout)")
+    }
+
+    /// Without unwind tables the release binary still ends every way it can: with findings
+    /// (1) and with a usage error (2), through ArgumentParser and the async main; exit 0 is
+    /// `everyLibraryOpensOnFirstUse`.
+    @Test func endsWithEveryExitStatusWithoutUnwindTables() throws {
+        let copy = try TestRoot.writableCopy()
+        let fstab = try String(contentsOfFile: copy.at("/etc/fstab"), encoding: .utf8)
+        try? FileManager.default.removeItem(atPath: copy.at("/etc/fstab"))
+        try (fstab + "UUID=0b2c6a6e-0000-4000-8000-00000000dead /srv ext4 defaults 0 2\n")
+            .write(toFile: copy.at("/etc/fstab"), atomically: false, encoding: .utf8)
+        let findings = try Tool.run(Self.releaseBinary, [
+            "detect", "--root", copy.path, "--class", "fstab-unresolvable-source", "--json",
+        ])
+        #expect(findings.status == 1, "\(findings.stdout)\(findings.stderr)")
+        #expect(findings.stdout.contains("\"fstab-unresolvable-source\""), "\(findings.stdout)")
+
+        let usage = try Tool.run(Self.releaseBinary, ["detect", "--no-such-option"])
+        #expect(usage.status == 2)
+        #expect(usage.stderr.contains("Unknown option '--no-such-option'"), "\(usage.stderr)")
+        let missingRoot = try Tool.run(Self.releaseBinary, ["detect", "--root", copy.path + "/no-such-folder"])
+        #expect(missingRoot.status == 2)
+        #expect(missingRoot.stderr.contains("cannot use \(copy.path)/no-such-folder as a root"), "\(missingRoot.stderr)")
+    }
+
     /// Each library is found by its soname here, and the forwarders call into it: a
     /// full detect uses libkmod, libmount, libblkid, sd-journal and libarchive.
     @Test func everyLibraryOpensOnFirstUse() throws {
