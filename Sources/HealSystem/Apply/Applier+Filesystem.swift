@@ -63,7 +63,7 @@ extension Applier {
         if let mount = try Self.mountOf(device) {
             throw refuse("is mounted on \(mount); e2fsck must not repair a mounted filesystem")
         }
-        let numbers = MountInfo.deviceNumbers(of: device, sysBlockDirectory: "/sys/class/block")
+        let numbers = MountInfo.deviceNumbers(of: device)
         if let st = FileReading.status(atPath: layout.state, followLinks: true), numbers.contains(UInt64(st.st_dev)) {
             throw refuse("holds \(layout.state), where the undo file would be written")
         }
@@ -77,7 +77,7 @@ extension Applier {
         } catch {
             throw .refused(.deviceUnsafe(fix: "", device: device, reason: "cannot be proven unmounted: \(error)"))
         }
-        let numbers = MountInfo.deviceNumbers(of: device, sysBlockDirectory: "/sys/class/block")
+        let numbers = MountInfo.deviceNumbers(of: device)
         return mounts.mounts.first { numbers.contains($0.device) }?.target
     }
 

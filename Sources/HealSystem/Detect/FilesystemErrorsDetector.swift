@@ -58,8 +58,8 @@ public struct FilesystemErrorsDetector: Detector {
             }
             guard !problems.isEmpty else { continue }
             for loop in loops where loop.path != device.path {
-                evidence.append(Evidence(source: "\(Self.sysBlockDirectory)/\(loop.name)/loop/backing_file",
-                                         detail: "\(loop.path) is a loop device of \(loop.backing): the same filesystem as \(device.path), checked once"))
+                evidence.append(Evidence(source: loop.device.backingFileSource,
+                                         detail: "\(loop.path) is a loop device of \(loop.device.backingFile): the same filesystem as \(device.path), checked once"))
             }
             let label = device.info.label.map { " (LABEL=\($0))" } ?? ""
             findings.append(Finding(.filesystemErrors,
@@ -69,17 +69,11 @@ public struct FilesystemErrorsDetector: Detector {
         return findings
     }
 
-    /// Where the kernel lists block devices by number (`MAJOR:MINOR`), with a `loop/`
-    /// folder for a loop device.
-    static let sysBlockDirectory = "/sys/dev/block"
-
     /// A loop device folded into the filesystem it reads.
     struct Loop: Equatable {
+        /// The node that named it.
         var path: String
-        /// Its sysfs name, `MAJOR:MINOR`.
-        var name: String
-        /// The file (or device) it reads.
-        var backing: String
+        var device: LoopDevice
     }
 
     /// The ext filesystems to check, each once: fstab's resolved sources, then the extra
@@ -123,13 +117,6 @@ public struct FilesystemErrorsDetector: Detector {
     }
 
     /// The identity of `path`, and the loop device it went through to get there.
-    ///
-    /// ```
-    ///  /sys/dev/block/7:3/loop/
-    ///  ├── backing_file   "/srv/disk.img\n" ("… (deleted)" once unlinked)
-    ///  ├── offset         "0\n"   bytes into the file where the device starts
-    ///  └── sizelimit      "0\n"   0: up to the end of the file
-    /// ```
     static func identity(of path: String, depth: Int = 0) -> (Identity, Loop?) {
         guard let st = FileReading.status(atPath: path, followLinks: true) else {
             return (.path(BlockDevices.canonicalPath(path)), nil)
@@ -139,19 +126,10 @@ public struct FilesystemErrorsDetector: Detector {
             return (.file(device: UInt64(st.st_dev), inode: UInt64(st.st_ino)), nil)
         case S_IFBLK:
             let rdev = UInt64(st.st_rdev)
-            // Linux's dev_t encoding (the major and minor macros of <sys/sysmacros.h>).
-            let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & ~UInt64(0xfff))
-            let minor = (rdev & 0xff) | ((rdev >> 12) & ~UInt64(0xff))
-            let name = "\(major):\(minor)"
-            let folder = "\(sysBlockDirectory)/\(name)/loop"
-            func value(_ attribute: String) -> String? {
-                (try? FileReading.text(atPath: folder + "/" + attribute, limit: 4096)).map { String($0.prefix { $0 != "\n" }) }
-            }
-            guard depth < 8, let backing = value("backing_file"), !backing.hasSuffix(" (deleted)"),
-                  value("offset") == "0", value("sizelimit") == "0" else {
+            guard depth < 8, let loop = LoopDevice(number: rdev), loop.coversWholeFile else {
                 return (.block(rdev), nil)
             }
-            return (identity(of: backing, depth: depth + 1).0, Loop(path: path, name: name, backing: backing))
+            return (identity(of: loop.backingFile, depth: depth + 1).0, Loop(path: path, device: loop))
         default:
             return (.path(BlockDevices.canonicalPath(path)), nil)
         }

@@ -59,27 +59,16 @@ public struct MountInfo: Sendable {
 
     /// Whether the filesystem at `path` — a device node, or an image file through the loop
     /// devices backed by it — is mounted read-write on this machine.
-    public func isMountedReadWrite(_ path: String, sysBlockDirectory: String = "/sys/class/block") -> Bool {
-        let devices = Self.deviceNumbers(of: path, sysBlockDirectory: sysBlockDirectory)
+    public func isMountedReadWrite(_ path: String) -> Bool {
+        let devices = Self.deviceNumbers(of: path)
         return mounts.contains { !$0.readOnly && devices.contains($0.device) }
     }
 
-    /// st_rdev of a device node; for an image file, st_rdev of every loop device whose
-    /// backing file it is (`/sys/class/block/loopN/loop/backing_file`).
-    static func deviceNumbers(of path: String, sysBlockDirectory: String) -> Set<UInt64> {
+    /// st_rdev of a device node; for an image file, st_rdev of every loop device that
+    /// reads it.
+    static func deviceNumbers(of path: String) -> Set<UInt64> {
         guard let st = FileReading.status(atPath: path, followLinks: true) else { return [] }
         if (st.st_mode & S_IFMT) == S_IFBLK { return [UInt64(st.st_rdev)] }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { return [] }
-        var result: Set<UInt64> = []
-        for name in FileReading.directoryEntries(atPath: sysBlockDirectory) where name.hasPrefix("loop") {
-            guard let backing = try? FileReading.text(atPath: "\(sysBlockDirectory)/\(name)/loop/backing_file", limit: 4096) else { continue }
-            let file = String(backing.prefix { $0 != "\n" })
-            // The same file, whatever path spelled it: compare inodes.
-            guard let other = FileReading.status(atPath: file, followLinks: true),
-                  other.st_dev == st.st_dev, other.st_ino == st.st_ino,
-                  let node = FileReading.status(atPath: "/dev/" + name, followLinks: true) else { continue }
-            result.insert(UInt64(node.st_rdev))
-        }
-        return result
+        return Set(LoopDevice.reading(path).map(\.number))
     }
 }

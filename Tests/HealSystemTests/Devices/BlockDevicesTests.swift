@@ -113,7 +113,7 @@ struct BlockDevicesTests {
 
     @Test("the machine's devices: a loop device attached here is found by UUID, as blkid -U finds it")
     func hostScan() throws {
-        let loop = try LoopDevice(image: ext4)
+        let loop = try AttachedLoop(image: ext4)
         let devices = BlockDevices()
         let resolved = try #require(devices.resolve("UUID=\(ext4UUID)"))
         #expect(resolved.path == loop.path)

@@ -62,7 +62,7 @@ struct BlockProbeTests {
     func loopDevice() throws {
         let directory = try TemporaryDirectory(prefix: "probe")
         let image = try Kind.ext4.make(in: directory)
-        let loop = try LoopDevice(image: image)
+        let loop = try AttachedLoop(image: image)
         let info = try #require(try BlockProbe.identify(loop.path))
         #expect(info.values == (try DeviceFixture.blkidExport(loop.path)).values)
         #expect(info.uuid == (try BlockProbe.identify(image))?.uuid)

@@ -52,13 +52,13 @@ enum DeviceFixture {
     static func uuid() -> String { UUID().uuidString.lowercased() }
 }
 
-/// A loop device attached to an image for the length of a test (`losetup -f --show`),
-/// detached when released.
-final class LoopDevice: @unchecked Sendable {
+/// A loop device attached to an image for the length of a test (`losetup -f --show`,
+/// with `options` such as `--read-only` or `--offset N`), detached when released.
+final class AttachedLoop: @unchecked Sendable {
     let path: String
 
-    init(image: String) throws {
-        path = try DeviceFixture.run("losetup", ["-f", "--show", image])
+    init(image: String, options: [String] = []) throws {
+        path = try DeviceFixture.run("losetup", ["-f", "--show"] + options + [image])
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 

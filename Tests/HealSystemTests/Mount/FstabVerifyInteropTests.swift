@@ -13,9 +13,9 @@ final class FstabVerifyInteropTests {
     let ext4UUID = DeviceFixture.uuid()
     let ext4Label = "data-" + String(DeviceFixture.uuid().prefix(8))
     let swapUUID = DeviceFixture.uuid()
-    let ext4: LoopDevice
-    let swap: LoopDevice
-    let blank: LoopDevice
+    let ext4: AttachedLoop
+    let swap: AttachedLoop
+    let blank: AttachedLoop
 
     init() throws {
         directory = try TemporaryDirectory(prefix: "verify")
@@ -24,9 +24,9 @@ final class FstabVerifyInteropTests {
         let swapImage = try DeviceFixture.blankImage(directory, "swap.img")
         try DeviceFixture.run("mkswap", ["-U", swapUUID, swapImage])
         let blankImage = try DeviceFixture.blankImage(directory, "blank.img", megabytes: 8)
-        ext4 = try LoopDevice(image: ext4Image)
-        swap = try LoopDevice(image: swapImage)
-        blank = try LoopDevice(image: blankImage)
+        ext4 = try AttachedLoop(image: ext4Image)
+        swap = try AttachedLoop(image: swapImage)
+        blank = try AttachedLoop(image: blankImage)
     }
 
     /// The fstab of each case; `@E4`, `@SW`, `@LB`, `@BLANK` stand for the devices.

@@ -47,7 +47,9 @@ struct FilesystemCheckStrategy: RepairStrategy {
         guard let named = Self.device(of: context.finding) else {
             throw PlanError(strategy: descriptor.id, reason: "the finding names no device")
         }
-        let device = Self.backingFile(of: named) ?? named
+        // `repair --disk` reached the filesystem through the loop device of its read-only
+        // mount, which is gone by the time the fix is applied: the image is its stable name.
+        let device = LoopDevice(node: named)?.backingFile ?? named
         let info: BlockInfo?
         do {
             info = try BlockProbe.identify(device)
@@ -72,18 +74,6 @@ struct FilesystemCheckStrategy: RepairStrategy {
             }
         }
         return nil
-    }
-
-    /// The image file behind a loop device (`/sys/class/block/loopN/loop/backing_file`): the
-    /// stable name of a filesystem that `repair --disk` reached through the loop device of
-    /// its read-only mount, which is gone by the time the fix is applied.
-    static func backingFile(of device: String, sysBlockDirectory: String = "/sys/class/block") -> String? {
-        let name = device.split(separator: "/").last.map(String.init) ?? ""
-        guard device.hasPrefix("/dev/loop"),
-              let text = try? FileReading.text(atPath: "\(sysBlockDirectory)/\(name)/loop/backing_file", limit: 4096) else { return nil }
-        let file = String(text.prefix { $0 != "\n" })
-        guard !file.hasSuffix(" (deleted)"), FileReading.status(atPath: file, followLinks: true) != nil else { return nil }
-        return file
     }
 
     /// The full path of `name` in PATH (with the sbin folders a root's tools live in).

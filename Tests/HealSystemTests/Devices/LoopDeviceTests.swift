@@ -1,0 +1,68 @@
+import Foundation
+import HealSystem
+import Testing
+import TestSupport
+
+/// `LoopDevice` against real loop devices attached with `losetup --read-only`.
+@Suite("LoopDevice against losetup")
+struct LoopDeviceTests {
+    let directory: TemporaryDirectory
+    let image: String
+
+    init() throws {
+        directory = try TemporaryDirectory(prefix: "loop")
+        image = try DeviceFixture.blankImage(directory, "disk.img", megabytes: 8)
+    }
+
+    /// `file` attached read-only, detached when the result is released.
+    func attach(_ file: String, _ options: [String] = []) throws -> AttachedLoop {
+        try AttachedLoop(image: file, options: ["--read-only"] + options)
+    }
+
+    @Test("a loop device's node and number name its backing file, as losetup lists it")
+    func readsTheBackingFile() throws {
+        let attached = try attach(image)
+        let loop = try #require(LoopDevice(node: attached.path))
+        #expect(loop.backingFile == image)
+        #expect(loop.coversWholeFile)
+        let listed = try DeviceFixture.run("losetup", ["--noheadings", "--output", "BACK-FILE,MAJ:MIN", attached.path])
+            .split(whereSeparator: \.isWhitespace).map(String.init)
+        #expect(listed == [image, loop.sysfsName])
+        #expect(loop.backingFileSource == "/sys/dev/block/\(loop.sysfsName)/loop/backing_file")
+        #expect(LoopDevice(number: loop.number) == loop)
+    }
+
+    @Test("an offset or a size limit shows part of the file")
+    func partOfTheFile() throws {
+        let offset = try attach(image, ["--offset", "1048576"])
+        let limited = try attach(image, ["--sizelimit", "1048576"])
+        for attached in [offset, limited] {
+            let loop = try #require(LoopDevice(node: attached.path))
+            #expect(!loop.coversWholeFile, "\(attached.path)")
+        }
+    }
+
+    @Test("the loop devices reading a file are found by inode, through another path to it")
+    func devicesReadingAFile() throws {
+        let link = directory.path + "/link.img"
+        try FileManager.default.createSymbolicLink(atPath: link, withDestinationPath: image)
+        var attached = [try attach(image), try attach(image)]
+        let expected = Set(try attached.map { try #require(LoopDevice(node: $0.path)).number })
+        #expect(expected.count == 2)
+        #expect(Set(LoopDevice.reading(link).map(\.number)) == expected)
+        attached.removeAll()
+        #expect(LoopDevice.reading(image).isEmpty, "detached devices read nothing")
+    }
+
+    @Test("no loop device: another file, a character device, a deleted backing file")
+    func notALoopDevice() throws {
+        #expect(LoopDevice(node: "/dev/null") == nil)
+        #expect(LoopDevice(node: directory.path + "/missing") == nil)
+        #expect(LoopDevice(node: image) == nil)
+        let doomed = try DeviceFixture.blankImage(directory, "doomed.img", megabytes: 1)
+        let attached = try attach(doomed)
+        #expect(LoopDevice(node: attached.path) != nil)
+        try FileManager.default.removeItem(atPath: doomed)
+        #expect(LoopDevice(node: attached.path) == nil, "the kernel says \"(deleted)\": the device names nothing")
+    }
+}
