@@ -22,6 +22,20 @@ struct ReleaseBinaryTests {
         #expect(!symbols.stdout.contains("HealSystem"), "our symbols are not exported")
     }
 
+    /// Issue 2's budget for what every initramfs carries: at most 5 MB once stripped and
+    /// compressed with `zstd -19` (scripts/bench reports the figure next to its floor).
+    @Test func fitsTheInitramfsBudgetOnceStrippedAndCompressed() throws {
+        let directory = try TemporaryDirectory(prefix: "size")
+        let stripped = directory.path + "/clarity-heal"
+        let strip = try Tool.run("strip", ["-o", stripped, Self.releaseBinary])
+        #expect(strip.status == 0, "\(strip.stderr)")
+        let compressed = stripped + ".zst"
+        let zstd = try Tool.run("zstd", ["-19", "-q", "-f", stripped, "-o", compressed])
+        #expect(zstd.status == 0, "\(zstd.stderr)")
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: compressed)[.size] as? Int)
+        #expect(size <= 5_000_000, "\(size) bytes compressed")
+    }
+
     /// link/discard-unwind-tables.ld drops the unwind tables: no .eh_frame section and no
     /// PT_GNU_EH_FRAME header are left for an unwinder to find.
     @Test func carriesNoUnwindTables() throws {
