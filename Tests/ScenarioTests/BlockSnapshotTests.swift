@@ -62,34 +62,17 @@ struct BlockSnapshotTests {
         snapshot.close()  // twice is safe
     }
 
-    final class Started: @unchecked Sendable {
-        var snapshot: Result<BlockSnapshot, any Error>?
-    }
-
     @Test func aDaemonStartedFromAThreadThatBlocksSIGTERMStopsOnSIGTERM() throws {
         let directory = try TemporaryDirectory(prefix: "snap")
         let image = try ScenarioDisk.ext4(in: directory, "clean.img", megabytes: 8)
         let folder = directory.path + "/snapshot"
         // A test runner's worker thread may block SIGTERM; the runner must not pass that on.
-        let started = Started()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            var set = sigset_t()
-            sigemptyset(&set)
-            sigaddset(&set, SIGTERM)
-            pthread_sigmask(SIG_BLOCK, &set, nil)
-            started.snapshot = Result { try BlockSnapshot(base: image, directory: folder) }
-            done.signal()
-        }
-        thread.start()
-        done.wait()
-        let snapshot = try #require(started.snapshot).get()
+        let snapshot = try SignalMasks.onThread(blocking: [SIGTERM]) { try BlockSnapshot(base: image, directory: folder) }
         defer { snapshot.close() }
         let pid = try String(contentsOfFile: folder + "/daemon.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         let status = try String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)
-        let blocked = status.split(separator: "\n").first { $0.hasPrefix("SigBlk:") }
-            .flatMap { UInt64($0.dropFirst("SigBlk:".count).trimmingCharacters(in: .whitespaces), radix: 16) }
-        #expect(try #require(blocked) & (1 << UInt64(SIGTERM - 1)) == 0, "the daemon blocks SIGTERM")
+        let blocked = SignalMasks.parse(status).blocked
+        #expect(try #require(blocked) & SignalMasks.bit(SIGTERM) == 0, "the daemon blocks SIGTERM")
 
         // SIGTERM alone stops it: close()'s SIGKILL fallback is not what ends it.
         kill(pid_t(pid) ?? 0, SIGTERM)

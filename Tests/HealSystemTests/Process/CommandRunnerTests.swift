@@ -1,59 +1,29 @@
 import Foundation
 import HealSystem
 import Testing
+import TestSupport
 
 /// `SpawnCommandRunner` starts its children with a clean signal state: the real `grep`
 /// reads its own /proc/self/status, started from a thread that blocks SIGTERM and while
 /// the process ignores SIGPIPE.
 @Suite(.serialized)
 struct CommandRunnerTests {
-    /// SigBlk / SigIgn of a status file: the masks as numbers (bit n-1 is signal n).
-    static func masks(_ status: String) -> (blocked: UInt64?, ignored: UInt64?) {
-        var blocked: UInt64?, ignored: UInt64?
-        for line in status.split(separator: "\n") {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            guard parts.count == 2 else { continue }
-            let value = UInt64(parts[1].trimmingCharacters(in: .whitespaces), radix: 16)
-            if parts[0] == "SigBlk" { blocked = value }
-            if parts[0] == "SigIgn" { ignored = value }
-        }
-        return (blocked, ignored)
-    }
-
-    static func bit(_ signal: Int32) -> UInt64 { 1 << UInt64(signal - 1) }
-
     static func childMasks() throws -> (blocked: UInt64?, ignored: UInt64?) {
         let result = try SpawnCommandRunner().run("sh", ["-c", "grep -E 'SigBlk|SigIgn' /proc/self/status"])
         #expect(result.status == 0, "\(result.errorOutput)")
-        return masks(result.output)
-    }
-
-    final class Outcome: @unchecked Sendable {
-        var threadBlocked: UInt64?
-        var child: Result<(blocked: UInt64?, ignored: UInt64?), any Error>?
+        return SignalMasks.parse(result.output)
     }
 
     @Test func aChildOfAThreadThatBlocksSIGTERMStartsWithAnEmptyMask() throws {
-        let outcome = Outcome()
-        let done = DispatchSemaphore(value: 0)
-        let thread = Thread {
-            var set = sigset_t()
-            sigemptyset(&set)
-            sigaddset(&set, SIGTERM)
-            sigaddset(&set, SIGHUP)
-            pthread_sigmask(SIG_BLOCK, &set, nil)
+        let (threadBlocked, child) = try SignalMasks.onThread(blocking: [SIGTERM, SIGHUP]) {
             // What a child would inherit without the runner's reset.
-            outcome.threadBlocked = (try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8))
-                .flatMap { Self.masks($0).blocked }
-            outcome.child = Result { try Self.childMasks() }
-            done.signal()
+            let threadBlocked = (try? String(contentsOfFile: "/proc/thread-self/status", encoding: .utf8))
+                .flatMap { SignalMasks.parse($0).blocked }
+            return (threadBlocked, try Self.childMasks())
         }
-        thread.start()
-        done.wait()
 
-        let blocked = try #require(outcome.threadBlocked)
-        #expect(blocked & Self.bit(SIGTERM) != 0, "the thread did not block SIGTERM")
-        let child = try #require(outcome.child).get()
+        let blocked = try #require(threadBlocked)
+        #expect(blocked & SignalMasks.bit(SIGTERM) != 0, "the thread did not block SIGTERM")
         #expect(child.blocked == 0)
     }
 
@@ -63,13 +33,13 @@ struct CommandRunnerTests {
         var previous = sigaction()
         #expect(sigaction(SIGPIPE, &ignore, &previous) == 0)
         defer { sigaction(SIGPIPE, &previous, nil) }
-        let own = Self.masks(try String(contentsOfFile: "/proc/self/status", encoding: .utf8))
-        #expect((own.ignored ?? 0) & Self.bit(SIGPIPE) != 0, "this process does not ignore SIGPIPE")
+        let own = SignalMasks.parse(try String(contentsOfFile: "/proc/self/status", encoding: .utf8))
+        #expect((own.ignored ?? 0) & SignalMasks.bit(SIGPIPE) != 0, "this process does not ignore SIGPIPE")
 
         let child = try Self.childMasks()
         let ignored = try #require(child.ignored)
         for signal in SpawnCommandRunner.childDefaultSignals {
-            #expect(ignored & Self.bit(signal) == 0, "signal \(signal) is ignored in the child")
+            #expect(ignored & SignalMasks.bit(signal) == 0, "signal \(signal) is ignored in the child")
         }
         #expect(child.blocked == 0)
         // What that means for a pipeline: `yes` dies of SIGPIPE when head exits, silently;
