@@ -2,6 +2,7 @@
 #include <sys/xattr.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <stdio.h>
 
 // Swift 6 refuses glibc's `stdout` variable (shared mutable state); the stream itself is

@@ -208,9 +208,7 @@ public struct InitramfsDetector: Detector {
     /// Modules bound to the device holding the live `/` and its parents in sysfs.
     static func liveStorageDrivers(of root: SystemRoot) -> [String] {
         guard let st = FileReading.status(atPath: root.path, followLinks: true) else { return [] }
-        let major = (UInt32(truncatingIfNeeded: st.st_dev >> 8) & 0xfff) | (UInt32(truncatingIfNeeded: st.st_dev >> 32) & ~0xfff)
-        let minor = (UInt32(truncatingIfNeeded: st.st_dev) & 0xff) | (UInt32(truncatingIfNeeded: st.st_dev >> 12) & ~0xff)
-        guard let resolved = realpath("/sys/dev/block/\(major):\(minor)", nil) else { return [] }
+        guard let resolved = realpath("/sys/dev/block/" + DeviceNumber.sysfsName(UInt64(st.st_dev)), nil) else { return [] }
         var path = String(cString: resolved)
         free(resolved)
         var drivers: [String] = []

@@ -14,8 +14,6 @@ import Glibc
 public struct LoopDevice: Equatable, Sendable {
     /// Its device number (`st_rdev`).
     public var number: UInt64
-    /// Its name under `/sys/dev/block`: `MAJOR:MINOR`.
-    public var sysfsName: String
     /// The file it reads, as the path given when it was attached.
     public var backingFile: String
     /// Whether it shows the whole file: no offset and no size limit.
@@ -23,16 +21,24 @@ public struct LoopDevice: Equatable, Sendable {
 
     static let sysDevBlock = "/sys/dev/block"
 
+    /// Its name under `/sys/dev/block`: `MAJOR:MINOR`.
+    public var sysfsName: String { DeviceNumber.sysfsName(number) }
+
     /// Where the kernel says which file this device reads.
     public var backingFileSource: String { "\(Self.sysDevBlock)/\(sysfsName)/loop/backing_file" }
 
     /// The loop device with this number; nil for any other block device, and for a loop
     /// device whose file is gone (deleted, or no longer at its path), which names nothing.
     public init?(number: UInt64) {
-        // Linux's dev_t encoding (the major and minor macros of <sys/sysmacros.h>).
-        let major = ((number >> 8) & 0xfff) | ((number >> 32) & ~UInt64(0xfff))
-        let minor = (number & 0xff) | ((number >> 12) & ~UInt64(0xff))
-        self.init(sysfsName: "\(major):\(minor)", number: number)
+        let folder = "\(Self.sysDevBlock)/\(DeviceNumber.sysfsName(number))/loop"
+        func value(_ attribute: String) -> String? {
+            (try? FileReading.text(atPath: folder + "/" + attribute, limit: 4096)).map { String($0.prefix { $0 != "\n" }) }
+        }
+        guard let backing = value("backing_file"), !backing.hasSuffix(" (deleted)"),
+              FileReading.status(atPath: backing, followLinks: true) != nil else { return nil }
+        self.number = number
+        self.backingFile = backing
+        coversWholeFile = value("offset") == "0" && value("sizelimit") == "0"
     }
 
     /// The loop device at a device node; nil when `path` is not one (see `init(number:)`).
@@ -42,30 +48,14 @@ public struct LoopDevice: Equatable, Sendable {
         self.init(number: UInt64(st.st_rdev))
     }
 
-    private init?(sysfsName: String, number: UInt64) {
-        let folder = "\(Self.sysDevBlock)/\(sysfsName)/loop"
-        func value(_ attribute: String) -> String? {
-            (try? FileReading.text(atPath: folder + "/" + attribute, limit: 4096)).map { String($0.prefix { $0 != "\n" }) }
-        }
-        guard let backing = value("backing_file"), !backing.hasSuffix(" (deleted)"),
-              FileReading.status(atPath: backing, followLinks: true) != nil else { return nil }
-        self.number = number
-        self.sysfsName = sysfsName
-        self.backingFile = backing
-        coversWholeFile = value("offset") == "0" && value("sizelimit") == "0"
-    }
-
     /// Every loop device that reads the file at `path`: the same inode, whatever path
     /// spelled it when the device was attached.
     public static func reading(_ path: String) -> [LoopDevice] {
         guard let file = FileReading.status(atPath: path, followLinks: true),
               (file.st_mode & S_IFMT) == S_IFREG else { return [] }
         return FileReading.directoryEntries(atPath: sysDevBlock).compactMap { name -> LoopDevice? in
-            let parts = name.split(separator: ":").compactMap { UInt64($0) }
-            guard parts.count == 2 else { return nil }
-            let (major, minor) = (parts[0], parts[1])
-            let number = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~UInt64(0xff)) << 12) | ((major & ~UInt64(0xfff)) << 32)
-            guard let loop = LoopDevice(sysfsName: name, number: number),
+            guard let number = DeviceNumber.parse(sysfsName: name),
+                  let loop = LoopDevice(number: number),
                   let other = FileReading.status(atPath: loop.backingFile, followLinks: true),
                   other.st_dev == file.st_dev, other.st_ino == file.st_ino else { return nil }
             return loop

@@ -66,3 +66,26 @@ struct LoopDeviceTests {
         #expect(LoopDevice(node: attached.path) == nil, "the kernel says \"(deleted)\": the device names nothing")
     }
 }
+
+/// Device numbers and their `MAJOR:MINOR` names, as `mountpoint -d` prints them.
+@Suite("DeviceNumber against mountpoint -d")
+struct DeviceNumberTests {
+    @Test("the device of a mounted folder has the name mountpoint -d gives it", arguments: ["/", "/proc", "/sys"])
+    func nameOfAMountedDevice(folder: String) throws {
+        var st = stat()
+        #expect(stat(folder, &st) == 0)
+        let expected = try DeviceFixture.run("mountpoint", ["-d", folder]).trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(DeviceNumber.sysfsName(UInt64(st.st_dev)) == expected)
+        #expect(DeviceNumber.parse(sysfsName: expected) == UInt64(st.st_dev))
+    }
+
+    @Test("numbers beyond the old 8-bit minor and 12-bit major round-trip; other names are not numbers")
+    func roundTrip() {
+        for name in ["7:3", "259:1048577", "4095:255", "4096:256"] {
+            #expect(DeviceNumber.parse(sysfsName: name).map(DeviceNumber.sysfsName) == name)
+        }
+        for name in ["7", "loop0", "7:3:1", ":3", "7:x"] {
+            #expect(DeviceNumber.parse(sysfsName: name) == nil, "\(name)")
+        }
+    }
+}
