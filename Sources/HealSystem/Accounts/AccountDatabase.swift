@@ -66,21 +66,22 @@ public enum AccountDatabase {
     /// Reads one database of `root` with glibc.
     /// - Throws: `AccountDatabase.Error` when the file is missing or cannot be read.
     public static func read(_ kind: Kind, root: SystemRoot) throws(AccountDatabase.Error) -> Contents {
-        let hostPath = root.host(kind.path)
-        let stream: CStream
-        do {
-            stream = try CStream(path: hostPath)
-        } catch {
-            if case .missing = error { throw .missing(path: kind.path) }
-            throw .unreadable(path: kind.path, reason: error.description)
-        }
-        let records = try stream.records(kind, displayPath: kind.path)
+        // Read once through the root (a link in it stays inside; a FIFO is not opened),
+        // then handed to glibc from memory.
         let text: String
         do {
-            text = try FileReading.text(atPath: hostPath)
+            text = try root.files.text(kind.path, limit: 16 << 20)
         } catch {
-            throw .unreadable(path: kind.path, reason: error.description)
+            if case .missing = error { throw .missing(path: kind.path) }
+            throw .unreadable(path: kind.path, reason: error.reason)
         }
+        let stream: CStream
+        do {
+            stream = try CStream(text: text)
+        } catch {
+            throw .unreadable(path: kind.path, reason: error.reason)
+        }
+        let records = try stream.records(kind, displayPath: kind.path)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var entryLines = 0
         var candidates: [UnparsableLine] = []
@@ -108,18 +109,7 @@ public enum AccountDatabase {
 private final class CStream {
     private let file: UnsafeMutablePointer<FILE>
     /// fmemopen reads from this buffer; it must outlive the stream.
-    private let memory: UnsafeMutableBufferPointer<CChar>?
-
-    /// `fopen(path, "re")`.
-    init(path: String) throws(FileError) {
-        guard let file = fopen(path, "re") else {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .missing(path: path) }
-            throw .unreadable(path: path, reason: String(cString: strerror(code)))
-        }
-        self.file = file
-        memory = nil
-    }
+    private let memory: UnsafeMutableBufferPointer<CChar>
 
     /// `fmemopen` over a copy of `text`.
     init(text: String) throws(FileError) {
@@ -127,9 +117,9 @@ private final class CStream {
         let memory = UnsafeMutableBufferPointer<CChar>.allocate(capacity: bytes.count)
         _ = memory.initialize(from: bytes)
         guard let file = fmemopen(memory.baseAddress, bytes.count - 1, "r") else {
-            let reason = String(cString: strerror(errno))
+            let code = errno
             memory.deallocate()
-            throw .unreadable(path: "(memory)", reason: reason)
+            throw .system(path: "(memory)", call: "fmemopen", errno: code)
         }
         self.file = file
         self.memory = memory
@@ -137,7 +127,7 @@ private final class CStream {
 
     deinit {
         fclose(file)
-        memory?.deallocate()
+        memory.deallocate()
     }
 
     /// Every record glibc parses from the stream.

@@ -54,22 +54,19 @@ final class ArchiveBytes {
 
     deinit { release() }
 
-    /// Maps `path` read-only. An empty file maps to zero bytes.
+    /// Maps a host file read-only (a file of an examined root is opened through
+    /// `SystemRoot.files` and given to `map(_:)`).
     static func map(path: String) throws(FileError) -> ArchiveBytes {
-        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .missing(path: path) }
-            throw .unreadable(path: path, reason: String(cString: strerror(code)))
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-        guard (st.st_mode & S_IFMT) == S_IFREG else { throw .unreadable(path: path, reason: "not a regular file") }
-        let size = Int(st.st_size)
+        try map(FileReading.open(atPath: path))
+    }
+
+    /// Maps an open regular file read-only. An empty file maps to zero bytes.
+    static func map(_ file: OpenFile) throws(FileError) -> ArchiveBytes {
+        guard file.kind == .regular else { throw .notRegular(path: file.path, kind: file.kind) }
+        let size = file.size
         if size == 0 { return ArchiveBytes(base: nil, count: 0, release: {}) }
-        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0), mapped != MAP_FAILED else {
-            throw .unreadable(path: path, reason: String(cString: strerror(errno)))
+        guard let mapped = mmap(nil, size, PROT_READ, MAP_PRIVATE, file.descriptor, 0), mapped != MAP_FAILED else {
+            throw .system(path: file.path, call: "mmap", errno: errno)
         }
         return ArchiveBytes(base: UnsafeRawPointer(mapped), count: size) { munmap(mapped, size) }
     }

@@ -30,6 +30,20 @@ public final class DebPackage {
         }
     }
 
+    /// Maps a package of an examined root read-only, opened inside it.
+    /// - Parameter path: the package as the root names it.
+    public init(root: SystemRoot, path: String) throws(DebPackage.Error) {
+        self.path = path
+        do {
+            bytes = try ArchiveBytes.map(root.files.open(path, limit: Self.packageLimit))
+        } catch {
+            throw .unreadable(path: path, reason: error.description)
+        }
+    }
+
+    /// Largest package file accepted (linux-image packages are ~100 MB).
+    public static let packageLimit = 2 << 30
+
     /// The packages in the root's apt cache whose package name is `name`
     /// (`<root>/var/cache/apt/archives/NAME_VERSION_ARCH.deb`), host paths, sorted.
     public static func cached(named name: String, in root: SystemRoot) -> [String] {

@@ -54,20 +54,48 @@ public final class Initramfs {
     /// exhaust memory).
     public static let decompressedLimit = 2 << 30
 
-    /// Maps the image read-only.
+    /// Maps an image of an examined root read-only, opened inside it.
+    /// - Parameter path: the image as the root names it (`/boot/initrd.img-6.1.0-…`).
     /// - Throws: `Initramfs.Error.missing`, `.empty` or `.unreadable`.
-    public init(path: String) throws(Initramfs.Error) {
+    public convenience init(root: SystemRoot, path: String) throws(Initramfs.Error) {
+        let file: OpenFile
+        do {
+            file = try root.files.open(path, limit: Self.imageLimit)
+        } catch {
+            throw Self.error(error, path: path)
+        }
+        try self.init(file: file, path: path)
+    }
+
+    /// Maps a host file read-only (tests, and images outside any root).
+    /// - Throws: `Initramfs.Error.missing`, `.empty` or `.unreadable`.
+    public convenience init(path: String) throws(Initramfs.Error) {
+        let file: OpenFile
+        do {
+            file = try FileReading.open(atPath: path, limit: Self.imageLimit)
+        } catch {
+            throw Self.error(error, path: path)
+        }
+        try self.init(file: file, path: path)
+    }
+
+    /// Maps an open image read-only.
+    public init(file: OpenFile, path: String) throws(Initramfs.Error) {
         self.path = path
         do {
-            bytes = try ArchiveBytes.map(path: path)
+            bytes = try ArchiveBytes.map(file)
         } catch {
-            switch error {
-            case .missing: throw .missing(path: path)
-            case .unreadable(_, let reason): throw .unreadable(path: path, reason: reason)
-            case .tooLarge: throw .unreadable(path: path, reason: error.description)
-            }
+            throw Self.error(error, path: path)
         }
         guard bytes.count > 0 else { throw .empty(path: path) }
+    }
+
+    /// Largest image file accepted (the biggest real ones, with firmware, are ~200 MB).
+    public static let imageLimit = 1 << 30
+
+    private static func error(_ error: FileError, path: String) -> Initramfs.Error {
+        if case .missing = error { return .missing(path: path) }
+        return .unreadable(path: path, reason: error.reason)
     }
 
     /// Size of the image in bytes.

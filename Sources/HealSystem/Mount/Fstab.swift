@@ -99,24 +99,42 @@ public struct Fstab: Sendable {
     /// - Throws: `Fstab.Error` when the file is missing, not a regular file, a dangling
     ///   link or unreadable. Bad lines do not throw: see `invalidLines`.
     public static func load(root: SystemRoot, path: String = "/etc/fstab") throws(Fstab.Error) -> Fstab {
-        try parse(file: root.host(path), displayPath: path)
+        let file: OpenFile
+        do {
+            file = try root.files.open(path, limit: limit)
+        } catch {
+            throw describe(error, displayPath: path, danglingTarget: { try? root.files.linkTarget(path) })
+        }
+        return try parse(file, displayPath: path)
     }
 
-    /// Parses the fstab at `file` with `mnt_table_parse_fstab` and a parser error callback
-    /// (`mnt_table_set_parser_errcb`). `displayPath` names it in errors.
+    /// Parses a host file (tests, and the interop suite against findmnt).
     public static func parse(file: String, displayPath: String) throws(Fstab.Error) -> Fstab {
-        try checkRegularFile(file, displayPath: displayPath)
+        let opened: OpenFile
+        do {
+            opened = try FileReading.open(atPath: file, limit: limit)
+        } catch {
+            throw describe(error, displayPath: displayPath, danglingTarget: { FileReading.linkTarget(atPath: file) })
+        }
+        return try parse(opened, displayPath: displayPath)
+    }
+
+    /// Largest fstab accepted.
+    static let limit = 16 << 20
+
+    /// Parses an open fstab with `mnt_table_parse_fstab` (given the descriptor's
+    /// `/proc/self/fd` path, so libmount reads the very file that was checked) and a parser
+    /// error callback (`mnt_table_set_parser_errcb`). `displayPath` names it in errors.
+    public static func parse(_ file: OpenFile, displayPath: String) throws(Fstab.Error) -> Fstab {
         let bytes: [UInt8]
         do throws(FileError) {
-            bytes = try FileReading.bytes(atPath: file, limit: 16 << 20)
+            bytes = try file.readAll(limit: limit)
         } catch {
-            switch error {
-            case .missing: throw .missing(path: displayPath)
-            case .unreadable(_, let reason): throw .unreadable(path: displayPath, reason: reason)
-            case .tooLarge(_, let limit): throw .unreadable(path: displayPath, reason: "larger than \(limit) bytes")
-            }
+            throw describe(error, displayPath: displayPath, danglingTarget: { nil })
         }
-        let table = try MountTable(fstab: file, displayPath: displayPath)
+        // libmount reads it again through the same open file: rewind.
+        lseek(file.descriptor, 0, SEEK_SET)
+        let table = try MountTable(fstab: file.procPath, displayPath: displayPath)
         let lines = FstabLines(bytes)
         let rejected = Set(table.errorLines)
         let invalid = table.errorLines.map { number in
@@ -134,26 +152,24 @@ public struct Fstab: Sendable {
         return Fstab(path: displayPath, entries: entries, invalidLines: invalid)
     }
 
-    /// Refuses what libmount would read differently from the boot: a directory
-    /// (`mnt_table_parse_fstab` would read `*.fstab` files inside it), a dangling link, a
-    /// device or FIFO.
-    private static func checkRegularFile(_ file: String, displayPath: String) throws(Fstab.Error) {
-        guard let link = FileReading.status(atPath: file, followLinks: false) else {
-            throw .missing(path: displayPath)
-        }
-        guard let st = FileReading.status(atPath: file, followLinks: true) else {
-            if (link.st_mode & S_IFMT) == S_IFLNK {
-                throw .danglingLink(path: displayPath, target: FileReading.linkTarget(atPath: file) ?? "?")
+    /// What the boot would make of a file that cannot be read: libmount reads `*.fstab`
+    /// files inside a directory, a dangling link is missing, a device or FIFO is not a file.
+    private static func describe(_ error: FileError, displayPath: String,
+                                 danglingTarget: () -> String?) -> Fstab.Error {
+        switch error {
+        case .missing:
+            if let target = danglingTarget() { return .danglingLink(path: displayPath, target: target) }
+            return .missing(path: displayPath)
+        case .notRegular(_, let kind), .wrongKind(_, _, let kind):
+            switch kind {
+            case .directory: return .notAFile(path: displayPath, kind: "a directory")
+            case .characterDevice, .blockDevice: return .notAFile(path: displayPath, kind: "a device node")
+            case .fifo: return .notAFile(path: displayPath, kind: "a FIFO")
+            case .socket: return .notAFile(path: displayPath, kind: "a socket")
+            default: return .notAFile(path: displayPath, kind: "not a regular file")
             }
-            throw .unreadable(path: displayPath, reason: String(cString: strerror(errno)))
-        }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: return
-        case S_IFDIR: throw .notAFile(path: displayPath, kind: "a directory")
-        case S_IFCHR, S_IFBLK: throw .notAFile(path: displayPath, kind: "a device node")
-        case S_IFIFO: throw .notAFile(path: displayPath, kind: "a FIFO")
-        case S_IFSOCK: throw .notAFile(path: displayPath, kind: "a socket")
-        default: throw .notAFile(path: displayPath, kind: "not a regular file")
+        case .tooLarge(_, let limit): return .unreadable(path: displayPath, reason: "larger than \(limit) bytes")
+        default: return .unreadable(path: displayPath, reason: error.reason)
         }
     }
 }

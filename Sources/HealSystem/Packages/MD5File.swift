@@ -9,24 +9,24 @@ import Glibc
 public enum MD5File {
     public static let digestLength = Int(MD5_DIGEST_LENGTH)
 
-    /// The lowercase hex MD5 digest of a file's contents, following symbolic links as
-    /// dpkg does.
+    /// The lowercase hex MD5 digest of a host file's contents, following symbolic links as
+    /// dpkg does (a file of an examined root is opened through `SystemRoot.files` and given
+    /// to `digest(of:buffer:)`).
     /// - Parameter buffer: scratch space for reads; large buffers mean fewer system calls.
     /// - Throws: `FileError` when the file cannot be opened or read.
     public static func digest(atPath path: String, buffer: UnsafeMutableRawBufferPointer) throws(FileError) -> String {
-        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .missing(path: path) }
-            throw .unreadable(path: path, reason: String(cString: strerror(code)))
-        }
-        defer { close(fd) }
+        try digest(of: FileReading.open(atPath: path), buffer: buffer)
+    }
+
+    /// The lowercase hex MD5 digest of an open file's contents, from its current offset.
+    public static func digest(of file: OpenFile, buffer: UnsafeMutableRawBufferPointer) throws(FileError) -> String {
+        let fd = file.descriptor
         _ = posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL)
         var context = MD5_CTX()
         MD5Init(&context)
         while true {
             let n = retryingEINTR { read(fd, buffer.baseAddress, buffer.count) }
-            if n < 0 { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
+            if n < 0 { throw .system(path: file.path, call: "read", errno: errno) }
             if n == 0 { break }
             MD5Update(&context, buffer.baseAddress?.assumingMemoryBound(to: UInt8.self), n)
         }

@@ -1,78 +1,45 @@
 import Glibc
 
-/// Why a file could not be read; carries the path and errno's message.
-public enum FileError: Error, Equatable, CustomStringConvertible {
-    case missing(path: String)
-    case unreadable(path: String, reason: String)
-    case tooLarge(path: String, limit: Int)
-
-    public var description: String {
-        switch self {
-        case .missing(let path): "\(path) does not exist"
-        case .unreadable(let path, let reason): "cannot read \(path): \(reason)"
-        case .tooLarge(let path, let limit): "\(path) is larger than \(limit) bytes"
-        }
-    }
-
-    public var path: String {
-        switch self {
-        case .missing(let path), .unreadable(let path, _), .tooLarge(let path, _): path
-        }
-    }
-}
-
-/// Small, owned file reads for the readers: whole files, bounded, EINTR retried.
+/// Reads of host paths: `/proc`, `/sys`, a `--pstore` folder given on the command line, a
+/// fix package's folder. The same rules as a root's files (`ConfinedDirectory`): regular
+/// files only, opened non-blocking, bounded, errors that keep errno. Files of an examined
+/// root are never read through here: use `SystemRoot.files`.
 public enum FileReading {
-    /// Reads a whole file.
-    /// - Parameter limit: refuse files larger than this (a corrupt or hostile file must
-    ///   not exhaust memory in the initramfs).
-    /// - Throws: `FileError`.
-    public static func bytes(atPath path: String, limit: Int = 64 << 20) throws(FileError) -> [UInt8] {
-        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else {
-            let code = errno
-            if code == ENOENT || code == ENOTDIR { throw .missing(path: path) }
-            throw .unreadable(path: path, reason: String(cString: strerror(code)))
-        }
-        defer { close(fd) }
-        var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = chunk.withUnsafeMutableBytes { buffer in
-                retryingEINTR { read(fd, buffer.baseAddress, buffer.count) }
-            }
-            if n < 0 { throw .unreadable(path: path, reason: String(cString: strerror(errno))) }
-            if n == 0 { break }
-            result.append(contentsOf: chunk[0..<n])
-            if result.count > limit { throw .tooLarge(path: path, limit: limit) }
-        }
-        return result
+    /// The host's `/`, opened once.
+    static let hostRoot: ConfinedDirectory? = try? ConfinedDirectory.host()
+
+    static func host() throws(FileError) -> ConfinedDirectory {
+        guard let hostRoot else { throw .system(path: "/", call: "open", errno: EACCES) }
+        return hostRoot
     }
 
-    /// Reads a whole file as UTF-8 text (invalid sequences repaired, never fatal).
-    public static func text(atPath path: String, limit: Int = 64 << 20) throws(FileError) -> String {
+    /// Reads a whole regular file.
+    /// - Parameter limit: refuse files larger than this.
+    /// - Throws: `FileError`.
+    public static func bytes(atPath path: String, limit: Int = ConfinedDirectory.defaultReadLimit) throws(FileError) -> [UInt8] {
+        try host().read(absolute(path), limit: limit)
+    }
+
+    /// Reads a whole regular file as UTF-8 text (invalid sequences repaired, never fatal).
+    public static func text(atPath path: String, limit: Int = ConfinedDirectory.defaultReadLimit) throws(FileError) -> String {
         String(decoding: try bytes(atPath: path, limit: limit), as: UTF8.self)
     }
 
-    /// `lstat` without throwing: nil when the path does not exist.
+    /// Opens a regular file for streaming.
+    public static func open(atPath path: String, limit: Int = .max) throws(FileError) -> OpenFile {
+        try host().open(absolute(path), limit: limit)
+    }
+
+    /// `lstat` (or `stat`) without throwing: nil when the path does not exist.
     public static func status(atPath path: String, followLinks: Bool = false) -> stat? {
         var st = stat()
         let rc = followLinks ? stat(path, &st) : lstat(path, &st)
         return rc == 0 ? st : nil
     }
 
-    /// The names in a directory, sorted; empty when it is missing or unreadable.
+    /// The names in a folder, sorted; empty when it is missing or unreadable.
     public static func directoryEntries(atPath path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names.sorted()
+        (try? host().entries(absolute(path))) ?? []
     }
 
     /// The target of a symbolic link, or nil.
@@ -82,13 +49,13 @@ public enum FileReading {
         guard n >= 0 else { return nil }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
-}
 
-/// Repeats a system call while it fails with EINTR.
-@inline(__always)
-func retryingEINTR<T: BinaryInteger>(_ call: () -> T) -> T {
-    while true {
-        let result = call()
-        if result >= 0 || errno != EINTR { return result }
+    /// A relative path is relative to the working folder, as the shell would take it.
+    static func absolute(_ path: String) -> String {
+        if path.hasPrefix("/") { return path }
+        var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+        guard getcwd(&buffer, buffer.count) != nil else { return "/" + path }
+        let cwd = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return (cwd == "/" ? "" : cwd) + "/" + path
     }
 }
