@@ -51,7 +51,7 @@ struct ApplyHostileTests {
         Case(name: "a doubled slash", expected: "has an empty component", make: path("//boot/grub/grubenv")),
         Case(name: "a . component", expected: "has a . component", make: path("/boot/./grub/grubenv")),
         Case(name: "clarity-heal's own state", expected: "clarity-heal's own state", make: path("/var/lib/clarity-heal/journal")),
-        Case(name: "an absolute link out of the root", expected: "leaves the root") { copy, outside in
+        Case(name: "an absolute link out of the root", expected: "a fix never writes through a link") { copy, outside in
             try FileManager.default.createSymbolicLink(atPath: copy.at("/etc/evil"), withDestinationPath: outside)
             return try rewritten { manifest in
                 var change = grubenvChange(manifest)
@@ -59,7 +59,7 @@ struct ApplyHostileTests {
                 manifest.changes = [change]
             }
         },
-        Case(name: "a relative link climbing out of the root", expected: "leaves the root") { copy, outside in
+        Case(name: "a relative link climbing out of the root", expected: "a fix never writes through a link") { copy, outside in
             let depth = copy.path.split(separator: "/").count + 1
             let climb = String(repeating: "../", count: depth) + outside.dropFirst()
             try FileManager.default.createSymbolicLink(atPath: copy.at("/etc/evil"), withDestinationPath: climb)

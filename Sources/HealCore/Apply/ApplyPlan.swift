@@ -42,7 +42,7 @@ public struct ApplyPlan: Sendable, Hashable, Codable {
 
     /// The plan for `manifest`.
     /// - Parameter resolve: maps a checked manifest path to the path inside the root with the
-    ///   links of its parents followed; throws `ApplyRefusal.linkLeavesRoot` or
+    ///   links of its parents checked; throws `ApplyRefusal.passesThroughLink` or
     ///   `.parentNotDirectory`. The identity for a plan that does not look at a root.
     /// - Throws: `ApplyRefusal` for a bad fix id, a bad or repeated path, a file without
     ///   contents or a link without a target.
@@ -84,6 +84,14 @@ public struct ApplyPlan: Sendable, Hashable, Codable {
                 writes.append(step)
             case .removed:
                 removals.append(step)
+            }
+        }
+        // A path below a link the package makes would be written through that link, which
+        // can point anywhere, the host's folders included.
+        let links = writes.filter { $0.action == .makeSymlink }
+        for step in folders + writes + removals {
+            if let link = links.first(where: { step.path.hasPrefix($0.path + "/") }) {
+                throw .passesThroughLink(fix: fix, path: step.manifestPath, link: link.path, target: link.target ?? "")
             }
         }
         folders.sort { $0.path < $1.path }

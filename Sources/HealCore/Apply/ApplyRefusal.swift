@@ -5,8 +5,9 @@ public enum ApplyRefusal: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidPath(fix: String, path: String, reason: String)
     /// The same path (after following links inside the root) named twice.
     case duplicatePath(fix: String, path: String)
-    /// A component on the way to `path` is a symbolic link that leads out of the root.
-    case linkLeavesRoot(fix: String, path: String, link: String, target: String)
+    /// A folder on the way to `path` is a symbolic link (on the root, or one the package
+    /// itself makes): a fix never writes through a link.
+    case passesThroughLink(fix: String, path: String, link: String, target: String)
     /// A component on the way to `path` exists and is neither a folder nor a link.
     case parentNotDirectory(fix: String, path: String, component: String)
     /// A file change without contents, a link without a target.
@@ -27,8 +28,8 @@ public enum ApplyRefusal: Error, Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .invalidPath(let fix, let path, let reason): "cannot apply \(fix): \(path.debugDescription) \(reason)"
         case .duplicatePath(let fix, let path): "cannot apply \(fix): the manifest names \(path) twice"
-        case .linkLeavesRoot(let fix, let path, let link, let target):
-            "cannot apply \(fix): \(path) would be written through \(link) -> \(target), which leaves the root"
+        case .passesThroughLink(let fix, let path, let link, let target):
+            "cannot apply \(fix): \(path) would be written through the symbolic link \(link) -> \(target); a fix never writes through a link"
         case .parentNotDirectory(let fix, let path, let component):
             "cannot apply \(fix): \(path) lies below \(component), which is not a folder"
         case .incomplete(let fix, let path, let reason): "cannot apply \(fix): \(path) \(reason)"

@@ -17,6 +17,9 @@ extension Applier {
         case nothingApplied(root: String)
         /// An interrupted operation could not be finished; a person must look.
         case recovery(fix: String, reason: String)
+        /// The root's state folder is not clarity-heal's own (a link, another owner, writable
+        /// by others): nothing was read from it or written to it.
+        case untrustedState(String)
 
         public var description: String {
             switch self {
@@ -26,19 +29,25 @@ extension Applier {
             case .notApplied(let fix, let reason): "cannot roll back \(fix): \(reason)"
             case .nothingApplied(let root): "nothing to roll back: no fix is applied on \(root)"
             case .recovery(let fix, let reason): "cannot recover the interrupted operation on \(fix): \(reason)"
+            case .untrustedState(let reason): reason
             }
         }
 
         /// Whether the target root is certainly unchanged (exit 3, "failed safely").
         public var leftTargetUnchanged: Bool {
             switch self {
-            case .refused, .backup, .notApplied, .nothingApplied: true
+            case .refused, .backup, .notApplied, .nothingApplied, .untrustedState: true
             case .io, .recovery: false
             }
         }
 
         static func errno(_ path: String, _ code: Int32 = Glibc.errno) -> Error {
             .io(path: path, reason: String(cString: strerror(code)))
+        }
+
+        /// A failed file operation inside the state folder, named by its host path.
+        static func file(_ error: FileError, in state: StateDirectory) -> Error {
+            .io(path: state.host(error.path), reason: error.reason)
         }
     }
 }

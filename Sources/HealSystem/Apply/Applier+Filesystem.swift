@@ -32,14 +32,16 @@ struct FilesystemApplyPlan: Sendable, Hashable, Codable {
 extension Applier {
     static let undoName = "backup.e2undo"
 
-    func undoFile(_ fix: String) -> String { layout.applied(fix) + "/" + Self.undoName }
+    /// The undo file of a fix, inside the state folder.
+    func undoFile(_ fix: String) -> String { ApplyLayout.applied(fix) + "/" + Self.undoName }
 
     /// The plan of a block-level fix applied (or being applied) on this root; nil for a fix
     /// of file changes.
     func filesystemPlan(_ fix: String) -> FilesystemApplyPlan? {
-        guard PackagePath.isUsableFixID(fix),
-              let bytes = try? FileReading.bytes(atPath: layout.applied(fix) + "/filesystem.json") else { return nil }
-        return try? Self.decode(FilesystemApplyPlan.self, bytes)
+        guard PackagePath.isUsableFixID(fix), let state = try? existingState(),
+              let bytes = try? state.files.read(ApplyLayout.applied(fix) + "/filesystem.json", limit: 1 << 20, links: .refuse),
+              let plan = try? Self.decode(FilesystemApplyPlan.self, bytes), plan.fixID == fix else { return nil }
+        return plan
     }
 
     // MARK: Checks
@@ -64,8 +66,10 @@ extension Applier {
             throw refuse("is mounted on \(mount); e2fsck must not repair a mounted filesystem")
         }
         let numbers = MountInfo.deviceNumbers(of: device)
-        if let st = FileReading.status(atPath: layout.state, followLinks: true), numbers.contains(UInt64(st.st_dev)) {
-            throw refuse("holds \(layout.state), where the undo file would be written")
+        let stateFolder = root.host(StateDirectory.path)
+        if let st = root.files.statusIfPresent(StateDirectory.path, followLast: true) ?? root.files.statusIfPresent("/"),
+           numbers.contains(UInt64(st.st_dev)) {
+            throw refuse("holds \(stateFolder), where the undo file would be written")
         }
     }
 
@@ -110,21 +114,23 @@ extension Applier {
             }
             try checkDevice(repair, fix: fix)
         } catch {
-            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.refused, detail: ["reason": "\(error)"])
+            recordRefusal(.apply, fix: fix, manifest: manifest, error: error)
             throw error
         }
         let plan = FilesystemApplyPlan(fixID: fix, device: repair.device, uuid: repair.uuid,
                                        superblockBefore: try Self.superblockDigest(repair.device))
-        let (journal, partial) = try prepareApply(package, fix: fix)
-        try DurableFiles.writeSmallFile(partial + "/filesystem.json", try Self.encode(plan))
-        try publish(partial, as: layout.applied(fix), in: layout.applied)
+        let (state, journal, partial) = try prepareApply(package, fix: fix)
+        try write(partial + "/filesystem.json", try Self.encode(plan), in: state)
+        try publish(partial, as: ApplyLayout.applied(fix), in: state)
         CrashPoint.reached()
 
         // The backup checksum of `begin` is the superblock's: the undo file is written by
         // the step itself.
         try journal.append(.begin(.apply, fixID: fix, steps: 1, backupSHA256: plan.superblockBefore))
         try journal.append(.intent(step: 0))
-        let undo = undoFile(fix)
+        // e2fsck writes the undo file by its host path: the state folder was reached without
+        // a link, so that path stays inside it.
+        let undo = state.host(undoFile(fix))
         let result = try tool("e2fsck", ["-fy", "-z", undo, repair.device])
         // A crash here has changed the device without a `done`: recovery must undo it.
         CrashPoint.reached()
@@ -133,43 +139,43 @@ extension Applier {
             // Errors left uncorrected: the device goes back to what it was, and the apply
             // did not happen.
             let undone = try? tool("e2undo", [undo, repair.device])
-            try? DurableFiles.removeTree(layout.applied(fix))
-            try? ApplyJournal.remove(at: layout.journal)
+            try? state.files.removeTree(ApplyLayout.applied(fix))
+            try? ApplyJournal.remove(in: state)
             let back = undone?.succeeded == true ? "put back with e2undo" : "e2undo could not put it back; restore it from \(undo)"
             let reason = "e2fsck -fy exited \(result.status) (\(FilesystemRepair.tail(result.output + result.errorOutput, lines: 3))); \(back)"
             record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.failed, detail: ["reason": reason])
             throw .io(path: repair.device, reason: reason)
         }
-        try DurableFiles.fsyncPath(undo, directory: false)
+        do {
+            try state.files.sync(undoFile(fix))
+        } catch {
+            throw .file(error, in: state)
+        }
         try journal.append(.done(step: 0))
-        let state = try finishFilesystemApply(plan, rebootNeeded: outcome == .correctedRebootNeeded,
-                                              journal: journal, outcome: LedgerRecord.Outcome.applied,
-                                              extra: ["e2fsck": "exit \(result.status)"])
-        var applied = filesystemResult(state, repair, status: .applied)
-        applied.recovered = recovered
-        return applied
+        let applied = try finishFilesystemApply(plan, rebootNeeded: outcome == .correctedRebootNeeded,
+                                                journal: journal, outcome: LedgerRecord.Outcome.applied,
+                                                extra: ["e2fsck": "exit \(result.status)"], state: state)
+        var applyResult = filesystemResult(applied, repair, status: .applied)
+        applyResult.recovered = recovered
+        return applyResult
     }
 
     private func finishFilesystemApply(_ plan: FilesystemApplyPlan, rebootNeeded: Bool, journal: ApplyJournal,
-                                       outcome: String, extra: [String: String] = [:]) throws(Applier.Error) -> AppliedFix {
-        let manifest: FixManifest
-        do {
-            manifest = try FixPackage.open(layout.applied(plan.fixID) + "/package").manifest
-        } catch {
-            throw .recovery(fix: plan.fixID, reason: "its package copy does not verify: \(error)")
-        }
-        let undoSHA = try StreamingSHA256.file(undoFile(plan.fixID))
+                                       outcome: String, extra: [String: String] = [:],
+                                       state: StateDirectory) throws(Applier.Error) -> AppliedFix {
+        let manifest = try openCopy(plan.fixID, in: state).manifest
+        let undoSHA = try BackupArchive.digest(undoFile(plan.fixID), in: state)
         let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == undoSHA ? $0 : nil }
         let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
-        let state = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
-                               state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
-                               backup: undoFile(plan.fixID), backupSHA256: undoSHA,
-                               needsReboot: manifest.needsReboot || rebootNeeded, rebootPaths: [], paths: [plan.device])
-        try writeState(state)
-        recordOnce(.apply, state: state, outcome: outcome, extra: extra.merging(["device": plan.device]) { a, _ in a })
+        let applied = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
+                                 state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
+                                 backup: state.host(undoFile(plan.fixID)), backupSHA256: undoSHA,
+                                 needsReboot: manifest.needsReboot || rebootNeeded, rebootPaths: [], paths: [plan.device])
+        try writeState(applied, in: state)
+        recordOnce(.apply, state: applied, outcome: outcome, extra: extra.merging(["device": plan.device]) { a, _ in a })
         try journal.append(.commit(.apply, fixID: plan.fixID))
-        try ApplyJournal.remove(at: layout.journal)
-        return state
+        try ApplyJournal.remove(in: state)
+        return applied
     }
 
     private func filesystemResult(_ state: AppliedFix, _ repair: FilesystemRepair,
@@ -183,40 +189,41 @@ extension Applier {
 
     // MARK: Rollback
 
-    func rollbackFilesystem(_ state: AppliedFix, _ plan: FilesystemApplyPlan,
-                            recovered: RecoveryReport?) throws(Applier.Error) -> RollbackResult {
-        if state.state == .rolledBack {
-            var result = filesystemRollbackResult(state, status: .alreadyRolledBack)
+    func rollbackFilesystem(_ applied: AppliedFix, _ plan: FilesystemApplyPlan,
+                            recovered: RecoveryReport?, state: StateDirectory) throws(Applier.Error) -> RollbackResult {
+        if applied.state == .rolledBack {
+            var result = filesystemRollbackResult(applied, status: .alreadyRolledBack)
             result.recovered = recovered
             return result
         }
-        let fix = state.fixID
-        try verifyUndoFile(state)
+        let fix = applied.fixID
+        try verifyUndoFile(applied, state: state)
+        try checkPlannedDevice(plan)
         if let mount = try Self.mountOf(plan.device) {
             throw .notApplied(fix: fix, reason: "\(plan.device) is mounted on \(mount); e2undo must not write a mounted filesystem")
         }
         // e2undo -n checks that the undo file matches the filesystem now on the device,
         // writing nothing: a device changed since apply is refused before the journal.
-        let dryRun = try tool("e2undo", ["-n", undoFile(fix), plan.device])
+        let dryRun = try tool("e2undo", ["-n", state.host(undoFile(fix)), plan.device])
         guard dryRun.succeeded else {
             throw .notApplied(fix: fix, reason: "e2undo refuses \(plan.device): "
                 + FilesystemRepair.tail(dryRun.errorOutput + dryRun.output, lines: 2))
         }
-        let journal = try ApplyJournal.create(at: layout.journal)
+        let journal = try ApplyJournal.create(in: state)
         try journal.append(.prepare(.rollback, fixID: fix))
-        try journal.append(.begin(.rollback, fixID: fix, steps: 1, backupSHA256: state.backupSHA256))
-        try undoDevice(plan, journal: journal)
-        let final = try finishRollback(state, journal: journal)
+        try journal.append(.begin(.rollback, fixID: fix, steps: 1, backupSHA256: applied.backupSHA256))
+        try undoDevice(plan, journal: journal, state: state)
+        let final = try finishRollback(applied, journal: journal, state: state)
         var result = filesystemRollbackResult(final, status: .rolledBack)
         result.recovered = recovered
         return result
     }
 
     /// Step 0 of a rollback: e2undo, then the superblock must be the one from before apply.
-    private func undoDevice(_ plan: FilesystemApplyPlan, journal: ApplyJournal) throws(Applier.Error) {
+    private func undoDevice(_ plan: FilesystemApplyPlan, journal: ApplyJournal, state: StateDirectory) throws(Applier.Error) {
         try journal.append(.intent(step: 0))
         if try Self.superblockDigest(plan.device) != plan.superblockBefore {
-            let result = try tool("e2undo", [undoFile(plan.fixID), plan.device])
+            let result = try tool("e2undo", [state.host(undoFile(plan.fixID)), plan.device])
             guard result.succeeded else {
                 throw .io(path: plan.device, reason: "e2undo exited \(result.status): "
                     + FilesystemRepair.tail(result.errorOutput + result.output, lines: 3))
@@ -235,15 +242,33 @@ extension Applier {
     }
 
     /// The undo file of an applied block-level fix is there with its recorded checksum.
-    func verifyUndoFile(_ state: AppliedFix) throws(Applier.Error) {
+    func verifyUndoFile(_ applied: AppliedFix, state: StateDirectory) throws(Applier.Error) {
         let actual: String
         do {
-            actual = try StreamingSHA256.file(undoFile(state.fixID))
+            actual = try BackupArchive.digest(undoFile(applied.fixID), in: state)
         } catch {
-            throw .notApplied(fix: state.fixID, reason: "its undo file cannot be read: \(error)")
+            throw .notApplied(fix: applied.fixID, reason: "its undo file cannot be read: \(error)")
         }
-        guard actual == state.backupSHA256 else {
-            throw .notApplied(fix: state.fixID, reason: "its undo file does not verify (sha256 \(actual), recorded \(state.backupSHA256))")
+        guard actual == applied.backupSHA256 else {
+            throw .notApplied(fix: applied.fixID, reason: "its undo file does not verify (sha256 \(actual), recorded \(applied.backupSHA256))")
+        }
+    }
+
+    /// The device a plan read back from the state folder names is still the filesystem the
+    /// fix was made for (its UUID) and mounted nowhere: a planted `filesystem.json` cannot
+    /// point e2undo at another disk of the machine.
+    func checkPlannedDevice(_ plan: FilesystemApplyPlan) throws(Applier.Error) {
+        let info: BlockInfo?
+        do {
+            info = try BlockProbe.identify(plan.device)
+        } catch {
+            throw .recovery(fix: plan.fixID, reason: "\(plan.device) cannot be probed: \(error)")
+        }
+        guard info?.uuid == plan.uuid else {
+            throw .recovery(fix: plan.fixID, reason: "\(plan.device) carries UUID \(info?.uuid ?? "none"), not \(plan.uuid); it is left alone")
+        }
+        if let mount = try Self.mountOf(plan.device) {
+            throw .recovery(fix: plan.fixID, reason: "\(plan.device) is mounted on \(mount); e2undo must not write it")
         }
     }
 
@@ -251,40 +276,46 @@ extension Applier {
 
     /// Finishes a block-level apply or rollback a crash interrupted after `begin`.
     func recoverFilesystem(_ plan: FilesystemApplyPlan, operation: JournalRecord.Operation, done: Set<Int>,
-                           journal: ApplyJournal) throws(Applier.Error) -> RecoveryReport {
+                           journal: ApplyJournal, state: StateDirectory) throws(Applier.Error) -> RecoveryReport {
         let fix = plan.fixID
         switch operation {
         case .apply where done.contains(0):
             // e2fsck finished and its undo file is durable: only the state record is missing.
             _ = try finishFilesystemApply(plan, rebootNeeded: false, journal: journal,
-                                          outcome: LedgerRecord.Outcome.recovered)
+                                          outcome: LedgerRecord.Outcome.recovered, state: state)
             return RecoveryReport(fixID: fix, operation: operation, action: .rolledForward, redone: [])
         case .apply:
-            let undo = undoFile(fix)
-            if (FileReading.status(atPath: undo)?.st_size ?? 0) > 0,
+            let undo = state.host(undoFile(fix))
+            if (state.files.statusIfPresent(undoFile(fix), links: .refuse)?.st_size ?? 0) > 0,
                try Self.superblockDigest(plan.device) != plan.superblockBefore {
+                try checkPlannedDevice(plan)
                 let result = try tool("e2undo", [undo, plan.device])
                 guard result.succeeded else {
                     throw .recovery(fix: fix, reason: "e2fsck was interrupted on \(plan.device) and e2undo exited \(result.status): "
                         + FilesystemRepair.tail(result.errorOutput + result.output, lines: 3) + "; the undo file is kept at \(undo)")
                 }
             }
-            let manifest = (try? FixPackage.open(layout.applied(fix) + "/package"))?.manifest
-            try DurableFiles.removeTree(layout.applied(fix))
+            let manifest = (try? openCopy(fix, in: state))?.manifest
+            do {
+                try state.files.removeTree(ApplyLayout.applied(fix))
+            } catch {
+                throw .file(error, in: state)
+            }
             record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
                    detail: ["reason": "e2fsck was interrupted; \(plan.device) was put back with e2undo"])
-            try ApplyJournal.remove(at: layout.journal)
+            try ApplyJournal.remove(in: state)
             return RecoveryReport(fixID: fix, operation: operation, action: .undone, redone: [])
         case .rollback:
             guard let applied = appliedFix(fix) else { throw .recovery(fix: fix, reason: "its state record is missing") }
             if !done.contains(0) {
+                try checkPlannedDevice(plan)
                 do {
-                    try undoDevice(plan, journal: journal)
+                    try undoDevice(plan, journal: journal, state: state)
                 } catch {
                     throw .recovery(fix: fix, reason: "\(error)")
                 }
             }
-            _ = try finishRollback(applied, journal: journal, recovered: true)
+            _ = try finishRollback(applied, journal: journal, recovered: true, state: state)
             return RecoveryReport(fixID: fix, operation: operation, action: .rolledForward, redone: done.contains(0) ? [] : [0])
         }
     }

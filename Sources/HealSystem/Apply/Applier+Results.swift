@@ -1,6 +1,7 @@
 import HealCore
 
-/// Where apply keeps its state on a root.
+/// Where apply keeps its state: paths inside the state folder (`StateDirectory`,
+/// `<root>/var/lib/clarity-heal`), always reached through it with links refused.
 ///
 /// ```
 ///  <root>/var/lib/clarity-heal/
@@ -9,26 +10,24 @@ import HealCore
 ///  │   ├── .<fix-id>.partial/     being prepared; removed by recovery
 ///  │   └── <fix-id>/
 ///  │       ├── package/           verified copy of the fix package (manifest.json, files/, SHA256SUMS)
-///  │       ├── plan.json          ApplyPlan: the steps, paths resolved on this root
+///  │       ├── plan.json          ApplyPlan: the steps, paths as the root names them
 ///  │       ├── backup.tar         pax tar of everything the fix replaces or removes (BackupArchive)
 ///  │       ├── backup-index.json  BackupIndex: what stood at each path, absent ones too
 ///  │       ├── SHA256SUMS         backup.tar, backup-index.json, plan.json
 ///  │       └── state.json         AppliedFix: applied | rolled-back
-///  └── staged/<fix-id>/           a verified package waiting for the next boot (Applier.stage)
+///  ├── staged/<fix-id>/           a verified package waiting for the next boot (Applier.stage)
+///  └── refused/<fix-id>/          a staged fix the boot refused, kept for a person
 /// ```
-public struct ApplyLayout: Sendable, Hashable {
-    public let root: SystemRoot
-
-    public init(root: SystemRoot) { self.root = root }
-
-    public var state: String { root.host("/var/lib/clarity-heal") }
-    public var journal: String { state + "/journal" }
-    public var applied: String { state + "/applied" }
-    public var staged: String { state + "/staged" }
-    public func applied(_ fixID: String) -> String { applied + "/" + fixID }
-    public func partial(_ fixID: String) -> String { applied + "/." + fixID + ".partial" }
-    public func staged(_ fixID: String) -> String { staged + "/" + fixID }
-    public func backup(_ fixID: String) -> String { applied(fixID) + "/backup.tar" }
+public enum ApplyLayout {
+    public static let journal = "/journal"
+    public static let applied = "/applied"
+    public static let staged = "/staged"
+    public static let refused = "/refused"
+    public static func applied(_ fixID: String) -> String { applied + "/" + fixID }
+    public static func partial(_ fixID: String) -> String { applied + "/." + fixID + ".partial" }
+    public static func staged(_ fixID: String) -> String { staged + "/" + fixID }
+    public static func backup(_ fixID: String) -> String { applied(fixID) + "/backup.tar" }
+    public static func package(_ fixID: String) -> String { applied(fixID) + "/package" }
 }
 
 /// The record of a fix on a root (`state.json`), written as the last step of an apply and

@@ -14,22 +14,46 @@ import HealCore
 ///   for an apply and for a rollback alike. Every file therefore ends in its old or its new
 ///   version, never in between.
 /// - `commit`: finished; the journal is removed.
+///
+/// Nothing read from the root's state is trusted (the root may be hostile): the state folder
+/// is used only when it is clarity-heal's own (`StateDirectory`); a plan, index or backup
+/// read back from it is checked again before a step runs (`validate`); every write to the
+/// root passes no symbolic link (`ConfinedDirectory`). Only commands that write call
+/// `recover`; the others ask `pendingRecovery`.
 public struct Applier: Sendable {
     public let root: SystemRoot
-    public let layout: ApplyLayout
     /// Seconds since the epoch (a parameter so tests can drive time).
     public var now: @Sendable () -> Int
 
     public init(root: SystemRoot, now: @escaping @Sendable () -> Int = { Int(time(nil)) }) {
         self.root = root
-        layout = ApplyLayout(root: root)
         self.now = now
+    }
+
+    /// The root's state folder for reading: nil when there is none.
+    /// - Throws: `.untrustedState` when it is there but not clarity-heal's own.
+    public func existingState() throws(Applier.Error) -> StateDirectory? {
+        do {
+            return try StateDirectory.open(root)
+        } catch {
+            throw .untrustedState(error.description)
+        }
+    }
+
+    /// The root's state folder for writing, made when missing.
+    func writableState() throws(Applier.Error) -> StateDirectory {
+        do {
+            return try StateDirectory.make(root)
+        } catch {
+            throw .untrustedState(error.description)
+        }
     }
 
     // MARK: Entry points the CLI and other stages use
 
     /// Finishes or discards an operation a crash interrupted on `root`; nil when there was
-    /// none. Every command calls this first.
+    /// none. Only commands that write call this (they hold the root's lock); the others
+    /// report a pending recovery and change nothing.
     public static func recover(root: SystemRoot) throws(Applier.Error) -> RecoveryReport? {
         try Applier(root: root).recover()
     }
@@ -43,13 +67,25 @@ public struct Applier: Sendable {
     /// Opens a fix package given as a folder, or as a fix id staged or kept on `root`
     /// (`staged/<id>`, then `/var/lib/clarity-heal/fixes/<id>`).
     public static func openPackage(_ reference: String, root: SystemRoot) throws(Applier.Error) -> FixPackage {
-        var candidates = [reference]
-        if PackagePath.isUsableFixID(reference) {
-            candidates += [ApplyLayout(root: root).staged(reference), root.host("/var/lib/clarity-heal/fixes/" + reference)]
-        }
-        let directory = candidates.first { FileReading.status(atPath: $0, followLinks: true) != nil } ?? reference
         do {
-            return try FixPackage.open(directory)
+            if FileReading.status(atPath: reference, followLinks: true) != nil || !PackagePath.isUsableFixID(reference) {
+                return try FixPackage.open(reference)
+            }
+            // A fix id: staged on the root, or kept in its fixes folder; both inside the
+            // state folder, reached without a link.
+            guard let state = try Applier(root: root).existingState() else {
+                throw FixPackage.Error.read(path: reference, reason: "no such folder, and \(root.path) has no fix with that id")
+            }
+            for folder in [ApplyLayout.staged(reference), "/fixes/" + reference] where state.files.exists(folder) {
+                do {
+                    return try FixPackage.open(state.files.subdirectory(folder, links: .refuse))
+                } catch let error as FileError {
+                    throw FixPackage.Error.read(path: state.host(folder), reason: error.reason)
+                }
+            }
+            throw FixPackage.Error.read(path: reference, reason: "no such folder, and \(root.path) has no fix with that id")
+        } catch let error as Applier.Error {
+            throw error
         } catch {
             throw .refused(.package(fix: reference, reason: "\(error)"))
         }
@@ -71,34 +107,51 @@ public struct Applier: Sendable {
         } catch {
             throw .refused(error)
         }
-        do {
-            _ = try RootPaths.resolve("/var/lib/clarity-heal/applied/" + plan.fixID, in: root, fix: plan.fixID)
-        } catch {
-            throw .refused(error)
-        }
+        try checkSteps(plan, manifestPaths: true)
+        return plan
+    }
+
+    /// The checks every step passes before it runs, whether the plan was just made or read
+    /// back from the state folder (which a hostile root may have planted): a normalised
+    /// path, never clarity-heal's own state, no folder replaced by a file, nothing made
+    /// where a file stands as a folder.
+    func checkSteps(_ plan: ApplyPlan, manifestPaths: Bool) throws(Applier.Error) {
+        let fix = plan.fixID
+        guard PackagePath.isUsableFixID(fix) else { throw .refused(.invalidFixID(fix)) }
         for step in plan.steps {
-            if Self.isOwnState(step.path, makesFolder: step.action == .makeDirectory) {
-                throw .refused(.invalidPath(fix: plan.fixID, path: step.manifestPath, reason: "is clarity-heal's own state"))
+            if let problem = PackagePath.problem(step.path) {
+                throw .refused(.invalidPath(fix: fix, path: step.path, reason: problem))
             }
-            guard let st = FileReading.status(atPath: root.host(step.path)) else { continue }
+            if Self.isOwnState(step.path, makesFolder: step.action == .makeDirectory) {
+                throw .refused(.invalidPath(fix: fix, path: manifestPaths ? step.manifestPath : step.path,
+                                            reason: "is clarity-heal's own state"))
+            }
+            if step.action == .writeFile, step.sha256.map({ $0.utf8.count == 64 && $0.utf8.allSatisfy(FixPackage.isHex) }) != true {
+                throw .refused(.incomplete(fix: fix, path: step.path, reason: "is a file without a checksum of its contents"))
+            }
+            if !manifestPaths {
+                // Read back from the state folder: the rules `ApplyPlan.make` and
+                // `RootPaths` enforced when the plan was made are enforced again.
+                if let link = plan.steps.first(where: { $0.action == .makeSymlink && step.path.hasPrefix($0.path + "/") }) {
+                    throw .refused(.passesThroughLink(fix: fix, path: step.path, link: link.path, target: link.target ?? ""))
+                }
+                do {
+                    _ = try RootPaths.resolve(step.path, in: root, fix: fix)
+                } catch {
+                    throw .refused(error)
+                }
+            }
+            guard let st = root.files.statusIfPresent(step.path, links: .refuse) else { continue }
             let isDirectory = (st.st_mode & S_IFMT) == S_IFDIR
             switch step.action {
             case .makeDirectory where !isDirectory:
-                throw .refused(.incomplete(fix: plan.fixID, path: step.path, reason: "exists and is not a folder; a fix does not turn it into one"))
+                throw .refused(.incomplete(fix: fix, path: step.path, reason: "exists and is not a folder; a fix does not turn it into one"))
             case .writeFile where isDirectory, .makeSymlink where isDirectory:
-                throw .refused(.incomplete(fix: plan.fixID, path: step.path, reason: "is a folder; a fix does not replace a folder with a file"))
+                throw .refused(.incomplete(fix: fix, path: step.path, reason: "is a folder; a fix does not replace a folder with a file"))
             default:
                 continue
             }
         }
-        for step in plan.steps where step.action == .writeFile {
-            guard let digest = step.sha256,
-                  FileReading.status(atPath: package.directory + "/files/" + digest)?.st_size == Int(step.size ?? -1)
-                    || step.size == nil else {
-                throw .refused(.package(fix: plan.fixID, reason: "the contents of \(step.manifestPath) are truncated"))
-            }
-        }
-        return plan
     }
 
     // MARK: Apply
@@ -108,7 +161,7 @@ public struct Applier: Sendable {
     /// (`/var/lib/clarity-heal/pstore/`) are data a fix may write — the module-blacklist
     /// repair marks the records it handled — and their folders may be made as parents.
     static func isOwnState(_ path: String, makesFolder: Bool) -> Bool {
-        let state = "/var/lib/clarity-heal", pstore = state + "/pstore"
+        let state = StateDirectory.path, pstore = state + "/pstore"
         guard path == state || path.hasPrefix(state + "/") else { return false }
         if path.hasPrefix(pstore + "/") { return false }
         if makesFolder && (path == state || path == pstore) { return false }
@@ -130,8 +183,7 @@ public struct Applier: Sendable {
         do {
             plan = try check(package)
         } catch {
-            record(.apply, fix: package.manifest.id, manifest: package.manifest, outcome: LedgerRecord.Outcome.refused,
-                   detail: ["reason": "\(error)"])
+            recordRefusal(.apply, fix: package.manifest.id, manifest: package.manifest, error: error)
             throw error
         }
         let fix = plan.fixID
@@ -141,63 +193,79 @@ public struct Applier: Sendable {
             return result
         }
         // Everything recovery needs to roll forward, built aside and renamed into place.
-        let (journal, partial) = try prepareApply(package, fix: fix)
+        let (state, journal, partial) = try prepareApply(package, fix: fix)
         let index: BackupIndex
         let backupSHA: String
         do {
-            index = try BackupArchive.write(plan, root: root, to: partial + "/backup.tar")
-            try BackupArchive.verifyAgainstLive(tar: partial + "/backup.tar", index: index, root: root)
-            backupSHA = try StreamingSHA256.file(partial + "/backup.tar")
+            let tar = partial + "/backup.tar"
+            index = try BackupArchive.write(plan, root: root, to: tar, in: state)
+            try BackupArchive.verifyAgainstLive(tar: tar, in: state, index: index, root: root)
+            backupSHA = try BackupArchive.digest(tar, in: state)
         } catch {
-            try? DurableFiles.removeTree(partial)
-            try? ApplyJournal.remove(at: layout.journal)
+            try? state.files.removeTree(partial)
+            try? ApplyJournal.remove(in: state)
             let failure: Applier.Error = if case .backup = error { error } else { .backup(fix: fix, reason: "\(error)") }
-            record(.apply, fix: fix, manifest: package.manifest, outcome: LedgerRecord.Outcome.refused,
-                   detail: ["reason": "\(failure)"])
+            recordRefusal(.apply, fix: fix, manifest: package.manifest, error: failure)
             throw failure
         }
         let indexJSON = try Self.encode(index), planJSON = try Self.encode(plan)
-        try DurableFiles.writeSmallFile(partial + "/backup-index.json", indexJSON)
-        try DurableFiles.writeSmallFile(partial + "/plan.json", planJSON)
+        try write(partial + "/backup-index.json", indexJSON, in: state)
+        try write(partial + "/plan.json", planJSON, in: state)
         let sums = "\(backupSHA)  backup.tar\n\(SHA256.hex(indexJSON))  backup-index.json\n\(SHA256.hex(planJSON))  plan.json\n"
-        try DurableFiles.writeSmallFile(partial + "/SHA256SUMS", Array(sums.utf8))
-        try publish(partial, as: layout.applied(fix), in: layout.applied)
+        try write(partial + "/SHA256SUMS", Array(sums.utf8), in: state)
+        try publish(partial, as: ApplyLayout.applied(fix), in: state)
         CrashPoint.reached()
 
         try journal.append(.begin(.apply, fixID: fix, steps: plan.steps.count, backupSHA256: backupSHA))
-        try runApplySteps(plan, done: [], journal: journal)
-        let state = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.applied)
-        var result = try result(for: state, plan: plan, status: .applied, index: index)
+        try runApplySteps(plan, done: [], journal: journal, state: state)
+        let applied = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.applied, state: state)
+        var result = try result(for: applied, plan: plan, status: .applied, index: index)
         result.recovered = recovered
         return result
     }
 
-    private func runApplySteps(_ plan: ApplyPlan, done: Set<Int>, journal: ApplyJournal) throws(Applier.Error) -> Void {
-        let contents = layout.applied(plan.fixID) + "/package/files/"
+    private func runApplySteps(_ plan: ApplyPlan, done: Set<Int>, journal: ApplyJournal,
+                               state: StateDirectory) throws(Applier.Error) -> Void {
+        let contents = ApplyLayout.package(plan.fixID) + "/files/"
         for step in plan.steps where !done.contains(step.index) {
             try journal.append(.intent(step: step.index))
-            let host = root.host(step.path)
-            let existing = FileReading.status(atPath: host)
-            let owner = step.owner ?? existing?.st_uid ?? 0, group = step.group ?? existing?.st_gid ?? 0
-            switch step.action {
-            case .makeDirectory:
-                try DurableFiles.makeDirectory(host, mode: step.mode ?? 0o755, owner: owner, group: group)
-            case .writeFile:
-                let digest = step.sha256 ?? ""
-                try DurableFiles.replaceFile(host, from: contents + digest, sha256: digest, mode: step.mode ?? 0o644,
-                                             owner: owner, group: group)
-            case .makeSymlink:
-                try DurableFiles.replaceSymlink(host, target: step.target ?? "", owner: owner, group: group)
-            case .remove:
-                try DurableFiles.remove(host)
+            let existing = root.files.statusIfPresent(step.path, links: .refuse)
+            let owner = (uid: step.owner ?? existing?.st_uid ?? 0, gid: step.group ?? existing?.st_gid ?? 0)
+            do throws(FileError) {
+                switch step.action {
+                case .makeDirectory:
+                    try root.files.makeDirectory(step.path, mode: step.mode ?? 0o755, owner: owner)
+                case .writeFile:
+                    let digest = step.sha256 ?? ""
+                    // The verified package copy in the state folder; the bytes are hashed
+                    // again as they stream into the root.
+                    let source = try state.files.open(contents + digest, limit: step.size ?? FixPackage.fileLimit, links: .refuse)
+                    try root.files.replaceFile(step.path, mode: step.mode ?? 0o644, owner: owner) { (target) throws(FileError) in
+                        let hasher = StreamingSHA256()
+                        try source.stream(limit: FixPackage.fileLimit) { (piece) throws(FileError) in
+                            hasher.update(piece)
+                            try target.write(piece)
+                        }
+                        let actual = hasher.finish()
+                        guard actual == digest else {
+                            throw FileError.system(path: state.host(contents + digest), call: "sha256 \(actual) is not \(digest)", errno: EIO)
+                        }
+                    }
+                case .makeSymlink:
+                    try root.files.replaceSymlink(step.path, target: step.target ?? "", owner: owner)
+                case .remove:
+                    try root.files.remove(step.path)
+                }
+            } catch {
+                throw .io(path: step.path, reason: error.reason)
             }
             try journal.append(.done(step: step.index))
         }
     }
 
     private func finishApply(_ plan: ApplyPlan, backupSHA: String, journal: ApplyJournal,
-                             outcome: String) throws(Applier.Error) -> AppliedFix {
-        let package = try openCopy(plan.fixID)
+                             outcome: String, state: StateDirectory) throws(Applier.Error) -> AppliedFix {
+        let package = try openCopy(plan.fixID, in: state)
         let manifest = package.manifest
         let paths = plan.paths
         // Folders are listed because their files changed; the files decide the reboot.
@@ -205,18 +273,18 @@ public struct Applier: Sendable {
         // A redo after a crash keeps the order the first try gave (state.json was written).
         let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == backupSHA ? $0 : nil }
         let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
-        let state = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
-                               state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
-                               backup: layout.backup(plan.fixID), backupSHA256: backupSHA,
-                               needsReboot: manifest.needsReboot || RebootAnalysis.needsReboot(changed),
-                               rebootPaths: RebootAnalysis.rebootPaths(changed), paths: paths)
-        try writeState(state)
+        let applied = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
+                                 state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
+                                 backup: state.host(ApplyLayout.backup(plan.fixID)), backupSHA256: backupSHA,
+                                 needsReboot: manifest.needsReboot || RebootAnalysis.needsReboot(changed),
+                                 rebootPaths: RebootAnalysis.rebootPaths(changed), paths: paths)
+        try writeState(applied, in: state)
         // Before the commit record: a crash in between redoes this, and recordOnce skips a
         // record already written for this apply (same order).
-        recordOnce(.apply, state: state, outcome: outcome)
+        recordOnce(.apply, state: applied, outcome: outcome)
         try journal.append(.commit(.apply, fixID: plan.fixID))
-        try ApplyJournal.remove(at: layout.journal)
-        return state
+        try ApplyJournal.remove(in: state)
+        return applied
     }
 
     // MARK: Rollback
@@ -225,6 +293,10 @@ public struct Applier: Sendable {
     /// journal. Without a fix id: the last fix applied on this root.
     public func rollback(_ fixID: String? = nil) throws(Applier.Error) -> RollbackResult {
         let recovered = try recover()
+        guard let state = try existingState() else {
+            if let fixID { throw .notApplied(fix: fixID, reason: "it was never applied on \(root.path)") }
+            throw .nothingApplied(root: root.path)
+        }
         let fixes = appliedFixes()
         let fix: String
         if let fixID {
@@ -235,39 +307,39 @@ public struct Applier: Sendable {
             }
             fix = last.fixID
         }
-        guard PackagePath.isUsableFixID(fix), let state = appliedFix(fix) else {
+        guard PackagePath.isUsableFixID(fix), let applied = appliedFix(fix) else {
             throw .notApplied(fix: fix, reason: "it was never applied on \(root.path)")
         }
         if let plan = filesystemPlan(fix) {
-            return try rollbackFilesystem(state, plan, recovered: recovered)
+            return try rollbackFilesystem(applied, plan, recovered: recovered, state: state)
         }
-        let index = try loadIndex(fix)
+        let index = try loadIndex(fix, in: state)
         let plan = RollbackPlan.make(index)
-        if state.state == .rolledBack {
-            var result = rollbackResult(state, plan: plan, index: index, status: .alreadyRolledBack)
+        if applied.state == .rolledBack {
+            var result = rollbackResult(applied, plan: plan, index: index, status: .alreadyRolledBack)
             result.recovered = recovered
             return result
         }
         // No verified backup, no rollback: a damaged backup must not overwrite the system.
         do {
-            try BackupArchive.verifyStored(tar: layout.backup(fix), sha256: state.backupSHA256, index: index)
+            try BackupArchive.verifyStored(tar: ApplyLayout.backup(fix), in: state, sha256: applied.backupSHA256, index: index)
         } catch {
             throw .notApplied(fix: fix, reason: "its backup does not verify: \(error)")
         }
-        let journal = try ApplyJournal.create(at: layout.journal)
+        let journal = try ApplyJournal.create(in: state)
         try journal.append(.prepare(.rollback, fixID: fix))
-        try journal.append(.begin(.rollback, fixID: fix, steps: plan.steps.count, backupSHA256: state.backupSHA256))
-        try runRollbackSteps(plan, index: index, done: [], journal: journal)
-        let final = try finishRollback(state, journal: journal)
+        try journal.append(.begin(.rollback, fixID: fix, steps: plan.steps.count, backupSHA256: applied.backupSHA256))
+        try runRollbackSteps(plan, index: index, done: [], journal: journal, state: state)
+        let final = try finishRollback(applied, journal: journal, state: state)
         var result = rollbackResult(final, plan: plan, index: index, status: .rolledBack)
         result.recovered = recovered
         return result
     }
 
     private func runRollbackSteps(_ plan: RollbackPlan, index: BackupIndex, done: Set<Int>,
-                                  journal: ApplyJournal) throws(Applier.Error) -> Void {
-        let tar = layout.backup(plan.fixID)
-        let members = try BackupArchive.members(of: tar)
+                                  journal: ApplyJournal, state: StateDirectory) throws(Applier.Error) -> Void {
+        let tar = ApplyLayout.backup(plan.fixID)
+        let members = try BackupArchive.members(of: tar, in: state)
         var restored = Set(plan.steps.filter { done.contains($0.index) && $0.action == .restore }.map(\.path))
         for step in plan.steps where !done.contains(step.index) {
             try journal.append(.intent(step: step.index))
@@ -277,17 +349,20 @@ public struct Applier: Sendable {
                 // the same inode group already restored.
                 let group = Self.linkGroup(of: step.path, in: members)
                 let source = group.first { $0 != step.path && restored.contains($0) }
-                try BackupArchive.restore(step.path, tar: tar, root: root, linkSource: source)
+                try BackupArchive.restore(step.path, tar: tar, in: state, root: root, linkSource: source)
                 restored.insert(step.path)
             case .restoreMetadata:
-                try BackupArchive.restoreMetadata(step.path, tar: tar, root: root)
+                try BackupArchive.restoreMetadata(step.path, tar: tar, in: state, root: root)
             case .remove:
                 let entry = index.entries.first { $0.path == step.path }
-                if entry?.kind == .absent, let st = FileReading.status(atPath: root.host(step.path)),
-                   (st.st_mode & S_IFMT) == S_IFDIR {
-                    try DurableFiles.removeEmptyDirectory(root.host(step.path))
-                } else {
-                    try DurableFiles.remove(root.host(step.path))
+                do {
+                    if entry?.kind == .absent, root.files.kind(step.path) == .directory {
+                        try root.files.removeEmptyDirectory(step.path)
+                    } else {
+                        try root.files.remove(step.path)
+                    }
+                } catch {
+                    throw .io(path: step.path, reason: error.reason)
                 }
             }
             try journal.append(.done(step: step.index))
@@ -299,72 +374,87 @@ public struct Applier: Sendable {
         return members.filter { $0.key == head || $0.value.hardlink == head }.map(\.key).sorted()
     }
 
-    func finishRollback(_ state: AppliedFix, journal: ApplyJournal, recovered: Bool = false) throws(Applier.Error) -> AppliedFix {
-        var final = state
+    func finishRollback(_ applied: AppliedFix, journal: ApplyJournal, recovered: Bool = false,
+                        state: StateDirectory) throws(Applier.Error) -> AppliedFix {
+        var final = applied
         final.state = .rolledBack
         final.rolledBackAt = now()
-        try writeState(final)
+        try writeState(final, in: state)
         recordOnce(.rollback, state: final, outcome: LedgerRecord.Outcome.rolledBack,
                    extra: recovered ? ["recovered": "true"] : [:])
-        try journal.append(.commit(.rollback, fixID: state.fixID))
-        try ApplyJournal.remove(at: layout.journal)
+        try journal.append(.commit(.rollback, fixID: applied.fixID))
+        try ApplyJournal.remove(in: state)
         return final
     }
 
     // MARK: Recovery
 
-    /// See the type's documentation for what happens in each phase.
+    /// See the type's documentation for what happens in each phase. What the journal and
+    /// the state folder say is checked before any step runs: a usable fix id, a plan or
+    /// index whose paths pass the checks of a new apply.
     public func recover() throws(Applier.Error) -> RecoveryReport? {
-        guard let records = try ApplyJournal.records(at: layout.journal) else { return nil }
-        guard let state = JournalState(records) else {
+        guard let state = try existingState(), let records = try ApplyJournal.records(in: state) else { return nil }
+        guard let journalState = JournalState(records) else {
             // Only a header (or less) was durable: nothing was announced, nothing happened.
-            try ApplyJournal.remove(at: layout.journal)
+            try ApplyJournal.remove(in: state)
             return nil
         }
-        let fix = state.fixID
+        let fix = journalState.fixID
         guard PackagePath.isUsableFixID(fix) else { throw .recovery(fix: fix, reason: "the journal names an unusable fix id") }
-        switch state.phase {
+        switch journalState.phase {
         case .prepared:
-            if state.operation == .apply {
-                let manifest = (try? FixPackage.open(layout.partial(fix) + "/package"))?.manifest
-                    ?? (try? FixPackage.open(layout.applied(fix) + "/package"))?.manifest
-                try DurableFiles.removeTree(layout.partial(fix))
-                // Renamed into place but never begun: no state record, nothing applied.
-                if appliedFix(fix) == nil { try DurableFiles.removeTree(layout.applied(fix)) }
+            if journalState.operation == .apply {
+                let manifest = (try? openCopy(fix, in: state, folder: ApplyLayout.partial(fix) + "/package"))?.manifest
+                    ?? (try? openCopy(fix, in: state))?.manifest
+                do {
+                    try state.files.removeTree(ApplyLayout.partial(fix))
+                    // Renamed into place but never begun: no state record, nothing applied.
+                    if appliedFix(fix) == nil { try state.files.removeTree(ApplyLayout.applied(fix)) }
+                } catch {
+                    throw .recovery(fix: fix, reason: error.description)
+                }
                 record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
                        detail: ["reason": "interrupted before the backup was verified; nothing was changed"])
             }
-            try ApplyJournal.remove(at: layout.journal)
-            return RecoveryReport(fixID: fix, operation: state.operation, action: .discarded, redone: [])
+            try ApplyJournal.remove(in: state)
+            return RecoveryReport(fixID: fix, operation: journalState.operation, action: .discarded, redone: [])
         case .committed:
-            try ApplyJournal.remove(at: layout.journal)
-            return RecoveryReport(fixID: fix, operation: state.operation, action: .closed, redone: [])
+            try ApplyJournal.remove(in: state)
+            return RecoveryReport(fixID: fix, operation: journalState.operation, action: .closed, redone: [])
         case .started(let steps, let backupSHA, let done):
-            let journal = try ApplyJournal.reopen(at: layout.journal)
+            let journal = try ApplyJournal.reopen(in: state)
             if let plan = filesystemPlan(fix) {
-                return try recoverFilesystem(plan, operation: state.operation, done: done, journal: journal)
+                return try recoverFilesystem(plan, operation: journalState.operation, done: done, journal: journal, state: state)
             }
             let redone = (0..<steps).filter { !done.contains($0) }
-            switch state.operation {
+            switch journalState.operation {
             case .apply:
                 let plan: ApplyPlan
                 do {
-                    plan = try Self.decode(ApplyPlan.self, FileReading.bytes(atPath: layout.applied(fix) + "/plan.json"))
+                    plan = try Self.decode(ApplyPlan.self, state.files.read(ApplyLayout.applied(fix) + "/plan.json",
+                                                                            limit: 64 << 20, links: .refuse))
                 } catch {
                     throw .recovery(fix: fix, reason: "cannot read its plan: \(error)")
                 }
-                guard plan.steps.count == steps else { throw .recovery(fix: fix, reason: "the plan and the journal disagree") }
-                try runApplySteps(plan, done: done, journal: journal)
-                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.recovered)
+                guard plan.fixID == fix, plan.steps.count == steps else {
+                    throw .recovery(fix: fix, reason: "the plan and the journal disagree")
+                }
+                do {
+                    try checkSteps(plan, manifestPaths: false)
+                } catch {
+                    throw .recovery(fix: fix, reason: "its plan fails the checks of an apply: \(error)")
+                }
+                try runApplySteps(plan, done: done, journal: journal, state: state)
+                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.recovered, state: state)
             case .rollback:
                 guard let applied = appliedFix(fix) else { throw .recovery(fix: fix, reason: "its state record is missing") }
-                let index = try loadIndex(fix)
+                let index = try loadIndex(fix, in: state)
                 let plan = RollbackPlan.make(index)
                 guard plan.steps.count == steps else { throw .recovery(fix: fix, reason: "the backup index and the journal disagree") }
-                try runRollbackSteps(plan, index: index, done: done, journal: journal)
-                _ = try finishRollback(applied, journal: journal, recovered: true)
+                try runRollbackSteps(plan, index: index, done: done, journal: journal, state: state)
+                _ = try finishRollback(applied, journal: journal, recovered: true, state: state)
             }
-            return RecoveryReport(fixID: fix, operation: state.operation, action: .rolledForward, redone: redone)
+            return RecoveryReport(fixID: fix, operation: journalState.operation, action: .rolledForward, redone: redone)
         }
     }
 
@@ -374,25 +464,37 @@ public struct Applier: Sendable {
     /// `staged/<fix-id>/` (built aside, renamed into place).
     public func stage(_ package: FixPackage) throws(Applier.Error) -> StagedFix {
         _ = try recover()
-        let plan = try check(package)
-        let final = layout.staged(plan.fixID)
-        let partial = layout.staged + "/." + plan.fixID + ".partial"
-        try DurableFiles.makeDirectories(layout.staged)
-        try DurableFiles.removeTree(partial)
-        try DurableFiles.makeDirectories(partial)
-        try copyPackage(package, to: partial)
-        try publish(partial, as: final, in: layout.staged)
+        let plan: ApplyPlan
+        do {
+            plan = try check(package)
+        } catch {
+            recordRefusal(.stage, fix: package.manifest.id, manifest: package.manifest, error: error)
+            throw error
+        }
+        let state = try writableState()
+        let final = ApplyLayout.staged(plan.fixID)
+        let partial = ApplyLayout.staged + "/." + plan.fixID + ".partial"
+        do {
+            try state.files.makeDirectories(ApplyLayout.staged)
+            try state.files.removeTree(partial)
+        } catch {
+            throw .file(error, in: state)
+        }
+        try copyPackage(package, to: partial, in: state)
+        try publish(partial, as: final, in: state)
         record(.stage, fix: plan.fixID, manifest: package.manifest, outcome: LedgerRecord.Outcome.staged,
-               detail: ["staged": final])
-        return StagedFix(fixID: plan.fixID, directory: final,
+               detail: ["staged": state.host(final)])
+        return StagedFix(fixID: plan.fixID, directory: state.host(final),
                          needsReboot: package.manifest.needsReboot || RebootAnalysis.needsReboot(plan.paths))
     }
 
     // MARK: State
 
-    /// Every fix with a state record on this root, oldest apply first.
+    /// Every fix with a state record on this root, oldest apply first (none when the state
+    /// folder is missing or not trusted).
     public func appliedFixes() -> [AppliedFix] {
-        FileReading.directoryEntries(atPath: layout.applied)
+        guard let state = try? existingState() else { return [] }
+        return state.files.entriesIfPresent(ApplyLayout.applied)
             .filter { !$0.hasPrefix(".") }
             .compactMap(appliedFix)
             .sorted { $0.order < $1.order }
@@ -400,20 +502,24 @@ public struct Applier: Sendable {
 
     /// The state record of one fix, nil when it has none.
     public func appliedFix(_ fixID: String) -> AppliedFix? {
-        guard PackagePath.isUsableFixID(fixID),
-              let bytes = try? FileReading.bytes(atPath: layout.applied(fixID) + "/state.json") else { return nil }
-        return try? Self.decode(AppliedFix.self, bytes)
+        guard PackagePath.isUsableFixID(fixID), let state = try? existingState(),
+              let bytes = try? state.files.read(ApplyLayout.applied(fixID) + "/state.json", limit: 1 << 20, links: .refuse),
+              let decoded = try? Self.decode(AppliedFix.self, bytes), decoded.fixID == fixID else { return nil }
+        return decoded
     }
 
     /// Checks the stored backup of an applied fix: its checksum, readable to the end, every
     /// indexed file's contents.
     public func verifyBackup(_ fixID: String) throws(Applier.Error) {
-        guard let state = appliedFix(fixID) else { throw .notApplied(fix: fixID, reason: "it has no state on \(root.path)") }
+        guard let state = try existingState(), let applied = appliedFix(fixID) else {
+            throw .notApplied(fix: fixID, reason: "it has no state on \(root.path)")
+        }
         if filesystemPlan(fixID) != nil {
-            try verifyUndoFile(state)
+            try verifyUndoFile(applied, state: state)
             return
         }
-        try BackupArchive.verifyStored(tar: layout.backup(fixID), sha256: state.backupSHA256, index: try loadIndex(fixID))
+        try BackupArchive.verifyStored(tar: ApplyLayout.backup(fixID), in: state, sha256: applied.backupSHA256,
+                                       index: try loadIndex(fixID, in: state))
     }
 
     // MARK: Ledger
@@ -421,10 +527,17 @@ public struct Applier: Sendable {
     /// Appends to the ledger. A ledger that cannot be written does not undo a change that
     /// is already durable: the state folder and the journal stay the authority.
     func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: String,
-                        detail: [String: String] = [:]) {
+                detail: [String: String] = [:]) {
         _ = try? Ledger(root: root, now: now).append(
             LedgerRecord(kind: kind, fix: fix, failure: manifest?.failureClass, strategy: manifest?.strategy.id,
                          outcome: outcome, detail: detail))
+    }
+
+    /// Records a refusal, only in a ledger that is already there: a refused fix changes
+    /// nothing on the root, not even by making the state folder.
+    func recordRefusal(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, error: Applier.Error) {
+        guard (try? existingState()) != nil else { return }
+        record(kind, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.refused, detail: ["reason": "\(error)"])
     }
 
     /// Appends the record of a finished apply or rollback unless the ledger already holds
@@ -441,21 +554,49 @@ public struct Applier: Sendable {
                                             strategy: state.strategy, outcome: outcome, detail: detail))
     }
 
-    func writeState(_ state: AppliedFix) throws(Applier.Error) {
-        try DurableFiles.writeSmallFile(layout.applied(state.fixID) + "/state.json", try Self.encode(state))
+    func writeState(_ applied: AppliedFix, in state: StateDirectory) throws(Applier.Error) {
+        try write(ApplyLayout.applied(applied.fixID) + "/state.json", try Self.encode(applied), in: state)
     }
 
-    private func loadIndex(_ fix: String) throws(Applier.Error) -> BackupIndex {
+    /// Writes small bytes durably in the state folder.
+    func write(_ path: String, _ bytes: [UInt8], in state: StateDirectory) throws(Applier.Error) {
         do {
-            return try Self.decode(BackupIndex.self, FileReading.bytes(atPath: layout.applied(fix) + "/backup-index.json"))
+            try state.files.replaceFile(path, bytes: bytes)
         } catch {
-            throw .notApplied(fix: fix, reason: "its backup index cannot be read: \(error)")
+            throw .file(error, in: state)
         }
     }
 
-    private func openCopy(_ fix: String) throws(Applier.Error) -> FixPackage {
+    /// The backup index of an applied fix, its paths checked as a plan's are: it says what
+    /// a rollback writes.
+    func loadIndex(_ fix: String, in state: StateDirectory) throws(Applier.Error) -> BackupIndex {
+        let index: BackupIndex
         do {
-            return try FixPackage.open(layout.applied(fix) + "/package")
+            index = try Self.decode(BackupIndex.self, state.files.read(ApplyLayout.applied(fix) + "/backup-index.json",
+                                                                       limit: 64 << 20, links: .refuse))
+        } catch {
+            throw .notApplied(fix: fix, reason: "its backup index cannot be read: \(error)")
+        }
+        guard index.fixID == fix else { throw .notApplied(fix: fix, reason: "its backup index names another fix") }
+        for entry in index.entries {
+            if let problem = PackagePath.problem(entry.path) {
+                throw .notApplied(fix: fix, reason: "its backup index names \(entry.path.debugDescription), which \(problem)")
+            }
+            if Self.isOwnState(entry.path, makesFolder: entry.kind == .directory) {
+                throw .notApplied(fix: fix, reason: "its backup index names \(entry.path), which is clarity-heal's own state")
+            }
+        }
+        return index
+    }
+
+    /// The verified copy of a fix's package in the state folder.
+    func openCopy(_ fix: String, in state: StateDirectory, folder: String? = nil) throws(Applier.Error) -> FixPackage {
+        do {
+            let package = try FixPackage.open(state.files.subdirectory(folder ?? ApplyLayout.package(fix), links: .refuse))
+            guard package.manifest.id == fix else {
+                throw FixPackage.Error.malformed(path: package.directory, reason: "its manifest names \(package.manifest.id)")
+            }
+            return package
         } catch {
             throw .recovery(fix: fix, reason: "its package copy does not verify: \(error)")
         }
@@ -463,48 +604,87 @@ public struct Applier: Sendable {
 
     /// Opens the journal with `prepare` and an empty `partial/<fix>` folder holding a copy
     /// of the package: the start every apply shares, file or filesystem.
-    func prepareApply(_ package: FixPackage, fix: String) throws(Applier.Error) -> (journal: ApplyJournal, partial: String) {
-        try DurableFiles.makeDirectories(layout.applied)
-        let journal = try ApplyJournal.create(at: layout.journal)
+    func prepareApply(_ package: FixPackage, fix: String) throws(Applier.Error)
+        -> (state: StateDirectory, journal: ApplyJournal, partial: String)
+    {
+        let state = try writableState()
+        do {
+            try state.files.makeDirectories(ApplyLayout.applied)
+        } catch {
+            throw .file(error, in: state)
+        }
+        let journal = try ApplyJournal.create(in: state)
         try journal.append(.prepare(.apply, fixID: fix))
-        let partial = layout.partial(fix)
-        try DurableFiles.removeTree(partial)
-        try DurableFiles.makeDirectories(partial)
-        try copyPackage(package, to: partial + "/package")
-        return (journal, partial)
+        let partial = ApplyLayout.partial(fix)
+        do {
+            try state.files.removeTree(partial)
+            try state.files.makeDirectories(partial)
+        } catch {
+            throw .file(error, in: state)
+        }
+        try copyPackage(package, to: partial + "/package", in: state)
+        return (state, journal, partial)
     }
 
     /// Puts the folder built at `partial` in place of `final` (an old one removed): its
-    /// entries synced first, the rename then synced in `parent`, so a crash leaves either
+    /// entries synced first, the rename then synced in its folder, so a crash leaves either
     /// no folder or the whole one.
-    func publish(_ partial: String, as final: String, in parent: String) throws(Applier.Error) {
-        try DurableFiles.fsyncPath(partial, directory: true)
-        try DurableFiles.removeTree(final)
-        guard rename(partial, final) == 0 else { throw .errno(final) }
-        try DurableFiles.fsyncPath(parent, directory: true)
+    func publish(_ partial: String, as final: String, in state: StateDirectory) throws(Applier.Error) {
+        do {
+            try state.files.sync(partial)
+            try state.files.removeTree(final)
+            try state.files.rename(partial, to: final)
+        } catch {
+            throw .file(error, in: state)
+        }
     }
 
-    func copyPackage(_ package: FixPackage, to destination: String) throws(Applier.Error) {
-        try DurableFiles.makeDirectories(destination + "/files")
-        for name in ["manifest.json", "SHA256SUMS"] {
-            try DurableFiles.copyFile(package.directory + "/" + name, to: destination + "/" + name)
+    /// Copies the package into the state folder: its manifest, its checksums and only the
+    /// contents files the manifest names, streamed; then opens the copy, which must verify
+    /// like the original (it is what recovery rolls forward from).
+    func copyPackage(_ package: FixPackage, to destination: String, in state: StateDirectory) throws(Applier.Error) {
+        do throws(FileError) {
+            try state.files.makeDirectories(destination + "/files")
+            for name in ["/manifest.json", "/SHA256SUMS"] {
+                let source = try package.folder.open(name, limit: FixPackage.metadataLimit, links: .refuse)
+                try state.files.replaceFile(destination + name) { (target) throws(FileError) in
+                    try source.stream { (piece) throws(FileError) in try target.write(piece) }
+                }
+            }
+            var copied: Set<String> = []
+            for change in package.manifest.changes where change.kind == .file {
+                guard let digest = change.sha256, copied.insert(digest).inserted else { continue }
+                let source: OpenFile
+                do {
+                    source = try package.contentsFile(digest, size: change.size)
+                } catch {
+                    throw FileError.system(path: package.directory + "/files/" + digest, call: "\(error)", errno: EIO)
+                }
+                try state.files.replaceFile(destination + "/files/" + digest) { (target) throws(FileError) in
+                    try source.stream(limit: FixPackage.fileLimit) { (piece) throws(FileError) in try target.write(piece) }
+                }
+            }
+            try state.files.sync(destination + "/files")
+            try state.files.sync(destination)
+        } catch {
+            throw .file(error, in: state)
         }
-        for name in FileReading.directoryEntries(atPath: package.directory + "/files") {
-            try DurableFiles.copyFile(package.directory + "/files/" + name, to: destination + "/files/" + name)
-        }
-        try DurableFiles.fsyncPath(destination + "/files", directory: true)
-        try DurableFiles.fsyncPath(destination, directory: true)
-        // The copy is what recovery rolls forward from: it must verify like the original.
         do {
-            _ = try FixPackage.open(destination)
+            _ = try FixPackage.open(state.files.subdirectory(destination, links: .refuse))
         } catch {
             throw .refused(.package(fix: package.manifest.id, reason: "the copy does not verify: \(error)"))
         }
     }
 
     private func result(for state: AppliedFix, plan: ApplyPlan, status: ApplyResult.Status,
-                        index: BackupIndex? = nil) throws(Applier.Error) -> ApplyResult {
-        let index = if let index { index } else { try loadIndex(state.fixID) }
+                        index known: BackupIndex? = nil) throws(Applier.Error) -> ApplyResult {
+        let index: BackupIndex
+        if let known {
+            index = known
+        } else {
+            guard let folder = try existingState() else { throw .notApplied(fix: state.fixID, reason: "it has no state on \(root.path)") }
+            index = try loadIndex(state.fixID, in: folder)
+        }
         let before = Dictionary(index.entries.map { ($0.path, $0.kind.rawValue) }, uniquingKeysWith: { a, _ in a })
         return ApplyResult(fixID: state.fixID, failureClass: state.failureClass, status: status,
                            changes: plan.steps.map { .init(path: $0.path, action: $0.action.rawValue, before: before[$0.path] ?? "absent") },

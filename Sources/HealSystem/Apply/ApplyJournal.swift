@@ -1,65 +1,74 @@
 import Glibc
 import HealCore
 
-/// The journal file (format drawn on `JournalRecord`): appended one record at a time with
-/// `O_APPEND`, each record fsynced before the caller acts on it.
+/// The journal file (format drawn on `JournalRecord`) in the state folder: appended one
+/// record at a time, each record synced before the caller acts on it.
 final class ApplyJournal {
-    let path: String
-    private let fd: Int32
+    private let file: OpenFile
 
-    private init(path: String, fd: Int32) {
-        self.path = path
-        self.fd = fd
+    private init(file: OpenFile) {
+        self.file = file
     }
 
-    deinit { close(fd) }
+    var path: String { file.path }
 
     /// Creates a new journal holding only the header, durably.
-    static func create(at path: String) throws(Applier.Error) -> ApplyJournal {
-        let fd = retryingEINTR { open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0o600) }
-        guard fd >= 0 else { throw .errno(path) }
-        let journal = ApplyJournal(path: path, fd: fd)
-        try journal.write(JournalRecord.header + "\n")
-        try DurableFiles.fsyncParent(of: path)
-        return journal
+    static func create(in state: StateDirectory) throws(Applier.Error) -> ApplyJournal {
+        do {
+            let file = try state.files.create(ApplyLayout.journal, mode: 0o600)
+            let journal = ApplyJournal(file: file)
+            try journal.write(JournalRecord.header + "\n")
+            try state.files.sync("/")
+            return journal
+        } catch {
+            throw .file(error, in: state)
+        }
     }
 
     /// Opens an interrupted journal to continue it.
-    static func reopen(at path: String) throws(Applier.Error) -> ApplyJournal {
-        let fd = retryingEINTR { open(path, O_WRONLY | O_APPEND | O_NOFOLLOW | O_CLOEXEC) }
-        guard fd >= 0 else { throw .errno(path) }
-        return ApplyJournal(path: path, fd: fd)
+    static func reopen(in state: StateDirectory) throws(Applier.Error) -> ApplyJournal {
+        do {
+            return ApplyJournal(file: try state.files.openForAppend(ApplyLayout.journal, create: false))
+        } catch {
+            throw .file(error, in: state)
+        }
     }
 
     /// Appends a record and makes it durable; a crash point follows.
     func append(_ record: JournalRecord) throws(Applier.Error) {
-        try write(record.line)
+        do {
+            try write(record.line)
+        } catch {
+            throw .io(path: file.path, reason: error.reason)
+        }
         CrashPoint.reached()
     }
 
-    private func write(_ text: String) throws(Applier.Error) {
-        let bytes = Array(text.utf8)
-        try DurableFiles.writeAll(fd, bytes: bytes, path: path)
-        guard fdatasync(fd) == 0 else { throw .errno(path) }
+    private func write(_ text: String) throws(FileError) {
+        try file.write(Array(text.utf8))
+        guard fdatasync(file.descriptor) == 0 else { throw .system(path: file.path, call: "fdatasync", errno: errno) }
     }
 
-    /// The durable records of the journal at `path`: nil when there is none; empty when
-    /// only a torn header was written.
-    static func records(at path: String) throws(Applier.Error) -> [JournalRecord]? {
-        guard FileReading.status(atPath: path) != nil else { return nil }
+    /// The durable records of the journal: nil when there is none; empty when only a torn
+    /// header was written.
+    static func records(in state: StateDirectory) throws(Applier.Error) -> [JournalRecord]? {
         let text: String
         do {
-            text = try FileReading.text(atPath: path, limit: 16 << 20)
+            guard let bytes = try state.files.readIfPresent(ApplyLayout.journal, limit: 16 << 20, links: .refuse) else { return nil }
+            text = String(decoding: bytes, as: UTF8.self)
         } catch {
-            throw .io(path: path, reason: "\(error)")
+            throw .file(error, in: state)
         }
         // A torn header (a crash while creating the journal): nothing was announced.
         return JournalRecord.records(in: text) ?? []
     }
 
     /// Removes the journal: the operation is over.
-    static func remove(at path: String) throws(Applier.Error) {
-        guard unlink(path) == 0 || errno == ENOENT else { throw .errno(path) }
-        try DurableFiles.fsyncParent(of: path)
+    static func remove(in state: StateDirectory) throws(Applier.Error) {
+        do {
+            try state.files.remove(ApplyLayout.journal)
+        } catch {
+            throw .file(error, in: state)
+        }
     }
 }

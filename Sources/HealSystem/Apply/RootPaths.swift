@@ -1,57 +1,36 @@
 import Glibc
 import HealCore
 
-/// Resolves manifest paths on the target root before anything is written, refusing any
-/// path whose folders lead out of the root through a symbolic link.
+/// Checks manifest paths on the target root before anything is written: a fix never writes
+/// through a symbolic link. Every folder on the way to a path that exists must be a real
+/// folder; a link there (absolute or relative, leading out of the root or not) refuses the
+/// package. The last component is never followed: replacing a link replaces the link.
+///
+/// Links the package itself makes are refused by `ApplyPlan.make` (pure: a path below a
+/// link step). Execution refuses links again (`ConfinedDirectory`'s writes never pass one),
+/// so a root changed between the check and the write is caught too.
 enum RootPaths {
-    /// The path inside `root` that a write to `path` reaches: the links among its folders
-    /// followed (the last component is never followed: replacing a link replaces the link).
-    /// - Throws: `ApplyRefusal.linkLeavesRoot` for an absolute link (on a root other than
-    ///   `/`, the kernel would follow it from the host's `/`) or a relative one that climbs
-    ///   above the root; `.parentNotDirectory` when a folder on the way is a file.
+    /// The path a write to `path` reaches (the path itself: no link is followed).
+    /// - Throws: `ApplyRefusal.passesThroughLink` for a link among its folders,
+    ///   `.parentNotDirectory` when a folder on the way is a file.
     static func resolve(_ path: String, in root: SystemRoot, fix: String) throws(ApplyRefusal) -> String {
-        var pending = PackagePath.components(PackagePath.parent(path))
-        var resolved: [String] = []
-        var links = 0
-        var lastLink = ("", "")
-        let offline = root.path != "/"
-        while !pending.isEmpty {
-            let component = pending.removeFirst()
-            if component.isEmpty || component == "." { continue }
-            if component == ".." {
-                if resolved.isEmpty {
-                    // Above the root: the kernel, walking the host path, would leave it.
-                    if offline { throw .linkLeavesRoot(fix: fix, path: path, link: lastLink.0, target: lastLink.1) }
-                    continue
-                }
-                resolved.removeLast()
-                continue
-            }
-            let candidate = "/" + (resolved + [component]).joined(separator: "/")
-            guard let st = FileReading.status(atPath: root.host(candidate)) else {
+        var walked = ""
+        for component in PackagePath.components(PackagePath.parent(path)) {
+            walked += "/" + component
+            guard let st = root.files.statusIfPresent(walked, links: .refuse) else {
                 // Missing: an earlier step of the plan makes it, or the write fails.
-                resolved.append(component)
-                continue
+                return path
             }
-            switch st.st_mode & S_IFMT {
-            case S_IFDIR:
-                resolved.append(component)
-            case S_IFLNK:
-                let target = FileReading.linkTarget(atPath: root.host(candidate)) ?? ""
-                links += 1
-                guard links <= 40, !target.isEmpty else {
-                    throw .linkLeavesRoot(fix: fix, path: path, link: candidate, target: target)
-                }
-                lastLink = (candidate, target)
-                if target.hasPrefix("/") {
-                    if offline { throw .linkLeavesRoot(fix: fix, path: path, link: candidate, target: target) }
-                    resolved = []
-                }
-                pending = PackagePath.components(target) + pending
+            switch FileKind(mode: st.st_mode) {
+            case .directory:
+                continue
+            case .symlink:
+                let target = ((try? root.files.linkTarget(walked, links: .refuse)) ?? nil) ?? "?"
+                throw .passesThroughLink(fix: fix, path: path, link: walked, target: target)
             default:
-                throw .parentNotDirectory(fix: fix, path: path, component: candidate)
+                throw .parentNotDirectory(fix: fix, path: path, component: walked)
             }
         }
-        return "/" + (resolved + [PackagePath.name(path)]).joined(separator: "/")
+        return path
     }
 }

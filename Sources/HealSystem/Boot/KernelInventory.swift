@@ -16,17 +16,17 @@ public enum KernelInventory {
     /// grub-mkconfig's `version_find_latest` picks them (`GrubConfig.compareVersions`).
     /// Broken symlinks and files that are not regular files are left out.
     public static func scan(_ root: SystemRoot) -> [InstalledKernel] {
-        let names = FileReading.directoryEntries(atPath: root.host("/boot"))
+        let names = root.files.entriesIfPresent("/boot")
         var kernels: [InstalledKernel] = []
         for name in names {
             guard let version = BootConfiguration.kernelVersion(name),
                   name.hasPrefix("vmlinuz-") || name.hasPrefix("vmlinux-"),
-                  let st = FileReading.status(atPath: root.host("/boot/" + name), followLinks: true),
+                  let st = root.files.statusIfPresent("/boot/" + name, followLast: true),
                   (st.st_mode & S_IFMT) == S_IFREG
             else { continue }
             // Both names kept by the two initramfs generators; the first found wins.
             let initrd = ["/boot/initrd.img-\(version)", "/boot/initramfs-\(version).img"]
-                .first { FileReading.status(atPath: root.host($0), followLinks: true) != nil }
+                .first { root.files.statusIfPresent($0, followLast: true) != nil }
             kernels.append(InstalledKernel(version: version, kernel: "/boot/" + name, initrd: initrd))
         }
         return kernels.sorted { GrubConfig.compareVersions($0.version, $1.version) > 0 }

@@ -75,7 +75,7 @@ public struct BootFailuresDetector: Detector {
         // 2: BLS counters in the file names.
         for directory in BootConfiguration.loaderDirectories {
             let entries = directory + "/entries"
-            for name in FileReading.directoryEntries(atPath: context.root.host(entries)) {
+            for name in context.root.files.entriesIfPresent(entries) {
                 guard let file = LoaderEntry.FileName(parsing: name), file.triesLeft != nil else { continue }
                 let failures = max(0, context.countsCurrentBoot ? file.triesDone - 1 : file.triesDone)
                 let bad = file.assessment == .bad

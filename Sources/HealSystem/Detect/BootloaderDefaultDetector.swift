@@ -112,16 +112,16 @@ public struct BootloaderDefaultDetector: Detector {
     }
 
     static func isNonEmptyFile(_ path: String, _ root: SystemRoot) -> Bool {
-        guard let st = FileReading.status(atPath: root.host(path), followLinks: true) else { return false }
+        guard let st = root.files.statusIfPresent(path, followLast: true) else { return false }
         return (st.st_mode & S_IFMT) == S_IFREG && st.st_size > 0
     }
 
     static func describe(_ path: String, _ root: SystemRoot) -> String {
-        if let target = FileReading.linkTarget(atPath: root.host(path)),
-           FileReading.status(atPath: root.host(path), followLinks: true) == nil {
+        if let target = ((try? root.files.linkTarget(path)) ?? nil),
+           root.files.statusIfPresent(path, followLast: true) == nil {
             return "dangling symlink to \(target)"
         }
-        guard let st = FileReading.status(atPath: root.host(path), followLinks: true) else { return "does not exist" }
+        guard let st = root.files.statusIfPresent(path, followLast: true) else { return "does not exist" }
         if (st.st_mode & S_IFMT) != S_IFREG { return "not a regular file" }
         return "\(st.st_size) bytes"
     }

@@ -18,10 +18,10 @@ public struct BootloaderEnvDetector: Detector {
     public func detect(_ context: DetectionContext) throws -> [Finding] {
         var findings: [Finding] = []
         for path in paths {
-            guard FileReading.status(atPath: context.root.host(path)) != nil else { continue }
+            guard context.root.files.statusIfPresent(path) != nil else { continue }
             let bytes: [UInt8]
             do {
-                bytes = try FileReading.bytes(atPath: context.root.host(path), limit: 1 << 20)
+                bytes = try context.root.files.read(path, limit: 1 << 20)
             } catch {
                 findings.append(Finding(.bootloaderEnvCorrupt, summary: "\(error)",
                                         evidence: [Evidence(source: path, detail: "\(error)")]))

@@ -52,7 +52,7 @@ public struct InitDetector: Detector {
             return finding("init \(initPath) is a dangling link to \(resolution.path)",
                            chain + [Evidence(source: resolution.path, detail: "does not exist")])
         }
-        guard let st = FileReading.status(atPath: root.host(target)), (st.st_mode & S_IFMT) == S_IFREG else {
+        guard let st = root.files.statusIfPresent(target), (st.st_mode & S_IFMT) == S_IFREG else {
             return finding("init \(initPath) is not a regular file", chain + [Evidence(source: target, detail: "not a regular file")])
         }
         let mode = UInt32(st.st_mode) & 0o7777
@@ -65,7 +65,7 @@ public struct InitDetector: Detector {
         case .some((let interpreter, let kind)):
             let found = root.resolveWithin(interpreter)
             if case .resolved(let path, _) = found,
-               let ist = FileReading.status(atPath: root.host(path)), (ist.st_mode & S_IFMT) == S_IFREG {
+               let ist = root.files.statusIfPresent(path), (ist.st_mode & S_IFMT) == S_IFREG {
                 return []
             }
             let interpreterChain = found.chain.map { Evidence(source: $0.link, detail: "-> \($0.target)") }

@@ -226,7 +226,7 @@ public struct InitramfsDetector: Detector {
     /// Whether the root can build initramfs images (initramfs-tools or dracut).
     static func generatorInstalled(in root: SystemRoot) -> Bool {
         ["/usr/sbin/update-initramfs", "/usr/sbin/mkinitramfs", "/usr/bin/dracut", "/usr/sbin/dracut"]
-            .contains { FileReading.status(atPath: root.host($0)) != nil }
+            .contains { root.files.statusIfPresent($0) != nil }
     }
 }
 

@@ -27,7 +27,7 @@ public struct KernelModulesDetector: Detector {
         let entryEvidence = Evidence(source: "\(entry.source):\(entry.line)",
                                      detail: "default entry \"\(entry.title)\" boots kernel \(version)")
         guard case .resolved(let resolved, _) = root.resolveWithin(directory),
-              let st = FileReading.status(atPath: root.host(resolved), followLinks: true),
+              let st = root.files.statusIfPresent(resolved, followLast: true),
               (st.st_mode & S_IFMT) == S_IFDIR else {
             return [Finding(.kernelModulesMissing, summary: "\(directory) does not exist",
                             evidence: [entryEvidence, Evidence(source: directory, detail: "does not exist")])]
@@ -36,7 +36,7 @@ public struct KernelModulesDetector: Detector {
         // depmod writes the text file and the binary indexes together; libkmod reads only
         // the .bin files, modprobe -n and the initramfs hooks read both.
         let missing = (["modules.dep"] + KernelModules.indexFiles).filter {
-            FileReading.status(atPath: root.host(resolved + "/" + $0), followLinks: true) == nil
+            root.files.statusIfPresent(resolved + "/" + $0, followLast: true) == nil
         }
         if !missing.isEmpty {
             return [Finding(.kernelModulesMissing,

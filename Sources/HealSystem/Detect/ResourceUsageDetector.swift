@@ -57,8 +57,8 @@ public struct ResourceUsageDetector: Detector {
     public func detect(_ context: DetectionContext) throws -> [Finding] {
         let root = context.root
         var places = ["/"]
-        if let rootStat = FileReading.status(atPath: root.host("/"), followLinks: true),
-           let bootStat = FileReading.status(atPath: root.host("/boot"), followLinks: true),
+        if let rootStat = root.files.statusIfPresent("/", followLast: true),
+           let bootStat = root.files.statusIfPresent("/boot", followLast: true),
            (bootStat.st_mode & S_IFMT) == S_IFDIR, bootStat.st_dev != rootStat.st_dev {
             places.append("/boot")
         }

@@ -80,7 +80,7 @@ public struct RootDeviceDetector: Detector {
 
     /// The source fstab mounts on `/`, when it has such a line.
     static func fstabRootSource(_ root: SystemRoot) -> String? {
-        guard let text = try? FileReading.text(atPath: root.host("/etc/fstab"), limit: 1 << 20) else { return nil }
+        guard let text = try? root.files.text("/etc/fstab", limit: 1 << 20) else { return nil }
         for line in text.split(separator: "\n") {
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             if fields.count >= 2, !fields[0].hasPrefix("#"), fields[1] == "/" { return String(fields[0]) }

@@ -27,7 +27,7 @@ public struct UnitFailuresDetector: Detector {
 
     public func detect(_ context: DetectionContext) throws -> [Finding] {
         let journalPath = "/var/log/journal"
-        guard FileReading.status(atPath: context.root.host(journalPath), followLinks: true) != nil else {
+        guard context.root.files.statusIfPresent(journalPath, followLast: true) != nil else {
             context.logger.debug("no persistent journal", metadata: ["path": "\(journalPath)"])
             return []
         }
@@ -82,8 +82,8 @@ enum UnitFiles {
     static func isMasked(_ unit: String, root: SystemRoot) -> Bool {
         for directory in directories {
             let path = directory + "/" + unit
-            guard let st = FileReading.status(atPath: root.host(path)) else { continue }
-            if (st.st_mode & S_IFMT) == S_IFLNK { return FileReading.linkTarget(atPath: root.host(path)) == "/dev/null" }
+            guard let st = root.files.statusIfPresent(path) else { continue }
+            if (st.st_mode & S_IFMT) == S_IFLNK { return ((try? root.files.linkTarget(path)) ?? nil) == "/dev/null" }
             return (st.st_mode & S_IFMT) == S_IFREG && st.st_size == 0
         }
         return false
@@ -97,9 +97,9 @@ enum UnitFiles {
         for directory in directories where seen.insert(root.canonical(directory)).inserted {
             for name in names(of: unit) {
                 let path = directory + "/" + name
-                if FileReading.status(atPath: root.host(path)) != nil { found.append(path) }
+                if root.files.statusIfPresent(path) != nil { found.append(path) }
                 let dropIns = path + ".d"
-                for entry in FileReading.directoryEntries(atPath: root.host(dropIns)).sorted() where entry.hasSuffix(".conf") {
+                for entry in root.files.entriesIfPresent(dropIns).sorted() where entry.hasSuffix(".conf") {
                     found.append(dropIns + "/" + entry)
                 }
             }
@@ -109,6 +109,6 @@ enum UnitFiles {
 
     /// Modification time (seconds) of `path` itself (a link's own time), 0 when absent.
     static func modified(_ path: String, root: SystemRoot) -> Int {
-        FileReading.status(atPath: root.host(path)).map { Int($0.st_mtim.tv_sec) } ?? 0
+        root.files.statusIfPresent(path).map { Int($0.st_mtim.tv_sec) } ?? 0
     }
 }

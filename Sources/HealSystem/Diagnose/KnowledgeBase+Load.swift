@@ -22,12 +22,12 @@ extension KnowledgeBase {
     ///   would rank causes the site has ruled out.
     public static func load(root: SystemRoot, base: KnowledgeBase = .builtIn) throws(KnowledgeFileError) -> KnowledgeBase {
         var knowledge = base
-        let names = FileReading.directoryEntries(atPath: root.host(siteDirectory)).filter { $0.hasSuffix(".json") }
+        let names = root.files.entriesIfPresent(siteDirectory).filter { $0.hasSuffix(".json") }
         for name in names {
             let path = siteDirectory + "/" + name
             let bytes: [UInt8]
             do {
-                bytes = try FileReading.bytes(atPath: root.host(path), limit: 4 << 20)
+                bytes = try root.files.read(path, limit: 4 << 20)
             } catch {
                 throw KnowledgeFileError(path: path, reason: error.description.replacing(root.host(path), with: path))
             }

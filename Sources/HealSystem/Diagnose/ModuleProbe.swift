@@ -134,8 +134,8 @@ struct ModuleProbe {
         let info = DpkgDatabase.infoDirectory
         let ran = ["search \(info)/*.list for \(module).ko"]
         var owners: [(package: String, path: String)] = []
-        for name in FileReading.directoryEntries(atPath: root.host(info)) where name.hasSuffix(".list") {
-            guard let text = try? FileReading.text(atPath: root.host(info + "/" + name)) else { continue }
+        for name in root.files.entriesIfPresent(info) where name.hasSuffix(".list") {
+            guard let text = try? root.files.text(info + "/" + name) else { continue }
             for line in text.split(separator: "\n") where line.contains("/modules/") && line.contains(".ko") {
                 guard Self.moduleName(ofPath: String(line)) == module else { continue }
                 var package = name.dropLast(".list".count)

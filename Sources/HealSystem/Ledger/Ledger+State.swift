@@ -17,17 +17,25 @@ import HealCore
 /// unreadable folder is an empty one, never an error.
 extension Ledger {
     /// The state folder inside the root.
-    public static let stateDirectory = "/var/lib/clarity-heal"
+    public static let stateDirectory = StateDirectory.path
 
     /// The repair state of the root: ledger records folded with the state folders.
-    /// - Throws: `Ledger.Error` when the ledger exists but cannot be read.
+    /// - Throws: `Ledger.Error` when the ledger exists but cannot be read, or the state
+    ///   folder is not clarity-heal's own.
     public func state() throws(Ledger.Error) -> RepairState {
         let reading = try records()
-        let applied = fixFolders("applied")
-        let rolledBack = applied.filter { appliedState(of: $0) == "rolled-back" }
+        let state: StateDirectory?
+        do {
+            state = try StateDirectory.open(root)
+        } catch {
+            throw .untrusted(error.description)
+        }
+        let applied = fixFolders("/applied", in: state)
+        let rolledBack = applied.filter { appliedState(of: $0, in: state) == "rolled-back" }
         return RepairState(root: root.path, records: reading.records, skippedLines: reading.skipped.count,
                            tornTail: reading.tornTail, applied: applied.filter { !rolledBack.contains($0) },
-                           rolledBack: rolledBack, staged: fixFolders("staged"), interrupted: interruptedJournal())
+                           rolledBack: rolledBack, staged: fixFolders("/staged", in: state),
+                           interrupted: interruptedJournal(in: state))
     }
 
     /// The report for one fix; nil when neither the ledger nor a package on the root knows it.
@@ -42,14 +50,15 @@ extension Ledger {
     /// when the folder is a whole package; else its `manifest.json` as it stands.
     func manifest(of fix: String) -> (FixManifest?, String?) {
         // A fix id names a folder: nothing that could leave the state folder.
-        guard !fix.isEmpty, !fix.contains("/"), fix != ".", fix != ".." else { return (nil, nil) }
-        for folder in ["applied", "staged"] {
-            let directory = root.host(Self.stateDirectory + "/" + folder + "/" + fix)
+        guard PackagePath.isUsableFixID(fix), let state = try? StateDirectory.open(root) else { return (nil, nil) }
+        for folder in ["/applied/", "/staged/"] {
+            let directory = folder + fix
             for candidate in [directory, directory + "/package"] {
-                if let package = try? FixPackage.open(candidate) { return (package.manifest, candidate) }
-                if let bytes = try? FileReading.bytes(atPath: candidate + "/manifest.json", limit: 16 << 20),
+                if let sub = try? state.files.subdirectory(candidate, links: .refuse),
+                   let package = try? FixPackage.open(sub) { return (package.manifest, state.host(candidate)) }
+                if let bytes = try? state.files.read(candidate + "/manifest.json", limit: 16 << 20, links: .refuse),
                    let manifest = try? JSONDecoder().decode(FixManifest.self, from: Data(bytes)) {
-                    return (manifest, candidate)
+                    return (manifest, state.host(candidate))
                 }
             }
         }
@@ -57,27 +66,27 @@ extension Ledger {
     }
 
     /// The `state` of `applied/<fix>/state.json` (`applied`, `rolled-back`), when readable.
-    func appliedState(of fix: String) -> String? {
+    func appliedState(of fix: String, in state: StateDirectory?) -> String? {
         struct State: Decodable { var state: String? }
-        let path = root.host(Self.stateDirectory + "/applied/" + fix + "/state.json")
-        guard let bytes = try? FileReading.bytes(atPath: path, limit: 1 << 20) else { return nil }
+        guard let state, let bytes = try? state.files.read("/applied/" + fix + "/state.json", limit: 1 << 20, links: .refuse) else {
+            return nil
+        }
         return (try? JSONDecoder().decode(State.self, from: Data(bytes)))?.state
     }
 
     /// Fix ids in `applied/` or `staged/`: visible folder entries (hidden ones are partial).
-    func fixFolders(_ name: String) -> [String] {
-        FileReading.directoryEntries(atPath: root.host(Self.stateDirectory + "/" + name))
-            .filter { !$0.hasPrefix(".") }
-            .sorted()
+    func fixFolders(_ name: String, in state: StateDirectory?) -> [String] {
+        guard let state else { return [] }
+        return state.files.entriesIfPresent(name).filter { PackagePath.isUsableFixID($0) }
     }
 
     /// The journal an apply or rollback left behind, with the operation and fix its first
     /// well-formed `prepare`/`begin` line names.
-    func interruptedJournal() -> RepairState.Interrupted? {
-        let path = root.host(Self.stateDirectory + "/journal")
-        guard let st = FileReading.status(atPath: path), (st.st_mode & S_IFMT) == S_IFREG else { return nil }
+    func interruptedJournal(in state: StateDirectory?) -> RepairState.Interrupted? {
+        guard let state, let st = state.files.statusIfPresent("/journal", links: .refuse),
+              (st.st_mode & S_IFMT) == S_IFREG else { return nil }
         var operation: String?, fix: String?
-        if let text = try? FileReading.text(atPath: path, limit: 1 << 20) {
+        if let text = try? state.files.text("/journal", limit: 1 << 20, links: .refuse) {
             for line in text.split(separator: "\n") {
                 let words = line.split(separator: " ").map(String.init)
                 // "<crc> prepare|begin apply|rollback <fix> …" (JournalRecord's line).
@@ -88,6 +97,6 @@ extension Ledger {
                 break
             }
         }
-        return RepairState.Interrupted(operation: operation, fix: fix, journal: path)
+        return RepairState.Interrupted(operation: operation, fix: fix, journal: state.host("/journal"))
     }
 }

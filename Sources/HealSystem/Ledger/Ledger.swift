@@ -23,8 +23,10 @@ public final class Ledger {
     public static let systemTime: @Sendable () -> Int = { Int(Glibc.time(nil)) }
 
     public let root: SystemRoot
-    /// Host path of the ledger file.
+    /// Host path of the ledger file (for messages).
     public let path: String
+    /// The ledger inside the state folder (`StateDirectory`).
+    static let name = "/ledger.jsonl"
     private let now: @Sendable () -> Int
     private let logger: Logger
 
@@ -76,13 +78,20 @@ public final class Ledger {
     ///   in a torn line that readers ignore.
     @discardableResult
     public func append(_ record: LedgerRecord) throws(Ledger.Error) -> LedgerRecord {
-        let directory = root.host("/var/lib/clarity-heal")
-        try makeDirectories(directory)
-        let existed = FileReading.status(atPath: path) != nil
-        let fd = retryingEINTR { open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0o644) }
-        guard fd >= 0 else { throw .append(path: path, step: "open", errno: errno) }
-        defer { close(fd) }
-        if !existed { try syncDirectory(directory) }
+        // The state folder is made when missing, and used only when it is clarity-heal's
+        // own: a hostile root cannot redirect the ledger through a link.
+        let file: OpenFile
+        do {
+            let state = try StateDirectory.make(root)
+            file = try state.files.openForAppend(Self.name, readable: true)
+        } catch let error as StateDirectory.Error {
+            throw .untrusted(error.description)
+        } catch let error as FileError {
+            throw .append(path: path, step: error.callAndErrno.call, errno: error.callAndErrno.errno)
+        } catch {
+            throw .append(path: path, step: "\(error)", errno: EIO)
+        }
+        let fd = file.descriptor
         guard retryingEINTR({ flock(fd, LOCK_EX) }) == 0 else { throw .append(path: path, step: "flock", errno: errno) }
         let bytes: [UInt8]
         do {
@@ -114,12 +123,20 @@ public final class Ledger {
     /// A missing ledger reads as empty.
     /// - Throws: `Ledger.Error` only when the file exists and cannot be read.
     public func records() throws(Ledger.Error) -> Ledger.Reading {
-        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else {
-            if errno == ENOENT || errno == ENOTDIR { return Reading() }
-            throw .read(path: path, step: "open", errno: errno)
+        let file: OpenFile
+        do {
+            guard let state = try StateDirectory.open(root),
+                  let opened = try Self.openIfPresent(state) else { return Reading() }
+            file = opened
+        } catch let error as StateDirectory.Error {
+            throw .untrusted(error.description)
+        } catch let error as FileError {
+            // The read found what it cannot read; errno's words, like every ledger error.
+            throw .read(path: path, step: "read", errno: error.callAndErrno.errno)
+        } catch {
+            throw .read(path: path, step: "\(error)", errno: EIO)
         }
-        defer { close(fd) }
+        let fd = file.descriptor
         // Shared: an append in flight is either complete or not yet begun.
         guard retryingEINTR({ flock(fd, LOCK_SH) }) == 0 else { throw .read(path: path, step: "flock", errno: errno) }
         do {
@@ -129,9 +146,21 @@ public final class Ledger {
         }
     }
 
+    /// The ledger file, nil when there is none (only a regular file, never through a link).
+    private static func openIfPresent(_ state: StateDirectory) throws -> OpenFile? {
+        do {
+            return try state.files.open(name, limit: .max, links: .refuse)
+        } catch {
+            if case .missing = error { return nil }
+            throw error
+        }
+    }
+
     public enum Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
         case append(path: String, step: String, errno: Int32)
         case read(path: String, step: String, errno: Int32)
+        /// The state folder is not clarity-heal's own (`StateDirectory.Error`).
+        case untrusted(String)
 
         public var description: String {
             switch self {
@@ -139,6 +168,7 @@ public final class Ledger {
                 "cannot append to the ledger \(path): \(step): \(String(cString: strerror(code)))"
             case .read(let path, let step, let code):
                 "cannot read the ledger \(path): \(step): \(String(cString: strerror(code)))"
+            case .untrusted(let reason): reason
             }
         }
     }
@@ -185,7 +215,14 @@ public final class Ledger {
 
     private struct ReadFailure: Swift.Error { var errno: Int32 }
 
+    /// Largest ledger read: years of records on a real machine are a few MiB; a planted
+    /// huge file must not exhaust memory.
+    static let sizeLimit = 64 << 20
+
     private func readAll(_ fd: Int32) throws(ReadFailure) -> [UInt8] {
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw ReadFailure(errno: errno) }
+        guard Int(st.st_size) <= Self.sizeLimit else { throw ReadFailure(errno: EFBIG) }
         var result: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
         var offset: off_t = 0
@@ -197,6 +234,7 @@ public final class Ledger {
             if n == 0 { return result }
             result.append(contentsOf: chunk[0..<n])
             offset += off_t(n)
+            if result.count > Self.sizeLimit { throw ReadFailure(errno: EFBIG) }
         }
     }
 
@@ -213,26 +251,4 @@ public final class Ledger {
         }
     }
 
-    /// `mkdir -p`, each new folder made durable in its parent.
-    private func makeDirectories(_ directory: String) throws(Ledger.Error) {
-        if let st = FileReading.status(atPath: directory, followLinks: true), (st.st_mode & S_IFMT) == S_IFDIR { return }
-        let parent = Self.parent(of: directory)
-        if parent != directory { try makeDirectories(parent) }
-        if mkdir(directory, 0o755) != 0 && errno != EEXIST {
-            throw .append(path: path, step: "mkdir \(directory)", errno: errno)
-        }
-        try syncDirectory(parent)
-    }
-
-    private func syncDirectory(_ directory: String) throws(Ledger.Error) {
-        let fd = retryingEINTR { open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC) }
-        guard fd >= 0 else { throw .append(path: path, step: "open \(directory)", errno: errno) }
-        defer { close(fd) }
-        guard retryingEINTR({ fsync(fd) }) == 0 else { throw .append(path: path, step: "fsync \(directory)", errno: errno) }
-    }
-
-    private static func parent(of path: String) -> String {
-        guard let slash = path.lastIndex(of: "/") else { return "." }
-        return slash == path.startIndex ? "/" : String(path[..<slash])
-    }
 }

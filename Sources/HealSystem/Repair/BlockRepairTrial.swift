@@ -166,26 +166,28 @@ struct BlockRepairTrial {
     static func hashFiles(_ mount: String, only: Set<String>? = nil) -> [String: String] {
         var hashes: [String: String] = [:]
         var bytes: Int64 = 0
+        // The filesystem is the examined one, so its links are followed inside it only.
+        guard let files = try? ConfinedDirectory(mount) else { return [:] }
         func add(_ path: String) {
             guard hashes[path] == nil, only?.contains(path) ?? true,
-                  let st = FileReading.status(atPath: mount + path), (st.st_mode & S_IFMT) == S_IFREG,
-                  let digest = try? StreamingSHA256.file(mount + path) else { return }
+                  let st = files.statusIfPresent(path), (st.st_mode & S_IFMT) == S_IFREG,
+                  let digest = try? StreamingSHA256.digest(of: files.open(path, limit: .max, links: .refuse)) else { return }
             hashes[path] = digest
             bytes += Int64(st.st_size)
         }
         for path in bootChain { add(path) }
         for kernelFolder in ["/boot", ""] {
-            for name in FileReading.directoryEntries(atPath: mount + kernelFolder).sorted()
+            for name in files.entriesIfPresent(kernelFolder.isEmpty ? "/" : kernelFolder)
             where name.hasPrefix("vmlinuz-") || name.hasPrefix("initrd.img-") {
                 add(kernelFolder + "/" + name)
             }
         }
         var stack = [""]
         walk: while let folder = stack.popLast() {
-            for name in FileReading.directoryEntries(atPath: mount + folder).sorted().reversed() {
+            for name in files.entriesIfPresent(folder.isEmpty ? "/" : folder).reversed() {
                 let path = folder + "/" + name
                 if path == "/lost+found" { continue }
-                guard let st = FileReading.status(atPath: mount + path) else { continue }
+                guard let st = files.statusIfPresent(path, links: .refuse) else { continue }
                 if (st.st_mode & S_IFMT) == S_IFDIR {
                     stack.append(path)
                 } else if only != nil || (hashes.count < fileBudget && bytes + Int64(st.st_size) <= byteBudget) {
@@ -200,7 +202,7 @@ struct BlockRepairTrial {
 
     /// The names in the filesystem's lost+found.
     static func lostAndFound(_ mount: String) -> [String] {
-        FileReading.directoryEntries(atPath: mount + "/lost+found").sorted()
+        ((try? ConfinedDirectory(mount))?.entriesIfPresent("/lost+found")) ?? []
     }
 
     nonisolated(unsafe) private static var trials = 0

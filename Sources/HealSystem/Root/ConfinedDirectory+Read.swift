@@ -14,10 +14,13 @@ extension ConfinedDirectory {
     /// writer comes; opening a device can have effects). Then it is opened `O_RDONLY |
     /// O_NONBLOCK | O_NOCTTY` through `/proc/self/fd`.
     /// - Parameters:
-    ///   - limit: refuse a file larger than this before reading it.
+    ///   - limit: refuse a file larger than this before reading it (reads stop there too).
     ///   - links: `.followInside` (the default) reads what the booted system would read.
+    ///   - sizeKnown: whether `st_size` tells the size. It does not on /proc (0) and /sys
+    ///     (4096 whatever the contents): there only the read itself is bounded.
     /// - Throws: `FileError`.
-    public func open(_ path: String, limit: Int = defaultReadLimit, links: Links = .followInside) throws(FileError) -> OpenFile {
+    public func open(_ path: String, limit: Int = defaultReadLimit, links: Links = .followInside,
+                     sizeKnown: Bool = true) throws(FileError) -> OpenFile {
         let located = try locate(path, links: links, followLast: links == .followInside)
         defer { close(located) }
         let st = try Self.fstatus(located, path: path)
@@ -26,14 +29,32 @@ extension ConfinedDirectory {
             if kind == .symlink { throw .throughLink(path: path, link: path) }
             throw .notRegular(path: path, kind: kind)
         }
-        guard Int(st.st_size) <= limit else { throw .tooLarge(path: path, limit: limit) }
+        guard !sizeKnown || Int(st.st_size) <= limit else { throw .tooLarge(path: path, limit: limit) }
         let fd = try reopen(located, flags: O_RDONLY | O_NONBLOCK, path: path)
-        return OpenFile(descriptor: fd, path: path, status: st)
+        return OpenFile(descriptor: fd, path: path, status: st, sizeKnown: sizeKnown)
+    }
+
+    /// Opens a folder or a regular file for reading its metadata (xattrs, ACLs): `O_RDONLY`,
+    /// never a FIFO or device, never through a link (`links`), the last component not
+    /// followed. Nil for a link.
+    public func openForMetadata(_ path: String, links: Links = .refuse) throws(FileError) -> OpenFile? {
+        let located = try locate(path, links: links, followLast: false)
+        defer { close(located) }
+        let st = try Self.fstatus(located, path: path)
+        let kind = FileKind(mode: st.st_mode)
+        switch kind {
+        case .symlink: return nil
+        case .regular, .directory:
+            let fd = try reopen(located, flags: O_RDONLY | O_NONBLOCK | (kind == .directory ? O_DIRECTORY : 0), path: path)
+            return OpenFile(descriptor: fd, path: path, status: st)
+        default: throw .notRegular(path: path, kind: kind)
+        }
     }
 
     /// Reads a whole regular file, at most `limit` bytes.
-    public func read(_ path: String, limit: Int = defaultReadLimit, links: Links = .followInside) throws(FileError) -> [UInt8] {
-        try open(path, limit: limit, links: links).readAll(limit: limit)
+    public func read(_ path: String, limit: Int = defaultReadLimit, links: Links = .followInside,
+                     sizeKnown: Bool = true) throws(FileError) -> [UInt8] {
+        try open(path, limit: limit, links: links, sizeKnown: sizeKnown).readAll(limit: limit)
     }
 
     /// Reads a whole regular file as UTF-8 text (invalid sequences repaired, never fatal).

@@ -3,7 +3,7 @@ import Glibc
 
 extension ConfinedDirectory {
     /// The kernel's `RESOLVE_IN_ROOT` done by hand, for kernels without `openat2` (before
-    /// Linux 5.6, e.g. RHEL 8's 4.18): one component at a time, each opened `HEAL_O_PATH |
+    /// Linux 5.6, e.g. RHEL 8's 4.18): one component at a time, each opened `O_PATH |
     /// O_NOFOLLOW` relative to the folder before it. A link is read with `readlinkat` and
     /// its target pushed back onto the path: an absolute target restarts at the directory,
     /// `..` pops a folder but never the directory itself. At most 40 links, like the
@@ -12,8 +12,7 @@ extension ConfinedDirectory {
     func walk(_ path: String, links: Links, followLast: Bool, directory: Bool = false) throws(FileError) -> Int32 {
         var pending = path.split(separator: "/").map(String.init).reversed() as [String]
         // Open folders from the directory down; the first is never popped.
-        var stack: [Int32] = [dup(descriptor)]
-        guard stack[0] >= 0 else { throw .system(path: path, call: "dup", errno: errno) }
+        var stack: [Int32] = [try openAnchor()]
         defer { for fd in stack { close(fd) } }
         var followed = 0
         var walked: [String] = []
@@ -70,7 +69,7 @@ extension ConfinedDirectory {
         return top
     }
 
-    /// The target of the link `fd` (an `HEAL_O_PATH | O_NOFOLLOW` descriptor of it).
+    /// The target of the link `fd` (an `O_PATH | O_NOFOLLOW` descriptor of it).
     static func readLink(_ fd: Int32) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
         let n = readlinkat(fd, "", &buffer, buffer.count - 1)

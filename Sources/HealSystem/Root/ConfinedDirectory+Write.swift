@@ -1,4 +1,5 @@
 import Glibc
+import HealCore
 
 /// Writes that survive a power cut and never leave the directory.
 ///
@@ -135,7 +136,9 @@ extension ConfinedDirectory {
 
     /// Opens `path` for appending, creating it with `mode` when absent (journal, ledger).
     /// The last component must be a regular file, never a link.
-    public func openForAppend(_ path: String, mode: UInt32 = 0o644, create: Bool = true) throws(FileError) -> OpenFile {
+    /// - Parameter readable: open it read-write (the ledger reads what it appends to).
+    public func openForAppend(_ path: String, mode: UInt32 = 0o644, create: Bool = true,
+                              readable: Bool = false) throws(FileError) -> OpenFile {
         let (folder, name) = try parent(of: path, links: .refuse)
         // Looked at before it is opened: opening a FIFO or a device can block or act.
         if let existing = try Self.statusAt(folder, name) {
@@ -143,7 +146,8 @@ extension ConfinedDirectory {
             if kind == .symlink { throw .throughLink(path: path, link: path) }
             guard kind == .regular else { throw .notRegular(path: path, kind: kind) }
         }
-        let flags = O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | (create ? O_CREAT : 0)
+        let flags = (readable ? O_RDWR : O_WRONLY) | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY
+            | (create ? O_CREAT : 0)
         let fd = retryingEINTR { openat(folder.descriptor, name, flags, mode_t(mode)) }
         guard fd >= 0 else {
             let code = errno
@@ -169,6 +173,40 @@ extension ConfinedDirectory {
         let fd = retryingEINTR { openat(folder.descriptor, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode_t(mode)) }
         guard fd >= 0 else { throw .system(path: path, call: "openat", errno: errno) }
         return OpenFile(descriptor: fd, path: path, status: (try? Self.fstatus(fd, path: path)) ?? stat())
+    }
+
+    /// The fixed temporary name beside `path` (`/etc/.fstab.clarity-heal.tmp`) that the
+    /// replacing writes use; a redo after a crash finds and replaces it.
+    public static func temporaryPath(for path: String) -> String {
+        let parent = PackagePath.parent(path), name = PackagePath.name(path)
+        return (parent == "/" ? "" : parent) + "/." + name + temporarySuffix
+    }
+
+    /// Renames what was built at `temporaryPath(for: path)` over `path`, durably (a folder
+    /// at `path` must have been removed first).
+    public func commitTemporary(over path: String) throws(FileError) {
+        let (folder, name) = try parent(of: path, links: .refuse)
+        try Self.commit(folder, "." + name + Self.temporarySuffix, over: name, path: path)
+    }
+
+    /// Gives the folder or file at `path` (never a link) this owner, mode and times, durably.
+    public func setMetadata(_ path: String, owner: (uid: UInt32, gid: UInt32), mode: UInt32,
+                            times: (access: timespec, modification: timespec)?) throws(FileError) {
+        let (folder, name) = try parent(of: path, links: .refuse)
+        guard let st = try Self.statusAt(folder, name) else { throw .missing(path: path) }
+        let kind = FileKind(mode: st.st_mode)
+        guard kind == .directory || kind == .regular else { throw .wrongKind(path: path, expected: .directory, found: kind) }
+        let flags = O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK | (kind == .directory ? O_DIRECTORY : 0)
+        let fd = retryingEINTR { openat(folder.descriptor, name, flags) }
+        guard fd >= 0 else { throw .system(path: path, call: "openat", errno: errno) }
+        let file = OpenFile(descriptor: fd, path: path, status: st)
+        guard fchown(fd, owner.uid, owner.gid) == 0 else { throw .system(path: path, call: "fchown", errno: errno) }
+        guard fchmod(fd, mode_t(mode & 0o7777)) == 0 else { throw .system(path: path, call: "fchmod", errno: errno) }
+        if let times {
+            var values = [times.access, times.modification]
+            guard futimens(fd, &values) == 0 else { throw .system(path: path, call: "futimens", errno: errno) }
+        }
+        try file.sync()
     }
 
     // MARK: Folders
@@ -227,7 +265,9 @@ extension ConfinedDirectory {
 
     /// The directory itself, open for `*at` calls and `fsync`.
     func reopenTop() throws(FileError) -> OpenFile {
-        let fd = try reopen(descriptor, flags: O_RDONLY | O_DIRECTORY, path: path)
+        let top = try openAnchor()
+        defer { close(top) }
+        let fd = try reopen(top, flags: O_RDONLY | O_DIRECTORY, path: path)
         return OpenFile(descriptor: fd, path: "/", status: try Self.fstatus(fd, path: path))
     }
 

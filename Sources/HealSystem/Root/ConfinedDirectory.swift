@@ -12,13 +12,13 @@ import Glibc
 /// (`ConfinedDirectory+Walk.swift`).
 ///
 /// ```
-///   host:  /mnt/sysroot ──► fd (HEAL_O_PATH)        "/etc/fstab"  ─┐
+///   host:  /mnt/sysroot ──► fd (O_PATH)        "/etc/fstab"  ─┐
 ///                                               openat2(fd, "/etc/fstab", IN_ROOT)
 ///          /mnt/sysroot/etc -> /etc   (a link in the root)    │
 ///          resolves to /mnt/sysroot/etc/fstab, never /etc/fstab on the host
 /// ```
 ///
-/// Contents are read only from regular files: the object is first opened with `HEAL_O_PATH`
+/// Contents are read only from regular files: the object is first opened with `O_PATH`
 /// (which has no effect on a FIFO or a device), checked with `fstat`, and only then opened
 /// for reading, non-blocking, through `/proc/self/fd`, with a size bound checked before the
 /// first read. Writes never pass through any symbolic link (`RESOLVE_NO_SYMLINKS`). The
@@ -49,26 +49,52 @@ public final class ConfinedDirectory: @unchecked Sendable {
     /// The host path of the directory, absolute (for messages and for the distro's tools,
     /// which run chrooted into it).
     public let path: String
-    /// An `HEAL_O_PATH | O_DIRECTORY` descriptor of the directory.
-    let descriptor: Int32
+    /// How the directory itself is found: by its host path each time (a root, which an
+    /// environment may mount over and unmount again), or by a descriptor held open (a folder
+    /// inside, found once without a link).
+    private let anchor: Anchor
     let resolver: Resolver
 
-    /// Opens `path` (a host path) as a confined directory.
-    /// - Throws: `FileError` when it does not exist or is not a folder.
-    public convenience init(_ path: String, resolver: Resolver = .preferred) throws(FileError) {
-        let fd = retryingEINTR { Glibc.open(path, HEAL_O_PATH | O_DIRECTORY | O_CLOEXEC) }
-        guard fd >= 0 else { throw FileError.from(errno, path: path, call: "open") }
-        self.init(adopting: fd, path: Self.hostPath(of: fd) ?? path, resolver: resolver)
+    private enum Anchor {
+        case path
+        /// An `O_PATH | O_DIRECTORY` descriptor this object owns.
+        case descriptor(Int32)
     }
 
-    /// Takes ownership of `fd`, an `HEAL_O_PATH` folder descriptor.
+    /// A confined directory at `path` (a host path, chosen by the caller, not by what is
+    /// examined), found again by that path for every operation: a clone's root stays valid
+    /// while its overlay is unmounted and mounted again.
+    /// - Throws: `FileError` when it does not exist or is not a folder.
+    public init(_ path: String, resolver: Resolver = .preferred) throws(FileError) {
+        let fd = retryingEINTR { Glibc.open(path, HEAL_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+        guard fd >= 0 else { throw FileError.from(errno, path: path, call: "open") }
+        self.path = Self.hostPath(of: fd) ?? path
+        close(fd)
+        anchor = .path
+        self.resolver = resolver
+    }
+
+    /// Takes ownership of `fd`, an `O_PATH` folder descriptor.
     init(adopting fd: Int32, path: String, resolver: Resolver) {
-        descriptor = fd
+        anchor = .descriptor(fd)
         self.resolver = resolver
         self.path = path
     }
 
-    deinit { close(descriptor) }
+    deinit {
+        if case .descriptor(let fd) = anchor { close(fd) }
+    }
+
+    /// A new `O_PATH` descriptor of the directory itself; the caller closes it.
+    func openAnchor() throws(FileError) -> Int32 {
+        let fd: Int32
+        switch anchor {
+        case .path: fd = retryingEINTR { Glibc.open(path, HEAL_O_PATH | O_DIRECTORY | O_CLOEXEC) }
+        case .descriptor(let held): fd = dup(held)
+        }
+        guard fd >= 0 else { throw FileError.from(errno, path: path, call: "open") }
+        return fd
+    }
 
     /// The host's own `/`, for reading host files (`/proc`, `/sys`, a `--pstore` folder)
     /// with the same checks: regular files only, non-blocking, bounded.
@@ -84,7 +110,7 @@ public final class ConfinedDirectory: @unchecked Sendable {
 
     // MARK: Resolution
 
-    /// Opens `path` with `HEAL_O_PATH` (no effect on the object itself), resolved inside.
+    /// Opens `path` with `O_PATH` (no effect on the object itself), resolved inside.
     /// - Parameters:
     ///   - followLast: follow a link in the last component (reading a file's contents);
     ///     otherwise the link itself is opened (lstat).
@@ -99,8 +125,10 @@ public final class ConfinedDirectory: @unchecked Sendable {
             var resolve = HEAL_RESOLVE_IN_ROOT | HEAL_RESOLVE_NO_MAGICLINKS
             if links == .refuse { resolve |= HEAL_RESOLVE_NO_SYMLINKS }
             let relative = Self.relative(path)
+            let top = try openAnchor()
+            defer { close(top) }
             for _ in 0..<8 {
-                let fd = heal_openat2(descriptor, relative, UInt64(flags), 0, resolve)
+                let fd = heal_openat2(top, relative, UInt64(flags), 0, resolve)
                 if fd >= 0 { return fd }
                 let code = errno
                 // EAGAIN: a concurrent rename raced the `..` check; the kernel asks for a retry.
@@ -142,7 +170,7 @@ public final class ConfinedDirectory: @unchecked Sendable {
         return nil
     }
 
-    /// Reopens an `HEAL_O_PATH` descriptor for I/O through `/proc/self/fd`, the only way the
+    /// Reopens an `O_PATH` descriptor for I/O through `/proc/self/fd`, the only way the
     /// kernel offers (there is no `openat` with an empty path).
     /// - Throws: `FileError.system` naming `/proc` when it is not mounted.
     func reopen(_ fd: Int32, flags: Int32, path: String) throws(FileError) -> Int32 {

@@ -62,6 +62,19 @@ public enum FileError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The system call and errno this error stands for, for messages in errno's words
+    /// (`open: Is a directory`).
+    public var callAndErrno: (call: String, errno: Int32) {
+        switch self {
+        case .missing: ("open", ENOENT)
+        case .system(_, let call, let code): (call, code)
+        case .notRegular(_, let kind), .wrongKind(_, _, let kind):
+            ("open", kind == .directory ? EISDIR : kind == .symlink ? ELOOP : EINVAL)
+        case .tooLarge: ("read", EFBIG)
+        case .throughLink: ("open", ELOOP)
+        }
+    }
+
     /// The same error about another path (a host path shown as the root names it).
     public func naming(_ shown: String) -> FileError {
         switch self {

@@ -2,7 +2,8 @@ import Glibc
 
 /// Reads of host paths: `/proc`, `/sys`, a `--pstore` folder given on the command line, a
 /// fix package's folder. The same rules as a root's files (`ConfinedDirectory`): regular
-/// files only, opened non-blocking, bounded, errors that keep errno. Files of an examined
+/// files only, opened non-blocking, bounded, errors that keep errno. Sizes are bounded as
+/// they are read (`st_size` says nothing on /proc and /sys). Files of an examined
 /// root are never read through here: use `SystemRoot.files`.
 public enum FileReading {
     /// The host's `/`, opened once.
@@ -17,7 +18,7 @@ public enum FileReading {
     /// - Parameter limit: refuse files larger than this.
     /// - Throws: `FileError`.
     public static func bytes(atPath path: String, limit: Int = ConfinedDirectory.defaultReadLimit) throws(FileError) -> [UInt8] {
-        try host().read(absolute(path), limit: limit)
+        try host().read(absolute(path), limit: limit, sizeKnown: false)
     }
 
     /// Reads a whole regular file as UTF-8 text (invalid sequences repaired, never fatal).
@@ -27,7 +28,7 @@ public enum FileReading {
 
     /// Opens a regular file for streaming.
     public static func open(atPath path: String, limit: Int = .max) throws(FileError) -> OpenFile {
-        try host().open(absolute(path), limit: limit)
+        try host().open(absolute(path), limit: limit, sizeKnown: false)
     }
 
     /// `lstat` (or `stat`) without throwing: nil when the path does not exist.

@@ -11,11 +11,14 @@ public final class OpenFile: @unchecked Sendable {
     public let path: String
     /// `fstat` of the descriptor when it was opened.
     public let status: stat
+    /// Whether `status.st_size` is the size (not on /proc and /sys).
+    let sizeKnown: Bool
 
-    init(descriptor: Int32, path: String, status: stat) {
+    init(descriptor: Int32, path: String, status: stat, sizeKnown: Bool = true) {
         self.descriptor = descriptor
         self.path = path
         self.status = status
+        self.sizeKnown = sizeKnown
     }
 
     deinit { close(descriptor) }
@@ -50,9 +53,9 @@ public final class OpenFile: @unchecked Sendable {
 
     /// Reads the whole file, at most `limit` bytes.
     public func readAll(limit: Int) throws(FileError) -> [UInt8] {
-        if size > limit { throw .tooLarge(path: path, limit: limit) }
+        if sizeKnown && size > limit { throw .tooLarge(path: path, limit: limit) }
         var result: [UInt8] = []
-        result.reserveCapacity(min(size, limit))
+        result.reserveCapacity(sizeKnown ? min(size, limit) : 4096)
         try stream(limit: limit) { (piece) throws(FileError) in result.append(contentsOf: piece) }
         return result
     }

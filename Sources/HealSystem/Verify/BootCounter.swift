@@ -24,22 +24,32 @@ public enum BootCounter {
     public static func reset(root: SystemRoot) throws(BootCounter.Error) -> String? {
         for directory in BootConfiguration.grubDirectories {
             let path = directory + "/grubenv"
-            let host = root.host(path)
-            guard let bytes = try? FileReading.bytes(atPath: host, limit: 1 << 20) else { continue }
+            // GRUB follows a link to the block (Fedora's grubenv -> ../efi/EFI/fedora/grubenv):
+            // the block is written where the link leads inside the root, never the link
+            // replaced, never a link followed on the way to the write.
+            let target = root.canonical(path)
+            guard let bytes = try? root.files.read(target, limit: 1 << 20, links: .refuse) else { continue }
             var block: GrubEnvBlock
             do {
                 block = try GrubEnvBlock(parsing: bytes)
             } catch {
                 throw .unparsable(path: path, reason: error.description)
             }
-            if block[BootFailuresDetector.attemptsVariable] == "0" { return nil }
+            // Absent: GRUB's script never counted here, and a healthy root is never changed.
+            guard let count = block[BootFailuresDetector.attemptsVariable], count != "0" else { return nil }
             block.set(BootFailuresDetector.attemptsVariable, "0")
+            let serialized: [UInt8]
             do {
-                try DurableWrite.replace(host, with: try block.serialized())
-            } catch let error as GrubEnvBlock.Error {
-                throw .unparsable(path: path, reason: error.description)
+                serialized = try block.serialized()
             } catch {
-                throw .write("\(error)")
+                throw .unparsable(path: path, reason: error.description)
+            }
+            // grubenv keeps its mode (0644 on Debian, 0600 on Fedora).
+            let mode = UInt32(root.files.statusIfPresent(target, links: .refuse)?.st_mode ?? 0o644) & 0o7777
+            do {
+                try root.files.replaceFile(target, bytes: serialized, mode: mode)
+            } catch {
+                throw .write(error.description)
             }
             return path
         }

@@ -70,8 +70,9 @@ public struct StagedBoot {
 
     /// The staged fix ids, oldest first (ids start with their UTC creation time).
     public func stagedFixes() -> [String] {
-        FileReading.directoryEntries(atPath: ApplyLayout(root: root).staged)
-            .filter { !$0.hasPrefix(".") }
+        guard let state = try? StateDirectory.open(root) else { return [] }
+        return state.files.entriesIfPresent(ApplyLayout.staged)
+            .filter { PackagePath.isUsableFixID($0) }
             .sorted()
     }
 
@@ -89,14 +90,20 @@ public struct StagedBoot {
                          detail: ["operation": recovered.operation.rawValue]))
         }
         var result = Result(root: root.path, applied: [], refused: [], recovered: recovered, verifyPending: nil, rebootNow: false)
-        let layout = ApplyLayout(root: root)
+        let state: StateDirectory
+        do {
+            guard let existing = try StateDirectory.open(root) else { return result }
+            state = existing
+        } catch {
+            throw .state(error.description)
+        }
         for id in stagedFixes() {
-            let directory = layout.staged(id)
+            let directory = ApplyLayout.staged(id)
             let package: FixPackage
             do {
-                package = try FixPackage.open(directory)
+                package = try FixPackage.open(state.files.subdirectory(directory, links: .refuse))
             } catch {
-                try refuse(id, reason: error.description, unchanged: true, into: &result)
+                try refuse(id, reason: "\(error)", unchanged: true, into: &result, state: state)
                 continue
             }
             let manifest = package.manifest
@@ -105,16 +112,15 @@ public struct StagedBoot {
                 applied = try applier.apply(package)
             } catch {
                 try refuse(id, reason: error.description, unchanged: error.leftTargetUnchanged, into: &result,
-                           failureClass: manifest.failureClass, strategy: manifest.strategy.id)
+                           failureClass: manifest.failureClass, strategy: manifest.strategy.id, state: state)
                 continue
             }
             // The Applier recorded the apply; the record below says the initramfs did it.
             // applied/<id>/ holds the verified package copy now: the staged one goes.
             do {
-                try Paths.removeTree(directory)
-                try DurableWrite.syncFolder(of: directory)
+                try state.files.remove(directory)
             } catch {
-                throw .state("cannot remove the applied staged fix \(directory): \(error)")
+                throw .state("cannot remove the applied staged fix \(state.host(directory)): \(error)")
             }
             record(.init(kind: .bootApply, fix: id, failure: manifest.failureClass, strategy: manifest.strategy.id,
                          outcome: LedgerRecord.Outcome.applied,
@@ -142,27 +148,18 @@ public struct StagedBoot {
     }
 
     private func refuse(_ id: String, reason: String, unchanged: Bool, into result: inout Result,
-                        failureClass: FailureClass? = nil, strategy: String? = nil) throws(StagedBoot.Error) {
+                        failureClass: FailureClass? = nil, strategy: String? = nil,
+                        state: StateDirectory) throws(StagedBoot.Error) {
         logger.error("staged fix not applied", metadata: ["fix": "\(id)", "reason": "\(reason)"])
         record(.init(kind: .bootApply, fix: id, failure: failureClass, strategy: strategy,
                      outcome: unchanged ? LedgerRecord.Outcome.refused : LedgerRecord.Outcome.failed,
                      detail: ["reason": reason]))
         result.refused.append(Refused(fix: id, reason: reason, leftRootUnchanged: unchanged))
         // Out of staged/, so the next boot does not try it again; kept for a person.
-        let layout = ApplyLayout(root: root)
-        let refused = layout.state + "/refused"
         do {
-            try DurableWrite.makeFolders(refused)
-            try Paths.removeTree(refused + "/" + id)
-        } catch {
-            throw .state("cannot set aside the refused fix \(id): \(error)")
-        }
-        guard rename(layout.staged(id), refused + "/" + id) == 0 else {
-            throw .state("cannot set aside the refused fix \(id): \(String(cString: strerror(errno)))")
-        }
-        do {
-            try DurableWrite.syncFolder(of: layout.staged(id))
-            try DurableWrite.syncFolder(of: refused + "/" + id)
+            try state.files.makeDirectories(ApplyLayout.refused)
+            try state.files.removeTree(ApplyLayout.refused + "/" + id)
+            try state.files.rename(ApplyLayout.staged(id), to: ApplyLayout.refused + "/" + id)
         } catch {
             throw .state("cannot set aside the refused fix \(id): \(error)")
         }

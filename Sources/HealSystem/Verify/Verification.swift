@@ -194,7 +194,7 @@ public struct Verification {
             throw .rollback(fix: flag.fix, error)
         }
 
-        let manifest = (try? FixPackage.open(applier.layout.applied(flag.fix) + "/package"))?.manifest
+        let manifest = (try? applier.existingState()).flatMap { state in state.flatMap { try? applier.openCopy(flag.fix, in: $0) } }?.manifest
         let strategy = flag.strategy.isEmpty ? (manifest?.strategy.id ?? "") : flag.strategy
         result.strategy = strategy
         switch applier.appliedFix(flag.fix)?.state {
@@ -335,7 +335,7 @@ public struct Verification {
     /// The units that failed on this boot: the running kernel's boot when the journal has
     /// it, else the journal's last boot. Nil without a persistent journal.
     func failedUnits(_ request: Request) -> [String]? {
-        guard FileReading.status(atPath: request.root.host("/var/log/journal"), followLinks: true) != nil else { return nil }
+        guard request.root.files.statusIfPresent("/var/log/journal", followLast: true) != nil else { return nil }
         do {
             let journal = try Journal(root: request.root)
             let boots = try journal.boots()
@@ -386,9 +386,15 @@ public struct Verification {
             strategy: repair.strategy, findings: [finding], operations: repair.operations.map(\.description),
             changes: entries, validation: repair.validation, attempts: outcome.attempts, environment: environment.kind.rawValue,
             needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths))
-        let out = request.fixesDirectory ?? request.root.host("/var/lib/clarity-heal/fixes")
-        try Paths.makeDirectory(out)
-        let package = try FixPackage.write(manifest, files: files, into: out)
+        let package: FixPackage
+        if let out = request.fixesDirectory {
+            package = try FixPackage.write(manifest, files: files, into: out)
+        } else {
+            // The root's own fixes folder, inside its state folder and reached without a link.
+            let state = try StateDirectory.make(request.root)
+            try state.files.makeDirectories("/fixes")
+            package = try FixPackage.write(manifest, files: files, into: state.files.subdirectory("/fixes", links: .refuse))
+        }
         record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: repair.strategy.id,
                      outcome: LedgerRecord.Outcome.validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))

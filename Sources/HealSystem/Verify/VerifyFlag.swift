@@ -21,6 +21,8 @@ import HealCore
 public struct VerifyFlag: Sendable, Hashable, Codable {
     /// The path on a root.
     public static let path = "/var/lib/clarity-heal/verify-pending"
+    /// The flag inside the state folder (`StateDirectory`).
+    static let name = "/verify-pending"
 
     public var fix: String
     public var failureClass: FailureClass
@@ -79,34 +81,34 @@ public struct VerifyFlag: Sendable, Hashable, Codable {
 
     /// The flag on `root`, or nil when the boot is not after a repair.
     public static func read(root: SystemRoot) throws(VerifyFlag.Error) -> VerifyFlag? {
-        let host = root.host(path)
         let text: String
         do {
-            text = try FileReading.text(atPath: host, limit: 64 << 10)
+            guard let state = try StateDirectory.open(root),
+                  let bytes = try state.files.readIfPresent(name, limit: 64 << 10, links: .refuse) else { return nil }
+            text = String(decoding: bytes, as: UTF8.self)
         } catch {
-            if case .missing = error { return nil }
-            throw .unreadable(path: path, reason: error.description)
+            throw .unreadable(path: path, reason: "\(error)")
         }
         return try VerifyFlag(parsing: text, path: path)
     }
 
     /// Marks the next boot of `root` as after this repair (replacing an earlier mark).
     public func write(root: SystemRoot) throws(VerifyFlag.Error) {
-        let host = root.host(Self.path)
         do {
-            try DurableWrite.makeFolders(DurableWrite.folder(of: host))
-            try DurableWrite.replace(host, with: Array(text.utf8))
+            let state = try StateDirectory.make(root)
+            try state.files.replaceFile(Self.name, bytes: Array(text.utf8))
         } catch {
-            throw .write(error.description)
+            throw .write("\(error)")
         }
     }
 
     /// Removes the mark: the boot is verified (or given up on).
     public static func clear(root: SystemRoot) throws(VerifyFlag.Error) {
         do {
-            try DurableWrite.remove(root.host(path))
+            guard let state = try StateDirectory.open(root) else { return }
+            try state.files.remove(name)
         } catch {
-            throw .write(error.description)
+            throw .write("\(error)")
         }
     }
 }

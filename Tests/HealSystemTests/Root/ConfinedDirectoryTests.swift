@@ -210,3 +210,20 @@ struct ConfinedDirectoryTests {
         #expect(layout.hostFile("secret") == "host secret\n")
     }
 }
+
+/// The real Debian root, merged /usr: `/lib` is a link to `usr/lib`, as on every Debian 12.
+@Suite(.serialized)
+struct ConfinedDirectoryDebianTests {
+    @Test(arguments: ConfinedDirectoryTests.resolvers)
+    func mergedUsrLinksResolveInsideTheRootAndItsOverlayCopy(_ resolver: ConfinedDirectory.Resolver) throws {
+        let copy = try TestRoot.writableCopy()
+        for path in [TestRoot.root, copy.path] {
+            let files = try ConfinedDirectory(path, resolver: resolver)
+            #expect(files.canonical("/lib/modules") == "/usr/lib/modules", "\(path)")
+            #expect(files.canonical("/lib/modules/\(TestRoot.kernelVersion)/modules.dep")
+                    == "/usr/lib/modules/\(TestRoot.kernelVersion)/modules.dep", "\(path)")
+            #expect(try files.linkTarget("/lib") == "usr/lib", "\(path)")
+            #expect(!(try files.read("/lib/modules/\(TestRoot.kernelVersion)/modules.dep")).isEmpty, "\(path)")
+        }
+    }
+}

@@ -38,7 +38,7 @@ struct AccountsRestoreBackupStrategy: PlanFirstStrategy {
             } catch {
                 throw refuse("\(error)")
             }
-            let current = FileReading.status(atPath: root.host(kind.path), followLinks: true)
+            let current = root.files.statusIfPresent(kind.path, followLast: true)
                 .flatMap { (($0.st_mode & S_IFMT) == S_IFREG) ? $0 : nil }
             let model = current ?? backupStatus
             let mode = UInt32(model.st_mode & 0o7777)

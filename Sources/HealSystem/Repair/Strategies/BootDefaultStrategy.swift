@@ -92,7 +92,7 @@ struct BootDefaultRepointStrategy: PlanFirstStrategy {
 
         // grub.cfg: the literal default 00_header wrote.
         if let literal, !readsSaved, broken(literal.value.expanded(configuration.grubEnvironment?.variables ?? [:])) {
-            guard let bytes = try? FileReading.bytes(atPath: root.host(configPath), limit: 16 << 20) else {
+            guard let bytes = try? root.files.read(configPath, limit: 16 << 20) else {
                 throw refuse("cannot read \(configPath)")
             }
             do throws(BootConfigEdit.Error) {
@@ -107,7 +107,7 @@ struct BootDefaultRepointStrategy: PlanFirstStrategy {
         if let grubDefault = configuration.defaultGrub?["GRUB_DEFAULT"], grubDefault != "saved",
            configuration.entryIndex(named: grubDefault) == nil {
             let (path, line) = try Self.lastAssignment("GRUB_DEFAULT", root: root)
-            guard let bytes = try? FileReading.bytes(atPath: root.host(path), limit: 1 << 20) else {
+            guard let bytes = try? root.files.read(path, limit: 1 << 20) else {
                 throw refuse("cannot read \(path)")
             }
             do throws(BootConfigEdit.Error) {
@@ -143,7 +143,7 @@ struct BootDefaultRepointStrategy: PlanFirstStrategy {
               let loaderKernel = menuEntry.linux.first?.literal else {
             throw refuse("the default entry's kernel path is not written literally in \(configPath)")
         }
-        guard let bytes = try? FileReading.bytes(atPath: root.host(configPath), limit: 16 << 20) else {
+        guard let bytes = try? root.files.read(configPath, limit: 16 << 20) else {
             throw refuse("cannot read \(configPath)")
         }
         var edited = BootConfigEdit.replacingBootPath(loaderKernel, with: Self.replacingFileName(loaderKernel, kernelFileName(installed.kernel)),
@@ -199,11 +199,11 @@ struct BootDefaultRepointStrategy: PlanFirstStrategy {
     /// The file and line of the last assignment of `name` among /etc/default/grub and
     /// grub.d/*.cfg, in the order grub-mkconfig sources them.
     static func lastAssignment(_ name: String, root: SystemRoot) throws(PlanError) -> (String, Int) {
-        let files = ["/etc/default/grub"] + FileReading.directoryEntries(atPath: root.host("/etc/default/grub.d"))
+        let files = ["/etc/default/grub"] + root.files.entriesIfPresent("/etc/default/grub.d")
             .filter { $0.hasSuffix(".cfg") }.map { "/etc/default/grub.d/" + $0 }
         var found: (String, Int)?
         for path in files {
-            guard let text = try? FileReading.text(atPath: root.host(path), limit: 1 << 20),
+            guard let text = try? root.files.text(path, limit: 1 << 20),
                   let parsed = try? DefaultGrub(parsing: text), let line = parsed.lines[name] else { continue }
             found = (path, line)
         }
@@ -222,6 +222,6 @@ struct BootDefaultRepointStrategy: PlanFirstStrategy {
     }
 
     static func mode(of path: String, _ root: SystemRoot) -> UInt32 {
-        FileReading.status(atPath: root.host(path), followLinks: true).map { UInt32($0.st_mode & 0o7777) } ?? 0o644
+        root.files.statusIfPresent(path, followLast: true).map { UInt32($0.st_mode & 0o7777) } ?? 0o644
     }
 }

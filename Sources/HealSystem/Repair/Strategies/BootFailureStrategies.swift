@@ -135,14 +135,14 @@ public struct BootFallbackStrategy: RepairStrategy {
         // grub.cfg and /etc/default/grub: the literal default.
         if !readsSaved {
             do {
-                let text = try FileReading.text(atPath: root.host(configPath), limit: 16 << 20)
+                let text = try root.files.text(configPath, limit: 16 << 20)
                 let edited = try GrubDefaultEdit.settingDefault(name, grubConfig: text, line: assignment.line)
                 operations.append(.writeFile(path: configPath, contents: Array(edited.utf8),
                                              mode: BootDefaultRepointStrategy.mode(of: configPath, root)))
             } catch {
                 throw refuse("cannot set the default in \(configPath): \(error)")
             }
-            if let grubDefaults = try? FileReading.text(atPath: root.host("/etc/default/grub"), limit: 1 << 20) {
+            if let grubDefaults = try? root.files.text("/etc/default/grub", limit: 1 << 20) {
                 operations.append(.writeFile(path: "/etc/default/grub",
                                              contents: Array(GrubDefaultEdit.settingDefault(name, defaultGrub: grubDefaults).utf8),
                                              mode: BootDefaultRepointStrategy.mode(of: "/etc/default/grub", root)))
@@ -155,7 +155,7 @@ public struct BootFallbackStrategy: RepairStrategy {
             let from = directory + "/entries/" + entry.fileName.description
             let to = directory + "/entries/" + BootFallback.restartingCounter(entry.fileName).description
             guard from != to else { continue }
-            guard let bytes = try? FileReading.bytes(atPath: root.host(from), limit: 1 << 20) else {
+            guard let bytes = try? root.files.read(from, limit: 1 << 20) else {
                 throw refuse("cannot read \(from)")
             }
             operations.append(.writeFile(path: to, contents: bytes, mode: BootDefaultRepointStrategy.mode(of: from, root)))
@@ -168,7 +168,7 @@ public struct BootFallbackStrategy: RepairStrategy {
     /// nothing wrong with the entry (the checks `default-last-good-kernel` makes).
     static func chainIntact(_ entry: BootEntry, _ root: SystemRoot) -> Bool {
         guard let kernel = entry.kernel,
-              let st = FileReading.status(atPath: root.host(kernel), followLinks: true), (st.st_mode & S_IFMT) == S_IFREG
+              let st = root.files.statusIfPresent(kernel, followLast: true), (st.st_mode & S_IFMT) == S_IFREG
         else { return false }
         // A chain that could not be checked (no libkmod) does not count as intact.
         return (try? InitramfsDetector.findings(for: entry, root: root))?.isEmpty == true

@@ -58,11 +58,11 @@ struct FstabSurvey {
         }
         let bytes: [UInt8]
         do {
-            bytes = try FileReading.bytes(atPath: context.root.host(path), limit: 16 << 20)
+            bytes = try context.root.files.read(path, limit: 16 << 20)
         } catch {
             throw PlanError(strategy: strategy, reason: "\(error)")
         }
-        let mode = FileReading.status(atPath: context.root.host(path), followLinks: true).map { UInt32($0.st_mode & 0o7777) } ?? 0o644
+        let mode = context.root.files.statusIfPresent(path, followLast: true).map { UInt32($0.st_mode & 0o7777) } ?? 0o644
         var survey = FstabSurvey(bytes: bytes, mode: mode, fstab: fstab,
                                  devices: BlockDevices(extraImages: context.extraDevices))
         survey.otherInvalid = fstab.invalidLines.map { ($0.line, $0.reason) }

@@ -24,7 +24,7 @@ struct GrubEnvRewriteStrategy: PlanFirstStrategy {
     func decide(_ context: RepairContext) throws(PlanError) -> [RepairOperation] {
         var operations: [RepairOperation] = []
         var checks: [RepairOperation] = []
-        let tool = Self.editenv.first { FileReading.status(atPath: context.root.host(context.root.canonical($0)), followLinks: true) != nil }
+        let tool = Self.editenv.first { context.root.files.statusIfPresent(context.root.canonical($0), followLast: true) != nil }
         for path in BootConfiguration.grubDirectories.map({ $0 + "/grubenv" }) {
             let host = context.root.host(path)
             guard FileReading.status(atPath: host) != nil else { continue }

@@ -19,10 +19,10 @@ public struct InitRestoreStrategy: RepairStrategy {
     public init() {}
 
     public func unmetPrecondition(_ context: RepairContext) -> String? {
-        guard FileReading.status(atPath: context.root.host(DpkgDatabase.infoDirectory)) != nil else {
+        guard context.root.files.statusIfPresent(DpkgDatabase.infoDirectory) != nil else {
             return "the root has no dpkg database (\(DpkgDatabase.infoDirectory))"
         }
-        guard FileReading.directoryEntries(atPath: context.root.host(DebPackage.cacheDirectory)).contains(where: { $0.hasSuffix(".deb") }) else {
+        guard context.root.files.entriesIfPresent(DebPackage.cacheDirectory).contains(where: { $0.hasSuffix(".deb") }) else {
             return "the package cache \(DebPackage.cacheDirectory) holds no .deb"
         }
         return nil
@@ -73,7 +73,7 @@ public struct InitRestoreStrategy: RepairStrategy {
                     }
                 }
             case .resolved(let target, _):
-                guard let st = FileReading.status(atPath: root.host(target)), (st.st_mode & S_IFMT) == S_IFREG else {
+                guard let st = root.files.statusIfPresent(target), (st.st_mode & S_IFMT) == S_IFREG else {
                     throw source.error("\(target) exists but is not a regular file; refusing to replace it")
                 }
                 if UInt32(st.st_mode) & 0o111 == 0 {
@@ -81,7 +81,7 @@ public struct InitRestoreStrategy: RepairStrategy {
                     guard case .file(let contents, let mode) = try source.pristine(owner) else {
                         throw source.error("\(owner.listed) is a link in its package")
                     }
-                    let current = try? FileReading.bytes(atPath: root.host(target), limit: 1 << 30)
+                    let current = try? root.files.read(target, limit: 1 << 30)
                     // Same bytes: only the mode is wrong. Otherwise the file is damaged too.
                     operations.append(current == contents ? .setMode(path: target, mode: mode)
                                                           : .writeFile(path: target, contents: contents, mode: mode))

@@ -10,8 +10,8 @@ enum InitramfsGenerator: Equatable {
     case dracut
 
     static func installed(in root: SystemRoot) -> InitramfsGenerator? {
-        if FileReading.status(atPath: root.host("/usr/sbin/update-initramfs"), followLinks: true) != nil { return .initramfsTools }
-        if ["/usr/bin/dracut", "/usr/sbin/dracut"].contains(where: { FileReading.status(atPath: root.host($0), followLinks: true) != nil }) {
+        if root.files.statusIfPresent("/usr/sbin/update-initramfs", followLast: true) != nil { return .initramfsTools }
+        if ["/usr/bin/dracut", "/usr/sbin/dracut"].contains(where: { root.files.statusIfPresent($0, followLast: true) != nil }) {
             return .dracut
         }
         return nil
@@ -77,7 +77,7 @@ struct InitramfsTarget {
         } catch {
             return .failure(PlanErrorReason("the module index of \(version) is unusable (repair kernel-modules-missing first): \(error)"))
         }
-        let exists = FileReading.status(atPath: root.host(image)) != nil
+        let exists = root.files.statusIfPresent(image) != nil
         return .success(InitramfsTarget(entry: entry, version: version, generator: generator, image: image, imageExists: exists))
     }
 }
@@ -164,12 +164,12 @@ public struct InitramfsAddDriverStrategy: RepairStrategy {
         switch target.generator {
         case .initramfsTools:
             let path = InitramfsModuleLists.initramfsToolsPath
-            let text = (try? FileReading.text(atPath: context.root.host(path))) ?? ""
+            let text = (try? context.root.files.text(path)) ?? ""
             configuration = .writeFile(path: path, contents: Array(InitramfsModuleLists.initramfsTools(text, adding: names).utf8),
                                        mode: Self.mode(of: path, in: context.root))
         case .dracut:
             let path = InitramfsModuleLists.dracutPath
-            let text = try? FileReading.text(atPath: context.root.host(path))
+            let text = try? context.root.files.text(path)
             configuration = .writeFile(path: path, contents: Array(InitramfsModuleLists.dracut(text, adding: names).utf8), mode: 0o644)
         }
         return [configuration, target.generator.build(version: target.version, exists: target.imageExists)]
@@ -177,7 +177,7 @@ public struct InitramfsAddDriverStrategy: RepairStrategy {
 
     /// The permission bits of an existing file, 0644 for a new one.
     static func mode(of path: String, in root: SystemRoot) -> UInt32 {
-        FileReading.status(atPath: root.host(path), followLinks: true).map { UInt32($0.st_mode) & 0o7777 } ?? 0o644
+        root.files.statusIfPresent(path, followLast: true).map { UInt32($0.st_mode) & 0o7777 } ?? 0o644
     }
 }
 
@@ -205,15 +205,15 @@ public struct ModuleIndexRebuildStrategy: RepairStrategy {
             return .failure(PlanErrorReason("no default entry with a kernel version"))
         }
         let directory = "/lib/modules/\(version)"
-        guard FileReading.status(atPath: root.host(directory + "/kernel"), followLinks: true) != nil else {
+        guard root.files.statusIfPresent(directory + "/kernel", followLast: true) != nil else {
             return .failure(PlanErrorReason("\(directory)/kernel does not exist: the modules themselves are gone, depmod cannot help"))
         }
-        guard FileReading.status(atPath: root.host(directory + "/modules.order"), followLinks: true) != nil
-            || FileReading.status(atPath: root.host(directory + "/modules.builtin"), followLinks: true) != nil else {
+        guard root.files.statusIfPresent(directory + "/modules.order", followLast: true) != nil
+            || root.files.statusIfPresent(directory + "/modules.builtin", followLast: true) != nil else {
             return .failure(PlanErrorReason("\(directory) has neither modules.order nor modules.builtin from the kernel package"))
         }
-        guard FileReading.status(atPath: root.host("/usr/sbin/depmod"), followLinks: true) != nil
-            || FileReading.status(atPath: root.host("/sbin/depmod"), followLinks: true) != nil else {
+        guard root.files.statusIfPresent("/usr/sbin/depmod", followLast: true) != nil
+            || root.files.statusIfPresent("/sbin/depmod", followLast: true) != nil else {
             return .failure(PlanErrorReason("the root has no depmod"))
         }
         return .success(version)

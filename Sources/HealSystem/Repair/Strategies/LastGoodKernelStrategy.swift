@@ -49,7 +49,7 @@ public struct LastGoodKernelStrategy: RepairStrategy {
         for (index, entry) in configuration.entries.enumerated() {
             guard let version = entry.kernelVersion, version != current, let kernel = entry.kernel,
                   entry.origin == .grubMenu, !Self.isRecovery(entry),
-                  let st = FileReading.status(atPath: root.host(kernel), followLinks: true), (st.st_mode & S_IFMT) == S_IFREG,
+                  let st = root.files.statusIfPresent(kernel, followLast: true), (st.st_mode & S_IFMT) == S_IFREG,
                   (try? InitramfsDetector.findings(for: entry, root: root))?.isEmpty == true,
                   (try? KernelModulesDetector.findings(for: entry, root: root))?.isEmpty == true
             else { continue }
@@ -100,12 +100,12 @@ public struct LastGoodKernelStrategy: RepairStrategy {
                                        mayChange: [environment]))
         } else {
             let text: String
-            do { text = try FileReading.text(atPath: root.host(choice.configPath), limit: 16 << 20) } catch { throw fail("\(error)") }
+            do { text = try root.files.text(choice.configPath, limit: 16 << 20) } catch { throw fail("\(error)") }
             let edited: String
             do { edited = try GrubDefaultEdit.settingDefault(name, grubConfig: text, line: assignment.line) } catch { throw fail("\(error)") }
             operations.append(.writeFile(path: choice.configPath, contents: Array(edited.utf8),
                                          mode: InitramfsAddDriverStrategy.mode(of: choice.configPath, in: root)))
-            if let grubDefaults = try? FileReading.text(atPath: root.host("/etc/default/grub")) {
+            if let grubDefaults = try? root.files.text("/etc/default/grub") {
                 operations.append(.writeFile(path: "/etc/default/grub",
                                              contents: Array(GrubDefaultEdit.settingDefault(name, defaultGrub: grubDefaults).utf8),
                                              mode: InitramfsAddDriverStrategy.mode(of: "/etc/default/grub", in: root)))

@@ -75,15 +75,15 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
         guard !modules.isEmpty else { throw fail("no crash in pstore names a faulting module") }
 
         var operations: [RepairOperation] = []
-        let existing = try? FileReading.text(atPath: root.host(ModuleBlacklistConfig.path))
+        let existing = try? root.files.text(ModuleBlacklistConfig.path)
         operations.append(.writeFile(path: ModuleBlacklistConfig.path,
                                      contents: Array(ModuleBlacklistConfig.text(existing: existing, adding: modules).utf8),
                                      mode: 0o644))
 
         let configuration = try? BootConfiguration.load(root)
-        if FileReading.status(atPath: root.host("/etc/default/grub")) != nil {
+        if root.files.statusIfPresent("/etc/default/grub") != nil {
             let text: String
-            do { text = try FileReading.text(atPath: root.host("/etc/default/grub")) } catch { throw fail("\(error)") }
+            do { text = try root.files.text("/etc/default/grub") } catch { throw fail("\(error)") }
             let edited = KernelCommandLineEdit.adding(modules, toParameter: ModuleBlacklistConfig.parameter, defaultGrub: text)
             if edited != text {
                 operations.append(.writeFile(path: "/etc/default/grub", contents: Array(edited.utf8),
@@ -93,7 +93,7 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
         if let configuration, case .grub(let configPath) = configuration.loader, let entry = configuration.defaultEntry,
            entry.origin == .grubMenu {
             let text: String
-            do { text = try FileReading.text(atPath: root.host(configPath), limit: 16 << 20) } catch { throw fail("\(error)") }
+            do { text = try root.files.text(configPath, limit: 16 << 20) } catch { throw fail("\(error)") }
             let edited: String
             do {
                 edited = try KernelCommandLineEdit.adding(modules, toParameter: ModuleBlacklistConfig.parameter,
@@ -130,7 +130,7 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
             }
         }
         guard !handled.isEmpty else { return nil }
-        let existing = try? FileReading.text(atPath: root.host(HandledPanicRecords.path))
+        let existing = try? root.files.text(HandledPanicRecords.path)
         return .writeFile(path: HandledPanicRecords.path,
                           contents: Array(HandledPanicRecords.text(existing: existing, adding: handled).utf8),
                           mode: 0o644)

@@ -54,7 +54,7 @@ public struct ResourceCleanup {
         for evidence in context.finding.evidence where evidence.source.hasPrefix("statvfs ") {
             guard let (usage, measure) = ResourceProjection.usage(fromEvidence: evidence.detail), measure == wanted else { continue }
             let place = String(evidence.source.dropFirst("statvfs ".count))
-            let fstab = (try? FileReading.text(atPath: context.root.host("/etc/fstab"))) ?? ""
+            let fstab = (try? context.root.files.text("/etc/fstab")) ?? ""
             return Target(place: place, usage: usage, measure: measure,
                           mountPoints: ResourceProjection.mountPoints(fstab: fstab))
         }
@@ -66,7 +66,7 @@ public struct ResourceCleanup {
     static func removals(_ paths: [String], root: SystemRoot, target: Target) -> [ResourceProjection.Removal] {
         paths.compactMap { path in
             guard ResourceProjection.path(root.canonical(path), isOn: target.place, mountPoints: target.mountPoints),
-                  let st = FileReading.status(atPath: root.host(path)) else { return nil }
+                  let st = root.files.statusIfPresent(path) else { return nil }
             return ResourceProjection.Removal(
                 path: path, device: UInt64(st.st_dev), inode: UInt64(st.st_ino), links: UInt64(st.st_nlink),
                 allocatedBytes: UInt64(st.st_blocks) * 512, isDirectory: (st.st_mode & S_IFMT) == S_IFDIR)
@@ -102,14 +102,14 @@ public struct ResourceCleanup {
     /// `path` and everything under it, children before their folder (a link is not
     /// followed); empty when it does not exist.
     static func tree(_ path: String, root: SystemRoot) -> [String] {
-        guard let st = FileReading.status(atPath: root.host(path)) else { return [] }
+        guard let st = root.files.statusIfPresent(path) else { return [] }
         guard (st.st_mode & S_IFMT) == S_IFDIR else { return [path] }
-        return FileReading.directoryEntries(atPath: root.host(path)).flatMap { tree(path + "/" + $0, root: root) } + [path]
+        return root.files.entriesIfPresent(path).flatMap { tree(path + "/" + $0, root: root) } + [path]
     }
 
     /// The entries of folder `path` (not the folder itself), each with what is under it.
     static func contents(_ path: String, root: SystemRoot) -> [Group] {
-        FileReading.directoryEntries(atPath: root.host(path)).map { name in
+        root.files.entriesIfPresent(path).map { name in
             Group(name: path + "/" + name, paths: tree(path + "/" + name, root: root))
         }
     }
@@ -169,8 +169,8 @@ public struct ResourcePackageCacheStrategy: ResourceCleanupStrategy {
     public func cleanupPlan(_ context: RepairContext) throws(PlanError) -> ResourceCleanup.Plan {
         let root = context.root
         let archives = "/var/cache/apt/archives"
-        let debs = FileReading.directoryEntries(atPath: root.host(archives)).filter { name in
-            name.hasSuffix(".deb") && FileReading.status(atPath: root.host(archives + "/" + name)).map { ($0.st_mode & S_IFMT) == S_IFREG } == true
+        let debs = root.files.entriesIfPresent(archives).filter { name in
+            name.hasSuffix(".deb") && root.files.statusIfPresent(archives + "/" + name).map { ($0.st_mode & S_IFMT) == S_IFREG } == true
         }.map { ResourceCleanup.Group(name: archives + "/" + $0, paths: [archives + "/" + $0]) }
         let partial = ResourceCleanup.contents(archives + "/partial", root: root)
         return try cleanup(context).plan(context, groups: debs + partial, nothing: "no .deb in the package cache")
@@ -201,11 +201,11 @@ public struct ResourceJournalVacuumStrategy: ResourceCleanupStrategy {
     static func archived(_ root: SystemRoot) -> [String] {
         let base = "/var/log/journal"
         var files: [(path: String, modified: Int)] = []
-        for machine in FileReading.directoryEntries(atPath: root.host(base)) {
+        for machine in root.files.entriesIfPresent(base) {
             let folder = base + "/" + machine
-            for name in FileReading.directoryEntries(atPath: root.host(folder))
+            for name in root.files.entriesIfPresent(folder)
             where name.contains("@") && (name.hasSuffix(".journal") || name.hasSuffix(".journal~")) {
-                guard let st = FileReading.status(atPath: root.host(folder + "/" + name)), (st.st_mode & S_IFMT) == S_IFREG else { continue }
+                guard let st = root.files.statusIfPresent(folder + "/" + name), (st.st_mode & S_IFMT) == S_IFREG else { continue }
                 files.append((folder + "/" + name, Int(st.st_mtim.tv_sec)))
             }
         }
@@ -301,7 +301,7 @@ public struct ResourceOldKernelsStrategy: ResourceCleanupStrategy {
     static func files(of version: String, root: SystemRoot) -> [String] {
         let boot = ["vmlinuz-", "vmlinux-", "initrd.img-", "System.map-", "config-"].map { "/boot/" + $0 + version }
             + ["/boot/initramfs-\(version).img"]
-        return boot.filter { FileReading.status(atPath: root.host($0)) != nil }
+        return boot.filter { root.files.statusIfPresent($0) != nil }
             + ResourceCleanup.tree(root.canonical("/lib/modules/" + version), root: root)
     }
 

@@ -58,13 +58,13 @@ struct RootDeviceCommandLineStrategy: PlanFirstStrategy {
 
         var operations: [RepairOperation] = []
         func edit(_ path: String, _ transform: ([UInt8], String) -> BootConfigEdit.Result) {
-            guard var bytes = try? FileReading.bytes(atPath: context.root.host(path), limit: 16 << 20) else { return }
+            guard var bytes = try? context.root.files.read(path, limit: 16 << 20) else { return }
             let original = bytes
             for spec in bad { bytes = transform(bytes, spec).bytes }
             guard bytes != original else { return }
             operations.append(.writeFile(path: path, contents: bytes, mode: Self.mode(of: path, context.root)))
         }
-        for path in ["/etc/default/grub"] + FileReading.directoryEntries(atPath: context.root.host("/etc/default/grub.d"))
+        for path in ["/etc/default/grub"] + context.root.files.entriesIfPresent("/etc/default/grub.d")
             .filter({ $0.hasSuffix(".cfg") }).sorted().map({ "/etc/default/grub.d/" + $0 }) {
             edit(path) { BootConfigEdit.replacingKernelArgument("root", value: $1, with: good, inDefaultGrub: $0) }
         }
@@ -98,6 +98,6 @@ struct RootDeviceCommandLineStrategy: PlanFirstStrategy {
     }
 
     static func mode(of path: String, _ root: SystemRoot) -> UInt32 {
-        FileReading.status(atPath: root.host(path), followLinks: true).map { UInt32($0.st_mode & 0o7777) } ?? 0o644
+        root.files.statusIfPresent(path, followLast: true).map { UInt32($0.st_mode & 0o7777) } ?? 0o644
     }
 }

@@ -23,7 +23,7 @@ struct FailedUnitsFinding {
     /// target in the clone, so a repair that leaves a unit the boot pulls in unloadable
     /// fails there and not on the machine. Nothing when the root has no systemd-analyze.
     static func verification(_ root: SystemRoot) -> [RepairOperation] {
-        guard FileReading.status(atPath: root.host("/usr/bin/systemd-analyze"), followLinks: true) != nil else { return [] }
+        guard root.files.statusIfPresent("/usr/bin/systemd-analyze", followLast: true) != nil else { return [] }
         // --man=no: the clone has no man pages to check Documentation= against. The
         // manager it starts stamps /run/systemd/systemd-units-load: runtime state that
         // must not travel into the fix.
@@ -100,10 +100,10 @@ public struct UnitRevertStrategy: RepairStrategy {
         var operations: [RepairOperation] = []
         for unit in finding.units {
             for path in UnitFiles.files(of: unit, root: root) {
-                guard let st = FileReading.status(atPath: root.host(path)) else { continue }
+                guard let st = root.files.statusIfPresent(path) else { continue }
                 if let owner = try? source.owner(of: path), let expected = source.expectedDigest(owner) {
                     let actual = (st.st_mode & S_IFMT) == S_IFREG
-                        ? (try? FileReading.bytes(atPath: root.host(path), limit: 16 << 20)).map(MD5File.digest(of:)) : nil
+                        ? (try? root.files.read(path, limit: 16 << 20)).map(MD5File.digest(of:)) : nil
                     guard actual != expected else { continue }
                     guard case .file(let contents, let mode) = try source.pristine(owner) else { continue }
                     if (st.st_mode & S_IFMT) != S_IFREG { operations.append(.removeFile(path: path)) }
