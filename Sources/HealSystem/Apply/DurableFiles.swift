@@ -32,7 +32,7 @@ final class StreamingSHA256 {
 }
 
 /// Writes that survive a power cut: every change to a root is write-temp (in the same
-/// folder), fsync, rename, fsync of the folder (DESIGN.md §7). Temporary names are fixed
+/// folder), fsync, rename, fsync of the folder. Temporary names are fixed
 /// (`.<name>.clarity-heal.tmp`), so redoing a step after a crash replaces what the crash
 /// left behind.
 enum DurableFiles {

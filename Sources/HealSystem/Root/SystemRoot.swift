@@ -1,7 +1,8 @@
 import Glibc
 
 /// The root of the system under examination: `/` on the running system, a mounted offline
-/// root in recovery, a clone in an environment. Every reader takes one (STYLE.md habit 6).
+/// root in recovery, a clone in an environment. Every reader takes one, so a test can
+/// point it at a temporary root.
 public struct SystemRoot: Sendable, Hashable, CustomStringConvertible {
     /// Absolute path of the root directory, without a trailing slash ("/" stays "/").
     public let path: String

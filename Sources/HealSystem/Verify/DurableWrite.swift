@@ -1,7 +1,7 @@
 import Glibc
 
 /// The small state files verification owns (the flag, grubenv), written the way every
-/// write to a real root is (DESIGN.md §7): a temporary file in the same folder, fsync,
+/// write to a real root is (docs/formats.md): a temporary file in the same folder, fsync,
 /// rename over the target, fsync of the folder. A crash leaves the old or the new file.
 enum DurableWrite {
     enum Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
