@@ -51,7 +51,8 @@ let package = Package(
         .systemLibrary(name: "CSystemd", providers: [.apt(["libsystemd-dev"])]),
         .target(name: "CLazyLibraries"),
         // Linked statically by HealSystem's linker settings: the shared libarchive pulls in
-        // libxml2 and ICU (REFERENCE.md §5), and inih is small enough to carry.
+        // libxml2 and, through it, ICU (`ldd` of Debian 12's libarchive.so.13), and inih is
+        // small enough to carry.
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CInih", providers: [.apt(["libinih-dev"])]),
         // Linux headers Glibc's module map leaves out (xattrs); nothing to link.

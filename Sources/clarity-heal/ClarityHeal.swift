@@ -16,7 +16,7 @@ struct ClarityHeal: AsyncParsableCommand {
     )
 
     /// Every command first finishes (or undoes) an apply or rollback a crash interrupted, so
-    /// it never looks at a root with half-replaced files (DESIGN.md §7).
+    /// it never looks at a root with half-replaced files (docs/formats.md, "Recovery").
     static func finishInterruptedApply(before command: ParsableCommand) throws {
         guard let rooted = command as? RootedCommand, let root = try? SystemRoot(rooted.global.root) else { return }
         try finishInterruptedApply(root: root)
@@ -34,7 +34,7 @@ struct ClarityHeal: AsyncParsableCommand {
     }
 
     /// Runs the command, mapping ArgumentParser's usage status (EX_USAGE, 64) to the
-    /// contract's 2 (DESIGN.md §5).
+    /// contract's 2 (docs/cli.md, "Exit status").
     static func main() async {
         if let quick = QuickDetect(arguments: CommandLine.arguments.dropFirst()) {
             quick.run()

@@ -22,7 +22,7 @@ extension ClarityHeal {
         var quick = false
 
         @Option(name: .customLong("class"), help: ArgumentHelp(
-            "Run only the detectors of this failure class (repeatable; slugs of DESIGN.md §4).",
+            "Run only the detectors of this failure class (repeatable).",
             valueName: "slug"))
         var classes: [FailureClass] = []
 

@@ -1,7 +1,7 @@
 import ArgumentParser
 import HealSystem
 
-/// The exit statuses of DESIGN.md §5, in one place.
+/// The exit statuses (docs/cli.md, "Exit status"), in one place.
 enum ExitStatus {
     static let healthy = ExitCode(0)
     static let findings = ExitCode(1)

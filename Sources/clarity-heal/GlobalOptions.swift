@@ -2,7 +2,7 @@ import ArgumentParser
 import HealSystem
 import Logging
 
-/// Options every command shares (STYLE.md habit 9).
+/// Options every command shares (docs/cli.md, "Options every command takes").
 struct GlobalOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("The root of the system to examine.", valueName: "dir"))
     var root: String = "/"
@@ -22,8 +22,8 @@ struct GlobalOptions: ParsableArguments {
         }
     }
 
-    /// Sends log messages to stderr at the chosen level. Only the executable does this
-    /// (STYLE.md habit 10).
+    /// Sends log messages to stderr at the chosen level. Only the executable does this;
+    /// the libraries take a `Logger` and never choose where it writes.
     func bootstrapLogging() {
         Self.bootstrapLogging(level: logLevel)
     }

@@ -9,7 +9,7 @@ func printError(_ message: String) {
     _ = line.withUnsafeBytes { write(2, $0.baseAddress, $0.count) }
 }
 
-/// Prints one JSON document on stdout (DESIGN.md §5).
+/// Prints one JSON document on stdout (docs/cli.md, "JSON conventions").
 func printJSON<T: Encodable>(_ value: T) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]

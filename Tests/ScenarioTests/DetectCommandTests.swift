@@ -2,7 +2,7 @@ import Foundation
 import Testing
 import TestSupport
 
-/// The `detect` command's contract (DESIGN.md §5), run as a user runs it: the built binary.
+/// The `detect` command's contract (docs/cli.md), run as a user runs it: the built binary.
 @Suite(.serialized)
 struct DetectCommandTests {
     struct Output: Decodable {

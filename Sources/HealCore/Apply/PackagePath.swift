@@ -1,6 +1,6 @@
 /// The rules a path in a fix manifest must follow before apply trusts it: absolute as the
 /// examined system sees it, and already normalised, so that the path apply checks is the
-/// path the kernel walks (DESIGN.md §7).
+/// path the kernel walks (docs/security.md, fix packages).
 public enum PackagePath {
     /// Why `path` is unacceptable, or nil when it is a normalised absolute path other than
     /// `/` itself.

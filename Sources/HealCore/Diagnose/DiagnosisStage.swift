@@ -1,5 +1,5 @@
 /// A link of the boot chain, in the order a machine walks it. Diagnosis goes broad to
-/// narrow along these stages (DESIGN.md §1 "diagnose"), and when several independent
+/// narrow along these stages (docs/architecture.md, data flow), and when several independent
 /// faults are found the earliest stage holds the root cause: a later stage never runs
 /// on a machine that stops at an earlier one.
 public enum DiagnosisStage: String, CaseIterable, Sendable, Codable, Comparable {

@@ -55,7 +55,7 @@ public struct LedgerRecord: Sendable, Codable, Hashable {
     public var kind: Kind
     /// The fix package id (`fix-…`) the record is about.
     public var fix: String?
-    /// The failure class slug of DESIGN.md §4. Kept as text so a slug from a newer version
+    /// The failure class slug (docs/failure-catalogue.md). Kept as text so a slug from a newer version
     /// never makes a record unreadable; `failure` gives the typed class.
     public var failureClass: String?
     /// The strategy id.

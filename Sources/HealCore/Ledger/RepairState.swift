@@ -67,7 +67,7 @@ public struct RepairState: Sendable, Hashable, Codable {
     public var skippedLines: Int
     public var tornTail: Bool
 
-    /// What the state asks of the caller, in DESIGN.md §5 terms.
+    /// What the state asks of the caller: `status` exits 0, 1 or 4 (docs/cli.md, "status").
     public enum Attention: String, Sendable, Hashable, Codable {
         /// Nothing in progress.
         case none

@@ -1,4 +1,4 @@
-/// A class of boot failure from the catalogue (DESIGN.md §4).
+/// A class of boot failure from the catalogue (docs/failure-catalogue.md).
 ///
 /// The raw value is the stable slug used in JSON output, the ledger, reports and tests.
 public enum FailureClass: String, CaseIterable, Sendable, Codable, Comparable {
@@ -53,11 +53,11 @@ public enum FailureClass: String, CaseIterable, Sendable, Codable, Comparable {
         lhs.rank < rhs.rank
     }
 
-    /// Catalogue order: the order of the boot chain, as DESIGN.md lists it.
+    /// Catalogue order: the order of the cases above, which follows the boot chain.
     public var rank: Int { Self.allCases.firstIndex(of: self) ?? Self.allCases.count }
 }
 
-/// The component slugs of `detect --json` (DESIGN.md §5).
+/// The component slugs of `detect --json` (docs/cli.md, "detect").
 public enum Component: String, CaseIterable, Sendable, Codable {
     case kernel, bootloader, systemServices, drivers, securitySubsystems, fileSystem, resources
 }

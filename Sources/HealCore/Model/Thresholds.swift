@@ -1,5 +1,5 @@
-/// When a count or a ratio becomes a finding. Defaults are the seed's (DESIGN.md §4);
-/// `/etc/clarity-heal/clarity-heal.conf` overrides them.
+/// When a count or a ratio becomes a finding; `/etc/clarity-heal/clarity-heal.conf` overrides
+/// the defaults below (docs/formats.md, "The config file").
 public struct Thresholds: Sendable, Codable, Equatable {
     /// Panic or Oops records in pstore that make a `kernel-panic` finding.
     public var kernelPanics: Int = 1

@@ -1,5 +1,5 @@
-/// Which boot entry to fall back to after failed boots (`boot-failures`, DESIGN.md §4:
-/// "fall back to the last entry that booted"), decided from facts the caller read.
+/// Which boot entry to fall back to after failed boots (`boot-failures` in
+/// docs/failure-catalogue.md: the entry that last booted), decided from facts the caller read.
 ///
 /// No record says which entry booted last, so the choice is made from the best evidence
 /// there is, in this order:

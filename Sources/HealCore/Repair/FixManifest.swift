@@ -1,8 +1,8 @@
 /// The manifest of a validated fix package: what to change on the real system, why, and
-/// the proof from the clone (DESIGN.md §5, §7).
+/// the proof from the clone (docs/formats.md, "Fix package").
 ///
 /// ```
-///  fix-<id>/
+///  <fix-id>/
 ///  ├── manifest.json      this structure: changes (contents by SHA-256), the operations
 ///  │                      that produced them, the findings, diagnosis and validation
 ///  ├── files/<sha256>     the new contents of every file the fix writes

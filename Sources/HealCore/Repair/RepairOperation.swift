@@ -1,5 +1,6 @@
 /// One step of a repair, computed in pure code by a strategy and executed idempotently in an
-/// environment (STYLE.md habit 8). Paths are absolute as the examined system sees them.
+/// environment, so `repair --dry-run` can print it. Paths are absolute as the examined system
+/// sees them.
 public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Replace (or create) a regular file with these bytes.
     case writeFile(path: String, contents: [UInt8], mode: UInt32)

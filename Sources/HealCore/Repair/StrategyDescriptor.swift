@@ -1,5 +1,5 @@
 /// What a repair strategy is, independent of any one system: the catalogue's row for it
-/// (DESIGN.md §4). Ranking uses only these numbers, so learning can replace the prior.
+/// (docs/failure-catalogue.md). Ranking uses only these numbers, so learning can replace the prior.
 public struct StrategyDescriptor: Sendable, Hashable, Codable, Identifiable {
     /// A stable slug (`fstab-add-nofail`), used in fix packages, the ledger and learning.
     public var id: String

@@ -2,7 +2,7 @@ import FoundationEssentials
 import Glibc
 import HealCore
 
-/// Puts a validated fix on a root and takes it off again, crash-safe (DESIGN.md §7):
+/// Puts a validated fix on a root and takes it off again, crash-safe (docs/formats.md):
 /// checks first (nothing written when a check fails), a verified backup before the first
 /// change, every change through the journal with write-temp, fsync, rename, fsync-dir.
 ///

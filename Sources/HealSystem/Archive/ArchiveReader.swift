@@ -104,7 +104,7 @@ final class ArchiveReader {
     /// Opens `bytes[offset...]` with `archive_read_open_memory`.
     /// - Parameters:
     ///   - formats: enabled one by one (never `format_all`: its xar reader needs libxml2,
-    ///     which the static libarchive link leaves out, REFERENCE.md §5).
+    ///     which the static libarchive link leaves out: see Package.swift).
     ///   - filters: `.compressed` enables the decompressors the kernel has for initrds
     ///     and dpkg for members (gzip, bzip2, xz, lzma, lz4, zstd).
     init(_ bytes: ArchiveBytes, offset: Int = 0, formats: [Format], filters: Filters) throws(ArchiveFailure) {

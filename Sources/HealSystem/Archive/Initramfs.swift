@@ -13,7 +13,8 @@ import Glibc
 ///                                                                  cpio … TRAILER!!! [NULs
 ///                                                                  cpio … TRAILER!!!]
 /// ```
-/// libarchive stops at the first `TRAILER!!!` (REFERENCE.md §5), so each segment is
+/// libarchive stops at the first `TRAILER!!!` (its archive_read_support_format_cpio.c
+/// returns ARCHIVE_EOF there), so each segment is
 /// opened on its own: an uncompressed cpio is read in place and the walk continues at
 /// the bytes libarchive consumed; NUL padding is skipped byte by byte as the kernel
 /// does; anything else must be a compressed stream, which is decompressed whole and

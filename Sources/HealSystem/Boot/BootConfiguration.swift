@@ -4,7 +4,7 @@ import HealCore
 /// What the boot loader of a root will start: its menu entries and the default among
 /// them, worked out the way GRUB (or systemd-boot, for BLS-only roots) does.
 ///
-/// GRUB picks its default in grub.cfg's 00_header section (REFERENCE.md §3):
+/// GRUB picks its default in grub.cfg's 00_header section (GRUB's util/grub.d/00_header.in):
 ///
 /// ```
 /// load_env                                   # grubenv: saved_entry, next_entry, …

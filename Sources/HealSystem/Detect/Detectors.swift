@@ -1,6 +1,6 @@
 import HealCore
 
-/// Every detector, in boot-chain order (DESIGN.md §4): the engine runs them in this order.
+/// Every detector, in boot-chain order (docs/failure-catalogue.md): the engine runs them in this order.
 public enum Detectors {
     public static var all: [any Detector] {
         [

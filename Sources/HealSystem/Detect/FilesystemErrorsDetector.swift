@@ -4,7 +4,7 @@ import HealCore
 /// Finds ext2/3/4 filesystems of the system that carry errors: those fstab resolves to and
 /// the context's extra devices.
 ///
-/// Two real tools judge, as DESIGN.md §4 says:
+/// Two real tools judge:
 /// - `dumpe2fs -h`: the superblock's state says "with errors" (the kernel recorded an
 ///   error; `errors=remount-ro` turned the mount read-only). Safe on a mounted filesystem.
 /// - `e2fsck -fn`: a forced read-only check exits non-zero. Skipped for a filesystem

@@ -1,6 +1,6 @@
 import HealCore
 
-/// An isolated clone of the examined system where repairs are tried (DESIGN.md §1, §7).
+/// An isolated clone of the examined system where repairs are tried (docs/architecture.md).
 ///
 /// The repair engine sees only this protocol, so the overlay sandbox, the copy fallback and
 /// the microVM are interchangeable. The real root is never written through it.

@@ -1,6 +1,6 @@
 import Glibc
 
-/// The wall clock, behind a protocol so tests drive time (STYLE.md habit 7): the reboot
+/// The wall clock, behind a protocol so tests drive time: the reboot
 /// policy and the ledger's stamps read it.
 public protocol Clock: Sendable {
     /// Seconds since the epoch.

@@ -1,7 +1,7 @@
 import HealCore
 
 /// Something that can reboot the machine later: behind a protocol because a test cannot
-/// reboot (STYLE.md habit 7).
+/// reboot.
 public protocol RebootScheduler: Sendable {
     /// Arranges `reboot` (its time, notice and commands).
     /// - Throws: `RebootSchedulerError` when the reboot could not be arranged.

@@ -1,7 +1,7 @@
 import Glibc
 
 /// What a finished command left: its status and everything it printed.
-/// A non-zero status is a value, not an error (STYLE.md habit 7).
+/// A non-zero status is a value, not an error: the caller decides what it means.
 public struct CommandResult: Sendable, Equatable {
     public var status: Int32
     public var standardOutput: [UInt8]

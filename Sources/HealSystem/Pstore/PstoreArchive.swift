@@ -3,7 +3,8 @@ import HealCore
 
 /// Every pstore record a root still has, wherever it sits, each content once, newest first.
 ///
-/// Records are looked for in three places (REFERENCE.md §4):
+/// Records are looked for in three places (the kernel's Documentation/admin-guide/ramoops.rst,
+/// systemd-pstore.service(8)):
 ///
 /// ```
 ///  live pstore file system            /sys/fs/pstore/          (or --pstore DIR)

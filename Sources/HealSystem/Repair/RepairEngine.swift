@@ -1,8 +1,8 @@
 import HealCore
 import Logging
 
-/// Tries strategies for one finding on a clone until one validates (DESIGN.md §1,
-/// "repair+validate"): snapshot, plan, execute, validate; restore the snapshot when a
+/// Tries strategies for one finding on a clone until one validates (docs/architecture.md,
+/// data flow): snapshot, plan, execute, validate; restore the snapshot when a
 /// strategy fails, so the next one starts from the same clone.
 public struct RepairEngine: Sendable {
     /// A strategy that validated: exactly what it changed and the proof.

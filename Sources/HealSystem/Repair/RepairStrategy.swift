@@ -28,7 +28,7 @@ public struct RepairContext: Sendable {
     }
 }
 
-/// A way to repair one or more failure classes (DESIGN.md §4), tried on a clone first.
+/// A way to repair one or more failure classes (docs/failure-catalogue.md), tried on a clone first.
 ///
 /// `plan` reads the clone and computes the operations without changing anything, so
 /// `--dry-run` can print them; the environment executes them idempotently. Text

@@ -1,6 +1,6 @@
 import HealCore
 
-/// Every repair strategy of DESIGN.md §4. Each group lives beside its strategies in
+/// Every repair strategy (docs/failure-catalogue.md). Each group lives beside its strategies in
 /// `Strategies/`; the engine ranks the ones whose classes match (`StrategyRanking`).
 public enum StrategyCatalogue {
     public static var all: [any RepairStrategy] {

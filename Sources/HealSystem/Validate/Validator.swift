@@ -1,6 +1,6 @@
 import HealCore
 
-/// The validation suite run on the clone after a strategy (DESIGN.md §4, last column):
+/// The validation suite run on the clone after a strategy (docs/failure-catalogue.md):
 ///
 /// - `resolved`: the repaired class's detectors find nothing of that class;
 /// - `no-regressions`: a full detection finds nothing that was not there before;

@@ -31,7 +31,7 @@ struct FstabStrategyTests {
                 "\(verify.stdout)")
     }
 
-    @Test("the unresolvable-source strategies rank in DESIGN order")
+    @Test("the unresolvable-source strategies rank in the catalogue's default order")
     func ranking() {
         #expect(StrategyCatalogue.candidates(for: .fstabUnresolvableSource).map(\.descriptor.id)
                 == ["fstab-repoint-source", "fstab-add-nofail", "fstab-comment-out"])

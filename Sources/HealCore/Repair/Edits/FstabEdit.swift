@@ -1,5 +1,5 @@
-/// Edits of one line of an fstab(5) that leave every other byte of the file as it was
-/// (DESIGN.md §4: "other lines byte-identical"). Fields are found the way libmount splits
+/// Edits of one line of an fstab(5) that leave every other byte of the file as it was, so
+/// a person's diff shows only the repair. Fields are found the way libmount splits
 /// them — runs of blanks — and a changed field is spliced in place, so the blanks around it
 /// (tabs, aligned columns, trailing spaces) stay as the person wrote them.
 ///

@@ -1,5 +1,5 @@
 /// The modprobe.d file that keeps modules from loading after a panic or Oops named them
-/// (DESIGN.md §4, kernel-panic). `blacklist M` stops loading by alias; `install M
+/// (`kernel-panic`, docs/failure-catalogue.md). `blacklist M` stops loading by alias; `install M
 /// /bin/false` also stops an explicit `modprobe M` and a dependency pulling it in
 /// (modprobe.d(5)). The kernel's own `module_blacklist=` on the command line covers the
 /// initramfs and any loader that bypasses modprobe.

@@ -1,5 +1,6 @@
 /// What removing files frees on the examined filesystem, and its usage afterwards
-/// (DESIGN.md §4, `disk-space-exhausted` / `inode-exhausted`: "below threshold").
+/// (`disk-space-exhausted` / `inode-exhausted` must end below the threshold:
+/// docs/failure-catalogue.md).
 ///
 /// A clone cannot answer "below threshold" itself: statvfs of an overlay reports the
 /// scratch filesystem, not the examined one. So the exhaustion strategies read the size

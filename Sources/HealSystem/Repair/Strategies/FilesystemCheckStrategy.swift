@@ -1,7 +1,7 @@
 import Glibc
 import HealCore
 
-/// `filesystem-errors`: `e2fsck -fy` on the filesystem the finding names (DESIGN.md §4).
+/// `filesystem-errors`: `e2fsck -fy` on the filesystem the finding names.
 ///
 /// The operation is block level, so the engine runs it on a copy-on-write snapshot of the
 /// device (`BlockSnapshot`, qemu-storage-daemon over FUSE) and validates there; apply runs

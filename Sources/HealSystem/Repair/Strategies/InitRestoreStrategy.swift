@@ -5,7 +5,7 @@ import HealCore
 /// links, the file, its ELF (or `#!`) interpreter and that one's links — and puts back
 /// whatever is missing or not executable from the installed packages' cached .debs: a link
 /// as the package ships it, a file checked against md5sums, an execute bit from the
-/// package's mode (DESIGN.md §4).
+/// package's mode.
 public struct InitRestoreStrategy: RepairStrategy {
     public let descriptor = StrategyDescriptor(
         id: "init-restore-from-package",

@@ -89,7 +89,7 @@ struct PlanErrorReason: Error {
 }
 
 /// `initramfs-missing` / `initramfs-corrupt`: rebuilds the default kernel's image with the
-/// root's own generator, chrooted in the clone (DESIGN.md §4).
+/// root's own generator, chrooted in the clone.
 public struct InitramfsRegenerateStrategy: RepairStrategy {
     public let descriptor = StrategyDescriptor(
         id: "initramfs-regenerate",
@@ -182,7 +182,7 @@ public struct InitramfsAddDriverStrategy: RepairStrategy {
 }
 
 /// `kernel-modules-missing`: rebuilds the module index of the default kernel with the
-/// root's `depmod`, when its modules are there (DESIGN.md §4).
+/// root's `depmod`, when its modules are there.
 public struct ModuleIndexRebuildStrategy: RepairStrategy {
     public let descriptor = StrategyDescriptor(
         id: "module-index-rebuild",

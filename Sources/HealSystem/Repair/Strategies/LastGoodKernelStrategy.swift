@@ -3,8 +3,8 @@ import HealCore
 
 /// Makes the newest other installed kernel whose boot chain is intact (its kernel file,
 /// an initrd readable with `/init` and the root's drivers, a loadable module index) the
-/// GRUB default, leaving the broken kernel installed for a person to look at (DESIGN.md
-/// §4: the fallback of `initramfs-*`, `kernel-modules-missing` and `kernel-panic`).
+/// GRUB default, leaving the broken kernel installed for a person to look at (the fallback
+/// of `initramfs-*`, `kernel-modules-missing` and `kernel-panic`, docs/failure-catalogue.md).
 ///
 /// GRUB's default is set where 00_header reads it: the literal `set default="…"` line of
 /// grub.cfg and `GRUB_DEFAULT` in `/etc/default/grub` (kept by the next update-grub), or

@@ -2,7 +2,7 @@ import Glibc
 import HealCore
 
 /// `kernel-panic` whose trace names a faulting module: keeps the module from loading
-/// (DESIGN.md §4) —
+/// (docs/failure-catalogue.md) —
 ///
 /// - `/etc/modprobe.d/clarity-heal-blacklist.conf`: `blacklist M` and `install M /bin/false`;
 /// - `module_blacklist=M` on the kernel command line: in `GRUB_CMDLINE_LINUX` of

@@ -136,7 +136,7 @@ struct PackagedFiles {
 
 /// `system-file-corrupt`: puts back every file of the finding that differs from its
 /// package, taken from the cached .deb of the installed version and checked against dpkg's
-/// md5sums before it is written (DESIGN.md §4). A symbolic link where the package has a
+/// md5sums before it is written. A symbolic link where the package has a
 /// file is removed first, so the write cannot follow it.
 public struct PackagedFileRestoreStrategy: RepairStrategy {
     public let descriptor = StrategyDescriptor(

@@ -2,7 +2,7 @@ import Glibc
 import HealCore
 
 extension StrategyCatalogue {
-    /// `disk-space-exhausted` / `inode-exhausted` (DESIGN.md §4).
+    /// `disk-space-exhausted` / `inode-exhausted` (docs/failure-catalogue.md).
     public static var resources: [any RepairStrategy] {
         [ResourcePackageCacheStrategy(), ResourceJournalVacuumStrategy(), ResourceCrashDumpStrategy(),
          ResourceOldKernelsStrategy()]

@@ -33,7 +33,7 @@ struct FailedUnitsFinding {
 }
 
 /// `unit-failures`: masks the failed units that are not essential (`EssentialUnits`), so
-/// the next boot does not start them (DESIGN.md §4), then checks the default target still
+/// the next boot does not start them, then checks the default target still
 /// verifies. The mask is what `systemctl mask` writes: `/etc/systemd/system/UNIT` →
 /// `/dev/null`.
 public struct UnitMaskStrategy: RepairStrategy {
@@ -68,7 +68,7 @@ public struct UnitMaskStrategy: RepairStrategy {
     }
 }
 
-/// `unit-failures`: reverts what changed in the failed units' files (DESIGN.md §4) —
+/// `unit-failures`: reverts what changed in the failed units' files —
 /// a packaged unit file or drop-in that differs from its package is restored from the
 /// cached .deb (checksum verified); a local drop-in or override in /etc written between
 /// the last good boot and the failing boot is removed.
