@@ -65,23 +65,29 @@ public enum AccountDatabase {
 
     /// Reads one database of `root` with glibc.
     /// - Throws: `AccountDatabase.Error` when the file is missing or cannot be read.
-    public static func read(_ kind: Kind, root: SystemRoot) throws(AccountDatabase.Error) -> Contents {
+    public static func read(_ kind: Kind, root: SystemRoot, path: String? = nil) throws(AccountDatabase.Error) -> Contents {
         // Read once through the root (a link in it stays inside; a FIFO is not opened),
         // then handed to glibc from memory.
+        let path = path ?? kind.path
         let text: String
         do {
-            text = try root.files.text(kind.path, limit: 16 << 20)
+            text = try root.files.text(path, limit: 16 << 20)
         } catch {
-            if case .missing = error { throw .missing(path: kind.path) }
-            throw .unreadable(path: kind.path, reason: error.reason)
+            if case .missing = error { throw .missing(path: path) }
+            throw .unreadable(path: path, reason: error.reason)
         }
+        return try parse(kind, text: text, displayPath: path)
+    }
+
+    /// What glibc makes of `text` as database `kind`.
+    public static func parse(_ kind: Kind, text: String, displayPath: String) throws(AccountDatabase.Error) -> Contents {
         let stream: CStream
         do {
             stream = try CStream(text: text)
         } catch {
-            throw .unreadable(path: kind.path, reason: error.reason)
+            throw .unreadable(path: displayPath, reason: error.reason)
         }
-        let records = try stream.records(kind, displayPath: kind.path)
+        let records = try stream.records(kind, displayPath: displayPath)
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         var entryLines = 0
         var candidates: [UnparsableLine] = []
@@ -97,7 +103,7 @@ public enum AccountDatabase {
         if records.count < entryLines {
             unparsable = candidates.filter { candidate in
                 guard let single = try? CStream(text: candidate.text + "\n"),
-                      let parsed = try? single.records(kind, displayPath: kind.path) else { return true }
+                      let parsed = try? single.records(kind, displayPath: displayPath) else { return true }
                 return parsed.isEmpty
             }
         }

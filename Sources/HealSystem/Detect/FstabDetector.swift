@@ -96,9 +96,11 @@ public struct FstabDetector: Detector {
     /// `loop`) is a file of the examined root, not of this machine.
     static func resolve(_ source: String, devices: BlockDevices, root: SystemRoot) -> ResolvedDevice? {
         guard source.hasPrefix("/"), !source.hasPrefix("/dev/") else { return devices.resolve(source) }
-        let file = root.host(source)
-        guard FileReading.status(atPath: file, followLinks: true) != nil else { return nil }
-        return BlockDevices(extraImages: [file], scanningHost: false).devices.first
+        // Followed inside the root to a regular file; libblkid then opens it by a host path
+        // that passes no link (a device node or a link out of the root is never probed).
+        let canonical = root.canonical(source)
+        guard root.files.kind(canonical) == .regular else { return nil }
+        return BlockDevices(extraImages: [root.host(canonical)], scanningHost: false).devices.first
     }
 
     /// findmnt's verify_fstype: the written type must be the one on disk, and `auto` must

@@ -61,7 +61,7 @@ public struct InitDetector: Detector {
                            chain + [Evidence(source: target, detail: "mode \(String(mode, radix: 8)), no execute bit")])
         }
         // The loader the kernel needs before init's first instruction.
-        switch Self.interpreter(ofHostFile: root.host(target)) {
+        switch Self.interpreter(of: target, in: root) {
         case .some((let interpreter, let kind)):
             let found = root.resolveWithin(interpreter)
             if case .resolved(let path, _) = found,
@@ -79,8 +79,10 @@ public struct InitDetector: Detector {
 
     /// The interpreter a file names: ELF `PT_INTERP`, or a `#!` line. Reads at most
     /// 1 MiB of the file.
-    static func interpreter(ofHostFile path: String) -> (path: String, kind: String)? {
-        var prefix = readPrefix(path, count: 64 << 10)
+    static func interpreter(of path: String, in root: SystemRoot) -> (path: String, kind: String)? {
+        // Opened once inside the root (a regular file only); the prefix is read from it.
+        guard let file = try? root.files.open(path, limit: .max, links: .refuse) else { return nil }
+        var prefix = readPrefix(file, count: 64 << 10)
         if prefix.starts(with: Array("#!".utf8)) {
             let line = prefix.dropFirst(2).prefix { $0 != 0x0a }
             let words = String(decoding: line, as: UTF8.self).split(whereSeparator: { $0 == " " || $0 == "\t" })
@@ -90,17 +92,15 @@ public struct InitDetector: Detector {
             switch ElfProgramInterpreter.read(prefix) {
             case .interpreter(let interpreter): return (interpreter, "ELF")
             case .needsMoreBytes(let needed) where needed <= 1 << 20 && needed > prefix.count:
-                prefix = readPrefix(path, count: needed)
+                prefix = readPrefix(file, count: needed)
             default: return nil
             }
         }
         return nil
     }
 
-    private static func readPrefix(_ path: String, count: Int) -> [UInt8] {
-        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC) }
-        guard fd >= 0 else { return [] }
-        defer { close(fd) }
+    private static func readPrefix(_ file: OpenFile, count: Int) -> [UInt8] {
+        let fd = file.descriptor
         var buffer = [UInt8](repeating: 0, count: count)
         var filled = 0
         while filled < count {

@@ -83,10 +83,10 @@ public struct InitramfsDetector: Detector {
         let image: Initramfs
         let listing: Initramfs.Listing
         do throws(Initramfs.Error) {
-            image = try Initramfs(path: root.host(resolved))
+            image = try Initramfs(root: root, path: resolved)
             listing = try image.list()
         } catch {
-            let detail = error.description.replacing(root.host(resolved), with: resolved)
+            let detail = error.description
             switch error {
             case .missing, .empty:
                 return [Finding(.initramfsMissing, summary: "initramfs \(initrd) is \(error.isEmpty ? "empty" : "missing")",

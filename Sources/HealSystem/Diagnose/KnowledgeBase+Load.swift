@@ -29,7 +29,7 @@ extension KnowledgeBase {
             do {
                 bytes = try root.files.read(path, limit: 4 << 20)
             } catch {
-                throw KnowledgeFileError(path: path, reason: error.description.replacing(root.host(path), with: path))
+                throw KnowledgeFileError(path: path, reason: error.description)
             }
             let file: KnowledgeFile
             do {

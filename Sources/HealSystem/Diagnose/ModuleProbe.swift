@@ -112,9 +112,9 @@ struct ModuleProbe {
         }
         let entries: [ArchiveEntry]
         do throws(Initramfs.Error) {
-            entries = try Initramfs(path: root.host(resolved)).entries()
+            entries = try Initramfs(root: root, path: resolved).entries()
         } catch {
-            let detail = error.description.replacing(root.host(resolved), with: resolved)
+            let detail = error.description
             return Outcome(ran: ran, found: [Evidence(source: initrd, detail: detail)], significant: false,
                            attributes: ["moduleInInitramfs": "unknown: \(detail)"])
         }

@@ -29,6 +29,8 @@ public struct FixPackage: Sendable {
         case read(path: String, reason: String)
         case malformed(path: String, reason: String)
         case checksum(path: String, expected: String, actual: String)
+        /// A contents file whose size is not the manifest's, found before reading it.
+        case size(path: String, expected: Int, actual: Int)
 
         public var description: String {
             switch self {
@@ -37,6 +39,8 @@ public struct FixPackage: Sendable {
             case .malformed(let path, let reason): "the fix package at \(path) is malformed: \(reason)"
             case .checksum(let path, let expected, let actual):
                 "the fix package file \(path) does not match its checksum (expected \(expected), found \(actual))"
+            case .size(let path, let expected, let actual):
+                "the fix package file \(path) does not match its checksum: it holds \(actual) bytes, the manifest says \(expected)"
             }
         }
     }
@@ -82,8 +86,9 @@ public struct FixPackage: Sendable {
     public static func write(_ manifest: FixManifest, files: [String: [UInt8]], into folder: ConfinedDirectory)
         throws(FixPackage.Error) -> FixPackage
     {
-        guard PackagePath.isUsableFixID(manifest.id) else {
-            throw .write(path: folder.path, reason: "\(manifest.id.debugDescription) is not a usable fix id")
+        // Apply checks the id; here it only has to name one folder inside `folder`.
+        guard !manifest.id.isEmpty, !manifest.id.contains("/"), manifest.id != ".", manifest.id != ".." else {
+            throw .write(path: folder.path, reason: "\(manifest.id.debugDescription) cannot name a folder")
         }
         let final = "/" + manifest.id
         let partial = "/." + manifest.id + ".partial"
@@ -208,7 +213,7 @@ public struct FixPackage: Sendable {
             throw .read(path: folder.path + path, reason: error.reason)
         }
         if let size, file.size != size {
-            throw .malformed(path: folder.path + path, reason: "it holds \(file.size) bytes, the manifest says \(size)")
+            throw .size(path: folder.path + path, expected: size, actual: file.size)
         }
         return file
     }

@@ -78,7 +78,7 @@ extension ConfinedDirectory {
             unlinkat(folder.descriptor, temp, 0)
             throw error
         }
-        try Self.commit(folder, temp, over: name, path: path)
+        try commit(folder, temp, over: name, path: path)
     }
 
     /// Replaces `path` with a regular file holding `bytes`, durably.
@@ -103,7 +103,7 @@ extension ConfinedDirectory {
             unlinkat(folder.descriptor, temp, 0)
             throw .system(path: path, call: "fchownat", errno: code)
         }
-        try Self.commit(folder, temp, over: name, path: path)
+        try commit(folder, temp, over: name, path: path)
     }
 
     /// Makes `path` a hard link to `existing` (both inside, neither through a link).
@@ -115,17 +115,22 @@ extension ConfinedDirectory {
         guard linkat(source.descriptor, sourceName, folder.descriptor, temp, 0) == 0 else {
             throw .system(path: path, call: "linkat", errno: errno)
         }
-        try Self.commit(folder, temp, over: name, path: path)
+        try commit(folder, temp, over: name, path: path)
     }
 
     /// Renames a durable temporary over its final name and makes the rename durable.
-    static func commit(_ folder: OpenFile, _ temp: String, over name: String, path: String) throws(FileError) {
-        CrashPoint.reached()
+    func commit(_ folder: OpenFile, _ temp: String, over name: String, path: String) throws(FileError) {
+        crashPoint()
         guard renameat(folder.descriptor, temp, folder.descriptor, name) == 0 else {
             throw .system(path: path, call: "renameat", errno: errno)
         }
-        CrashPoint.reached()
+        crashPoint()
         try folder.sync()
+    }
+
+    /// A power-loss test point, on a root only (`marksCrashPoints`).
+    func crashPoint() {
+        if marksCrashPoints { CrashPoint.reached() }
     }
 
     static func unlinkIfPresent(_ folder: OpenFile, _ name: String) throws(FileError) {
@@ -186,7 +191,7 @@ extension ConfinedDirectory {
     /// at `path` must have been removed first).
     public func commitTemporary(over path: String) throws(FileError) {
         let (folder, name) = try parent(of: path, links: .refuse)
-        try Self.commit(folder, "." + name + Self.temporarySuffix, over: name, path: path)
+        try commit(folder, "." + name + Self.temporarySuffix, over: name, path: path)
     }
 
     /// Gives the folder or file at `path` (never a link) this owner, mode and times, durably.
@@ -312,7 +317,7 @@ extension ConfinedDirectory {
             } else if unlinkat(folder.descriptor, name, 0) != 0 {
                 throw .system(path: path, call: "unlinkat", errno: errno)
             }
-            CrashPoint.reached()
+            crashPoint()
             try folder.sync()
         }
         if try Self.statusAt(folder, trash) != nil {
@@ -334,7 +339,7 @@ extension ConfinedDirectory {
             if errno == ENOTEMPTY || errno == EEXIST { return }
             throw .system(path: path, call: "unlinkat", errno: errno)
         }
-        CrashPoint.reached()
+        crashPoint()
         try folder.sync()
     }
 

@@ -54,6 +54,9 @@ public final class ConfinedDirectory: @unchecked Sendable {
     /// inside, found once without a link).
     private let anchor: Anchor
     let resolver: Resolver
+    /// Whether replacing writes mark power-loss test points (`CrashPoint`): true for a
+    /// root, whose writes the journal steps are; false for clarity-heal's own folders.
+    let marksCrashPoints: Bool
 
     private enum Anchor {
         case path
@@ -65,13 +68,14 @@ public final class ConfinedDirectory: @unchecked Sendable {
     /// examined), found again by that path for every operation: a clone's root stays valid
     /// while its overlay is unmounted and mounted again.
     /// - Throws: `FileError` when it does not exist or is not a folder.
-    public init(_ path: String, resolver: Resolver = .preferred) throws(FileError) {
+    public init(_ path: String, resolver: Resolver = .preferred, marksCrashPoints: Bool = false) throws(FileError) {
         let fd = retryingEINTR { Glibc.open(path, HEAL_O_PATH | O_DIRECTORY | O_CLOEXEC) }
         guard fd >= 0 else { throw FileError.from(errno, path: path, call: "open") }
         self.path = Self.hostPath(of: fd) ?? path
         close(fd)
         anchor = .path
         self.resolver = resolver
+        self.marksCrashPoints = marksCrashPoints
     }
 
     /// Takes ownership of `fd`, an `O_PATH` folder descriptor.
@@ -79,6 +83,7 @@ public final class ConfinedDirectory: @unchecked Sendable {
         anchor = .descriptor(fd)
         self.resolver = resolver
         self.path = path
+        marksCrashPoints = false
     }
 
     deinit {

@@ -28,7 +28,7 @@ public struct SystemRoot: Sendable, Hashable, CustomStringConvertible {
             throw .unusable(path: path, reason: String(cString: strerror(errno)))
         }
         do {
-            files = try ConfinedDirectory(normalized, resolver: resolver)
+            files = try ConfinedDirectory(normalized, resolver: resolver, marksCrashPoints: true)
         } catch {
             throw .unusable(path: path, reason: error.reason)
         }

@@ -24,19 +24,18 @@ struct AccountsRestoreBackupStrategy: PlanFirstStrategy {
         for kind in AccountDatabase.Kind.allCases {
             guard let problem = Self.problem(kind, root: root, passwd: passwd) else { continue }
             let backup = kind.path + "-"
-            let backupHost = root.host(backup)
-            guard let backupStatus = FileReading.status(atPath: backupHost, followLinks: true),
+            guard let backupStatus = root.files.statusIfPresent(backup, followLast: true),
                   (backupStatus.st_mode & S_IFMT) == S_IFREG else {
                 throw refuse("\(kind.path) is broken (\(problem)) and there is no \(backup) to restore it from")
             }
-            if let bad = try Self.backupProblem(kind, backupHost: backupHost) {
-                throw refuse("\(kind.path) is broken (\(problem)) and its backup \(backup) is no better: \(bad)")
-            }
             let bytes: [UInt8]
             do {
-                bytes = try FileReading.bytes(atPath: backupHost, limit: 64 << 20)
+                bytes = try root.files.read(backup, limit: 64 << 20)
             } catch {
                 throw refuse("\(error)")
+            }
+            if let bad = Self.problem(kind, text: String(decoding: bytes, as: UTF8.self), displayPath: backup) {
+                throw refuse("\(kind.path) is broken (\(problem)) and its backup \(backup) is no better: \(bad)")
             }
             let current = root.files.statusIfPresent(kind.path, followLast: true)
                 .flatMap { (($0.st_mode & S_IFMT) == S_IFREG) ? $0 : nil }
@@ -67,31 +66,24 @@ struct AccountsRestoreBackupStrategy: PlanFirstStrategy {
             }
             return error.description
         }
+        return problem(contents)
+    }
+
+    /// What is wrong with `text` as database `kind` (a backup judged on its own), nil when
+    /// sound.
+    static func problem(_ kind: AccountDatabase.Kind, text: String, displayPath: String) -> String? {
+        do {
+            return problem(try AccountDatabase.parse(kind, text: text, displayPath: displayPath))
+        } catch {
+            return error.description
+        }
+    }
+
+    static func problem(_ contents: AccountDatabase.Contents) -> String? {
         if contents.entryLines == 0 { return "no entries" }
         if !contents.unparsable.isEmpty { return "\(contents.unparsable.count) unparsable lines" }
         if contents.root == nil { return "no root entry" }
         return nil
     }
 
-    /// Reads the backup with glibc, as the detector reads the database. `AccountDatabase`
-    /// reads only `/etc/<kind>` of a root, so the backup is shown to it as the database of
-    /// a throwaway root (a folder in /tmp with one symbolic link), removed afterwards.
-    static func backupProblem(_ kind: AccountDatabase.Kind, backupHost: String) throws(PlanError) -> String? {
-        var template = Array("/tmp/clarity-heal-accounts-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw PlanError(strategy: "accounts-restore-backup", reason: "cannot make a folder in /tmp: \(String(cString: strerror(errno)))")
-        }
-        let folder = String(cString: made)
-        defer {
-            unlink(folder + "/etc/" + kind.rawValue)
-            rmdir(folder + "/etc")
-            rmdir(folder)
-        }
-        guard mkdir(folder + "/etc", 0o700) == 0, symlink(backupHost, folder + "/etc/" + kind.rawValue) == 0,
-              let scratch = try? SystemRoot(folder) else {
-            throw PlanError(strategy: "accounts-restore-backup", reason: "cannot stage \(backupHost) for reading: \(String(cString: strerror(errno)))")
-        }
-        // passwd is given so a shadow backup is judged on its own (nil: a missing file counts).
-        return problem(kind, root: scratch, passwd: nil)
-    }
 }

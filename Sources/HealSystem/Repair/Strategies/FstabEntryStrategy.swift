@@ -56,14 +56,13 @@ struct FstabRestoreBackupStrategy: PlanFirstStrategy {
         var rejected: [String] = []
         var sound: [(path: String, bytes: [UInt8], modified: Int)] = []
         for path in Self.backups {
-            let host = context.root.host(path)
-            guard let st = FileReading.status(atPath: host, followLinks: true) else { continue }
+            guard let st = context.root.files.statusIfPresent(path, followLast: true) else { continue }
             guard (st.st_mode & S_IFMT) == S_IFREG else { rejected.append("\(path) is not a file"); continue }
             if let problem = Self.problem(ofBackup: path, context: context, devices: survey.devices, needsRoot: hasRootLine) {
                 rejected.append(problem)
                 continue
             }
-            guard let bytes = try? FileReading.bytes(atPath: host, limit: 16 << 20), bytes != survey.bytes else {
+            guard let bytes = try? context.root.files.read(path, limit: 16 << 20), bytes != survey.bytes else {
                 rejected.append("\(path) is the same as /etc/fstab")
                 continue
             }
@@ -81,7 +80,7 @@ struct FstabRestoreBackupStrategy: PlanFirstStrategy {
     static func problem(ofBackup path: String, context: RepairContext, devices: BlockDevices, needsRoot: Bool) -> String? {
         let backup: Fstab
         do throws(Fstab.Error) {
-            backup = try Fstab.parse(file: context.root.host(path), displayPath: path)
+            backup = try Fstab.load(root: context.root, path: path)
         } catch {
             return "\(error)"
         }

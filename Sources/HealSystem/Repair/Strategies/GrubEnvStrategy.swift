@@ -26,11 +26,10 @@ struct GrubEnvRewriteStrategy: PlanFirstStrategy {
         var checks: [RepairOperation] = []
         let tool = Self.editenv.first { context.root.files.statusIfPresent(context.root.canonical($0), followLast: true) != nil }
         for path in BootConfiguration.grubDirectories.map({ $0 + "/grubenv" }) {
-            let host = context.root.host(path)
-            guard FileReading.status(atPath: host) != nil else { continue }
+            guard context.root.files.exists(path) else { continue }
             let bytes: [UInt8]
             do {
-                bytes = try FileReading.bytes(atPath: host, limit: 1 << 20)
+                bytes = try context.root.files.read(path, limit: 1 << 20)
             } catch {
                 // Unreadable (a directory, no permission): a fresh block replaces it.
                 context.logger.notice("grubenv unreadable", metadata: ["path": "\(path)", "error": "\(error)"])

@@ -86,7 +86,7 @@ public struct InitRestoreStrategy: RepairStrategy {
                     operations.append(current == contents ? .setMode(path: target, mode: mode)
                                                           : .writeFile(path: target, contents: contents, mode: mode))
                 }
-                if followInterpreter, let (interpreter, _) = InitDetector.interpreter(ofHostFile: root.host(target)) {
+                if followInterpreter, let (interpreter, _) = InitDetector.interpreter(of: target, in: root) {
                     try repair(interpreter, followInterpreter: false)
                 }
             }
