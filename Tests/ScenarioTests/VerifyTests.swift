@@ -88,7 +88,7 @@ struct VerifyTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: copy.at("/boot/grub/grubenv"))).count == 1024)
         let record = try #require(try VerifyScenario.ledger(copy.path).last)
         #expect(record.kind == .verification)
-        #expect(record.outcome == "good")
+        #expect(record.outcome == .good)
         #expect(record.fix == scenario.package.manifest.id)
         // The fix stays.
         #expect(try Data(contentsOf: URL(fileURLWithPath: copy.at("/etc/fstab"))) == scenario.fixedFstab)
@@ -157,7 +157,7 @@ struct VerifyTests {
         #expect(two.advice?.contains(first) == true && two.advice?.contains(retry.strategy) == true)
         #expect(try VerifyFlag.read(root: root) == nil)
         let last = try #require(try VerifyScenario.ledger(copy.path).last)
-        #expect(last.kind == .giveUp && last.outcome == "needs-person")
+        #expect(last.kind == .giveUp && last.outcome == .needsPerson)
         #expect(last.detail["support"] == "clarity-heal report \(retry.fix)")
         #expect(last.detail["tried"] == "\(first) \(retry.strategy)")
         // status reads the give-up as needing a person.

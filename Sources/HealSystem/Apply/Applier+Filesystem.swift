@@ -110,7 +110,7 @@ extension Applier {
             }
             try checkDevice(repair, fix: fix)
         } catch {
-            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.refused, detail: ["reason": "\(error)"])
+            record(.apply, fix: fix, manifest: manifest, outcome: .refused, detail: ["reason": "\(error)"])
             throw error
         }
         let plan = FilesystemApplyPlan(fixID: fix, device: repair.device, uuid: repair.uuid,
@@ -137,13 +137,13 @@ extension Applier {
             try? ApplyJournal.remove(at: layout.journal)
             let back = undone?.succeeded == true ? "put back with e2undo" : "e2undo could not put it back; restore it from \(undo)"
             let reason = "e2fsck -fy exited \(result.status) (\(FilesystemRepair.tail(result.output + result.errorOutput, lines: 3))); \(back)"
-            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.failed, detail: ["reason": reason])
+            record(.apply, fix: fix, manifest: manifest, outcome: .failed, detail: ["reason": reason])
             throw .io(path: repair.device, reason: reason)
         }
         try DurableFiles.fsyncPath(undo, directory: false)
         try journal.append(.done(step: 0))
         let state = try finishFilesystemApply(plan, rebootNeeded: outcome == .correctedRebootNeeded,
-                                              journal: journal, outcome: LedgerRecord.Outcome.applied,
+                                              journal: journal, outcome: .applied,
                                               extra: ["e2fsck": "exit \(result.status)"])
         var applied = filesystemResult(state, repair, status: .applied)
         applied.recovered = recovered
@@ -151,7 +151,7 @@ extension Applier {
     }
 
     private func finishFilesystemApply(_ plan: FilesystemApplyPlan, rebootNeeded: Bool, journal: ApplyJournal,
-                                       outcome: String, extra: [String: String] = [:]) throws(Applier.Error) -> AppliedFix {
+                                       outcome: LedgerRecord.Outcome, extra: [String: String] = [:]) throws(Applier.Error) -> AppliedFix {
         let manifest: FixManifest
         do {
             manifest = try FixPackage.open(layout.applied(plan.fixID) + "/package").manifest
@@ -257,7 +257,7 @@ extension Applier {
         case .apply where done.contains(0):
             // e2fsck finished and its undo file is durable: only the state record is missing.
             _ = try finishFilesystemApply(plan, rebootNeeded: false, journal: journal,
-                                          outcome: LedgerRecord.Outcome.recovered)
+                                          outcome: .recovered)
             return RecoveryReport(fixID: fix, operation: operation, action: .rolledForward, redone: [])
         case .apply:
             let undo = undoFile(fix)
@@ -271,7 +271,7 @@ extension Applier {
             }
             let manifest = (try? FixPackage.open(layout.applied(fix) + "/package"))?.manifest
             try DurableFiles.removeTree(layout.applied(fix))
-            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
+            record(.apply, fix: fix, manifest: manifest, outcome: .undone,
                    detail: ["reason": "e2fsck was interrupted; \(plan.device) was put back with e2undo"])
             try ApplyJournal.remove(at: layout.journal)
             return RecoveryReport(fixID: fix, operation: operation, action: .undone, redone: [])

@@ -130,7 +130,7 @@ public struct Applier: Sendable {
         do {
             plan = try check(package)
         } catch {
-            record(.apply, fix: package.manifest.id, manifest: package.manifest, outcome: LedgerRecord.Outcome.refused,
+            record(.apply, fix: package.manifest.id, manifest: package.manifest, outcome: .refused,
                    detail: ["reason": "\(error)"])
             throw error
         }
@@ -152,7 +152,7 @@ public struct Applier: Sendable {
             try? DurableFiles.removeTree(partial)
             try? ApplyJournal.remove(at: layout.journal)
             let failure: Applier.Error = if case .backup = error { error } else { .backup(fix: fix, reason: "\(error)") }
-            record(.apply, fix: fix, manifest: package.manifest, outcome: LedgerRecord.Outcome.refused,
+            record(.apply, fix: fix, manifest: package.manifest, outcome: .refused,
                    detail: ["reason": "\(failure)"])
             throw failure
         }
@@ -166,7 +166,7 @@ public struct Applier: Sendable {
 
         try journal.append(.begin(.apply, fixID: fix, steps: plan.steps.count, backupSHA256: backupSHA))
         try runApplySteps(plan, done: [], journal: journal)
-        let state = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.applied)
+        let state = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: .applied)
         var result = try result(for: state, plan: plan, status: .applied, index: index)
         result.recovered = recovered
         return result
@@ -196,7 +196,7 @@ public struct Applier: Sendable {
     }
 
     private func finishApply(_ plan: ApplyPlan, backupSHA: String, journal: ApplyJournal,
-                             outcome: String) throws(Applier.Error) -> AppliedFix {
+                             outcome: LedgerRecord.Outcome) throws(Applier.Error) -> AppliedFix {
         let package = try openCopy(plan.fixID)
         let manifest = package.manifest
         let paths = plan.paths
@@ -304,7 +304,7 @@ public struct Applier: Sendable {
         final.state = .rolledBack
         final.rolledBackAt = now()
         try writeState(final)
-        recordOnce(.rollback, state: final, outcome: LedgerRecord.Outcome.rolledBack,
+        recordOnce(.rollback, state: final, outcome: .rolledBack,
                    extra: recovered ? ["recovered": "true"] : [:])
         try journal.append(.commit(.rollback, fixID: state.fixID))
         try ApplyJournal.remove(at: layout.journal)
@@ -331,7 +331,7 @@ public struct Applier: Sendable {
                 try DurableFiles.removeTree(layout.partial(fix))
                 // Renamed into place but never begun: no state record, nothing applied.
                 if appliedFix(fix) == nil { try DurableFiles.removeTree(layout.applied(fix)) }
-                record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
+                record(.apply, fix: fix, manifest: manifest, outcome: .undone,
                        detail: ["reason": "interrupted before the backup was verified; nothing was changed"])
             }
             try ApplyJournal.remove(at: layout.journal)
@@ -355,7 +355,7 @@ public struct Applier: Sendable {
                 }
                 guard plan.steps.count == steps else { throw .recovery(fix: fix, reason: "the plan and the journal disagree") }
                 try runApplySteps(plan, done: done, journal: journal)
-                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.recovered)
+                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: .recovered)
             case .rollback:
                 guard let applied = appliedFix(fix) else { throw .recovery(fix: fix, reason: "its state record is missing") }
                 let index = try loadIndex(fix)
@@ -382,7 +382,7 @@ public struct Applier: Sendable {
         try DurableFiles.makeDirectories(partial)
         try copyPackage(package, to: partial)
         try publish(partial, as: final, in: layout.staged)
-        record(.stage, fix: plan.fixID, manifest: package.manifest, outcome: LedgerRecord.Outcome.staged,
+        record(.stage, fix: plan.fixID, manifest: package.manifest, outcome: .staged,
                detail: ["staged": final])
         return StagedFix(fixID: plan.fixID, directory: final,
                          needsReboot: package.manifest.needsReboot || RebootAnalysis.needsReboot(plan.paths))
@@ -420,7 +420,7 @@ public struct Applier: Sendable {
 
     /// Appends to the ledger. A ledger that cannot be written does not undo a change that
     /// is already durable: the state folder and the journal stay the authority.
-    func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: String,
+    func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: LedgerRecord.Outcome,
                         detail: [String: String] = [:]) {
         _ = try? Ledger(root: root, now: now).append(
             LedgerRecord(kind: kind, fix: fix, failure: manifest?.failureClass, strategy: manifest?.strategy.id,
@@ -429,7 +429,7 @@ public struct Applier: Sendable {
 
     /// Appends the record of a finished apply or rollback unless the ledger already holds
     /// it (a redo after a crash between the append and the journal's commit).
-    func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: String, extra: [String: String] = [:]) {
+    func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: LedgerRecord.Outcome, extra: [String: String] = [:]) {
         let ledger = Ledger(root: root, now: now)
         let order = String(state.order)
         if let records = try? ledger.records().records(of: state.fixID),

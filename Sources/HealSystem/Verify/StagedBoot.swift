@@ -85,7 +85,7 @@ public struct StagedBoot {
         }
         if let recovered {
             record(.init(kind: .bootApply, fix: recovered.fixID, class: nil, outcome: recovered.action == .rolledForward
-                            ? LedgerRecord.Outcome.recovered : LedgerRecord.Outcome.undone,
+                            ? .recovered : .undone,
                          detail: ["operation": recovered.operation.rawValue]))
         }
         var result = Result(root: root.path, applied: [], refused: [], recovered: recovered, verifyPending: nil, rebootNow: false)
@@ -117,7 +117,7 @@ public struct StagedBoot {
                 throw .state("cannot remove the applied staged fix \(directory): \(error)")
             }
             record(.init(kind: .bootApply, fix: id, failure: manifest.failureClass, strategy: manifest.strategy.id,
-                         outcome: LedgerRecord.Outcome.applied,
+                         outcome: .applied,
                          detail: ["by": "initramfs", "backup": applied.backup, "backupSHA256": applied.backupSHA256,
                                   "paths": applied.changes.map(\.path).joined(separator: " ")]))
             logger.notice("applied staged fix", metadata: ["fix": "\(id)"])
@@ -145,7 +145,7 @@ public struct StagedBoot {
                         failureClass: FailureClass? = nil, strategy: String? = nil) throws(StagedBoot.Error) {
         logger.error("staged fix not applied", metadata: ["fix": "\(id)", "reason": "\(reason)"])
         record(.init(kind: .bootApply, fix: id, failure: failureClass, strategy: strategy,
-                     outcome: unchanged ? LedgerRecord.Outcome.refused : LedgerRecord.Outcome.failed,
+                     outcome: unchanged ? .refused : .failed,
                      detail: ["reason": reason]))
         result.refused.append(Refused(fix: id, reason: reason, leftRootUnchanged: unchanged))
         // Out of staged/, so the next boot does not try it again; kept for a person.

@@ -149,9 +149,9 @@ public struct Verification {
         var failed: [String] = []
         for record in records where record.failureClass == failureClass.rawValue {
             switch (record.kind, record.outcome) {
-            case (.verification, LedgerRecord.Outcome.good), (.giveUp, _):
+            case (.verification, .good), (.giveUp, _):
                 failed = []
-            case (.verification, LedgerRecord.Outcome.failed):
+            case (.verification, .failed):
                 if let strategy = record.strategy, !failed.contains(strategy) { failed.append(strategy) }
             default:
                 break
@@ -230,7 +230,7 @@ public struct Verification {
 
         if step == .markGood {
             record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                         outcome: LedgerRecord.Outcome.good, detail: ["checks": summary, "attempt": "\(attempt)"]))
+                         outcome: .good, detail: ["checks": summary, "attempt": "\(attempt)"]))
             do {
                 try VerifyFlag.clear(root: root)
             } catch {
@@ -247,9 +247,9 @@ public struct Verification {
 
         let failedChecks = result.checks.filter { $0.verdict == .failed }.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")
         let recorded = ((try? ledger.records().records(of: flag.fix)) ?? [])
-            .contains { $0.kind == .verification && $0.outcome == LedgerRecord.Outcome.failed }
+            .contains { $0.kind == .verification && $0.outcome == .failed }
         if !recorded { record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                     outcome: LedgerRecord.Outcome.failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"])) }
+                     outcome: .failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"])) }
         request.logger.warning("verification failed", metadata: ["fix": "\(flag.fix)", "failed": "\(failedChecks)"])
 
         // Back to the state before the fix, from its verified backup, through the journal.
@@ -258,7 +258,7 @@ public struct Verification {
             result.rollback = try applier.rollback(flag.fix)
         } catch {
             record(.init(kind: .rollback, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                         outcome: LedgerRecord.Outcome.failed, detail: ["reason": error.description]))
+                         outcome: .failed, detail: ["reason": error.description]))
             throw .rollback(fix: flag.fix, error)
         }
 
@@ -269,7 +269,7 @@ public struct Verification {
             return try stop(request, flag: flag, reason: reason, failed: failed, result: result, record: record)
         case .rollBackAndRetry(let next, let excluded):
             record(.init(kind: .retry, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                         outcome: LedgerRecord.Outcome.retrying,
+                         outcome: .retrying,
                          detail: ["excluded": excluded.joined(separator: " "), "attempt": "\(next)"]))
             let retry: Result.Retry
             do {
@@ -294,7 +294,7 @@ public struct Verification {
         let reference = VerificationPlan.supportReference(fix: flag.fix)
         let advice = VerificationPlan.advice(fix: flag.fix, failureClass: flag.failureClass, reason: reason, tried: failed)
         record(.init(kind: .giveUp, fix: flag.fix, failure: flag.failureClass, strategy: flag.strategy,
-                     outcome: LedgerRecord.Outcome.needsPerson,
+                     outcome: .needsPerson,
                      detail: ["reason": reason, "support": reference, "tried": failed.joined(separator: " ")]))
         do {
             try VerifyFlag.clear(root: request.root)
@@ -374,7 +374,7 @@ public struct Verification {
         }
         let outcome = engine.repair(finding, in: environment, detection: context)
         guard let repair = outcome.repair else {
-            record(.init(kind: .repair, failure: failureClass, outcome: LedgerRecord.Outcome.unrepairable,
+            record(.init(kind: .repair, failure: failureClass, outcome: .unrepairable,
                          detail: ["excluded": excluded.joined(separator: " "),
                                   "tried": outcome.attempts.map(\.strategy).joined(separator: " ")]))
             throw RetryStop.stop("no strategy left to try besides \(excluded.joined(separator: ", "))")
@@ -390,7 +390,7 @@ public struct Verification {
         try Paths.makeDirectory(out)
         let package = try FixPackage.write(manifest, files: files, into: out)
         record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: repair.strategy.id,
-                     outcome: LedgerRecord.Outcome.validated,
+                     outcome: .validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
         // The flag first: a crash during the apply is finished by the next command's
         // recovery, and the boot after it verifies the new fix (a refused apply clears it).

@@ -26,7 +26,7 @@ enum LedgerFixture {
 
     static func record(_ n: Int, fix: String = "fix-test") -> LedgerRecord {
         LedgerRecord(kind: .apply, fix: fix, class: "fstab-invalid-entry", strategy: "fstab-set-type",
-                     outcome: "applied", detail: ["n": String(n), "backup": "/var/lib/clarity-heal/applied/\(fix)/backup.tar"])
+                     outcome: .applied, detail: ["n": String(n), "backup": "/var/lib/clarity-heal/applied/\(fix)/backup.tar"])
     }
 
     static func bytes(_ path: String) throws -> [UInt8] {
@@ -81,7 +81,7 @@ struct LedgerTests {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let ledger = Ledger(root: try SystemRoot(dir.path))
         for n in 1...4 {
-            try ledger.append(LedgerRecord(kind: .verification, fix: "fix-\(n)", outcome: "good",
+            try ledger.append(LedgerRecord(kind: .verification, fix: "fix-\(n)", outcome: .good,
                                            detail: ["note": "é ✓ \"quoted\" \\ tab\t", "n": String(n)]))
         }
         let script = """
@@ -193,8 +193,8 @@ struct LedgerTests {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let root = try SystemRoot(dir.path)
         let ledger = LedgerFixture.ledger(root, clock: LedgerTestClock(start: 10))
-        try ledger.append(LedgerRecord(kind: .detection, failure: .fstabInvalidEntry, outcome: "findings"))
-        try ledger.append(LedgerRecord(kind: .repair, fix: "fix-a", class: "fstab-invalid-entry", strategy: "s", outcome: "validated"))
+        try ledger.append(LedgerRecord(kind: .detection, failure: .fstabInvalidEntry, outcome: .findings))
+        try ledger.append(LedgerRecord(kind: .repair, fix: "fix-a", class: "fstab-invalid-entry", strategy: "s", outcome: .validated))
         try dir.write("var/lib/clarity-heal/staged/fix-a/manifest.json", "{}")
         try dir.write("var/lib/clarity-heal/staged/.fix-z.partial/x", "")
         try dir.write("var/lib/clarity-heal/applied/fix-b/backup.tar", "")
