@@ -52,7 +52,7 @@ extension ClarityHeal {
                 printError("clarity-heal: \(error)")
                 throw ExitStatus.usage
             }
-            let clock = SystemClock()
+            let clock = ClarityHeal.clock
             let request = Verification.Request(root: root, config: config, extraDevices: system.device,
                                                pstoreDirectory: system.pstore, bootIDPath: bootIDFile,
                                                environment: environment, scratch: scratch, clock: clock)

@@ -162,7 +162,7 @@ extension Applier {
         let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == undoSHA ? $0 : nil }
         let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
         let state = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
-                               state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
+                               state: .applied, appliedAt: Int(clock.now()), rolledBackAt: nil, order: order,
                                backup: undoFile(plan.fixID), backupSHA256: undoSHA,
                                needsReboot: manifest.needsReboot || rebootNeeded, rebootPaths: [], paths: [plan.device])
         try writeState(state)

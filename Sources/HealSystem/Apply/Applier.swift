@@ -17,27 +17,28 @@ import HealCore
 public struct Applier: Sendable {
     public let root: SystemRoot
     public let layout: ApplyLayout
-    /// Seconds since the epoch (a parameter so tests can drive time).
-    public var now: @Sendable () -> Int
+    /// The wall clock: the times of an applied fix and the ledger's stamps.
+    public var clock: any Clock
 
-    public init(root: SystemRoot, now: @escaping @Sendable () -> Int = { Int(time(nil)) }) {
+    public init(root: SystemRoot, clock: any Clock = SystemClock()) {
         self.root = root
         layout = ApplyLayout(root: root)
-        self.now = now
+        self.clock = clock
     }
 
     // MARK: Entry points the CLI and other stages use
 
     /// Finishes or discards an operation a crash interrupted on `root`; nil when there was
     /// none. Every command calls this first.
-    public static func recover(root: SystemRoot) throws(Applier.Error) -> RecoveryReport? {
-        try Applier(root: root).recover()
+    public static func recover(root: SystemRoot, clock: any Clock = SystemClock()) throws(Applier.Error) -> RecoveryReport? {
+        try Applier(root: root, clock: clock).recover()
     }
 
     /// Checks `package` against `root` and copies it, verified, to
     /// `<root>/var/lib/clarity-heal/staged/<fix-id>/` for the next boot to apply.
-    public static func stage(package: FixPackage, root: SystemRoot) throws(Applier.Error) -> StagedFix {
-        try Applier(root: root).stage(package)
+    public static func stage(package: FixPackage, root: SystemRoot,
+                             clock: any Clock = SystemClock()) throws(Applier.Error) -> StagedFix {
+        try Applier(root: root, clock: clock).stage(package)
     }
 
     /// Opens a fix package given as a folder, or as a fix id staged or kept on `root`
@@ -206,7 +207,7 @@ public struct Applier: Sendable {
         let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == backupSHA ? $0 : nil }
         let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
         let state = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
-                               state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
+                               state: .applied, appliedAt: Int(clock.now()), rolledBackAt: nil, order: order,
                                backup: layout.backup(plan.fixID), backupSHA256: backupSHA,
                                needsReboot: manifest.needsReboot || RebootAnalysis.needsReboot(changed),
                                rebootPaths: RebootAnalysis.rebootPaths(changed), paths: paths)
@@ -302,7 +303,7 @@ public struct Applier: Sendable {
     func finishRollback(_ state: AppliedFix, journal: ApplyJournal, recovered: Bool = false) throws(Applier.Error) -> AppliedFix {
         var final = state
         final.state = .rolledBack
-        final.rolledBackAt = now()
+        final.rolledBackAt = Int(clock.now())
         try writeState(final)
         recordOnce(.rollback, state: final, outcome: .rolledBack,
                    extra: recovered ? ["recovered": "true"] : [:])
@@ -422,7 +423,7 @@ public struct Applier: Sendable {
     /// is already durable: the state folder and the journal stay the authority.
     func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: LedgerRecord.Outcome,
                         detail: [String: String] = [:]) {
-        _ = try? Ledger(root: root, now: now).append(
+        _ = try? Ledger(root: root, clock: clock).append(
             LedgerRecord(kind: kind, fix: fix, failure: manifest?.failureClass, strategy: manifest?.strategy.id,
                          outcome: outcome, detail: detail))
     }
@@ -430,7 +431,7 @@ public struct Applier: Sendable {
     /// Appends the record of a finished apply or rollback unless the ledger already holds
     /// it (a redo after a crash between the append and the journal's commit).
     func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: LedgerRecord.Outcome, extra: [String: String] = [:]) {
-        let ledger = Ledger(root: root, now: now)
+        let ledger = Ledger(root: root, clock: clock)
         let order = String(state.order)
         if let records = try? ledger.records().records(of: state.fixID),
            records.contains(where: { $0.kind == kind && $0.detail["order"] == order }) { return }

@@ -65,7 +65,7 @@ public struct StagedBoot {
         self.root = root
         self.clock = clock
         self.logger = logger
-        ledger = Ledger(root: root, logger: logger, now: { [clock] in Int(clock.now()) })
+        ledger = Ledger(root: root, logger: logger, clock: clock)
     }
 
     /// The staged fix ids, oldest first (ids start with their UTC creation time).
@@ -76,7 +76,7 @@ public struct StagedBoot {
     }
 
     public func run() throws(StagedBoot.Error) -> Result {
-        let applier = Applier(root: root, now: { [clock] in Int(clock.now()) })
+        let applier = Applier(root: root, clock: clock)
         let recovered: RecoveryReport?
         do {
             recovered = try applier.recover()

@@ -171,8 +171,8 @@ public struct Verification {
         } catch {
             throw .flag(error)
         }
-        let ledger = Ledger(root: root, logger: request.logger, now: { [clock = request.clock] in Int(clock.now()) })
-        let applier = Applier(root: root, now: { [clock = request.clock] in Int(clock.now()) })
+        let ledger = Ledger(root: root, logger: request.logger, clock: request.clock)
+        let applier = Applier(root: root, clock: request.clock)
         func record(_ record: LedgerRecord) {
             do {
                 _ = try ledger.append(record)

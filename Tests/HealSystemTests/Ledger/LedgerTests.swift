@@ -6,22 +6,23 @@ import Testing
 import TestSupport
 
 /// A clock the test drives: each reading is one second after the last.
-final class LedgerTestClock: @unchecked Sendable {
+final class LedgerTestClock: Clock, @unchecked Sendable {
     private let lock = NSLock()
-    private var now: Int
-    init(start: Int) { now = start }
-    func tick() -> Int {
+    private var time: Int
+    init(start: Int) { time = start }
+    func now() -> Int64 {
         lock.lock()
         defer { lock.unlock() }
-        now += 1
-        return now
+        time += 1
+        return Int64(time)
     }
+    func utcOffset(at time: Int64) -> Int { 0 }
 }
 
 enum LedgerFixture {
     static func ledger(_ root: SystemRoot, clock: LedgerTestClock? = nil) -> Ledger {
         guard let clock else { return Ledger(root: root) }
-        return Ledger(root: root, now: { clock.tick() })
+        return Ledger(root: root, clock: clock)
     }
 
     static func record(_ n: Int, fix: String = "fix-test") -> LedgerRecord {
