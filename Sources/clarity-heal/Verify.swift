@@ -24,7 +24,7 @@ extension ClarityHeal {
         @OptionGroup var system: SystemOptions
 
         @Option(name: .long, help: "Where a retry tries repairs: auto (overlay, else copy), overlay, copy or microvm.")
-        var environment: RepairRun.EnvironmentChoice = .auto
+        var environment: RepairPipeline.EnvironmentChoice = .auto
 
         @Option(name: .long, help: ArgumentHelp("Scratch space for a retry's clone.", valueName: "dir"))
         var scratch: String = "/var/tmp/clarity-heal"

@@ -31,7 +31,7 @@ public struct Verification {
         /// The running kernel's boot id: the boot whose failed units count. On an offline
         /// root (or when the journal does not know it) the journal's last boot counts.
         public var bootIDPath: String
-        public var environment: RepairRun.EnvironmentChoice
+        public var environment: RepairPipeline.EnvironmentChoice
         /// Where the retry's clone is made.
         public var scratch: String
         /// Where the retry's fix package is written (default `<root>/var/lib/clarity-heal/fixes`).
@@ -44,7 +44,7 @@ public struct Verification {
 
         public init(root: SystemRoot, config: Config = Config(), extraDevices: [String] = [],
                     pstoreDirectory: String? = nil, bootIDPath: String = "/proc/sys/kernel/random/boot_id",
-                    environment: RepairRun.EnvironmentChoice = .auto, scratch: String = "/var/tmp/clarity-heal",
+                    environment: RepairPipeline.EnvironmentChoice = .auto, scratch: String = "/var/tmp/clarity-heal",
                     fixesDirectory: String? = nil, clock: any Clock = SystemClock(),
                     runner: any CommandRunner = SpawnCommandRunner(),
                     candidates: @escaping @Sendable (FailureClass) -> [any RepairStrategy] = { StrategyCatalogue.candidates(for: $0) },
@@ -352,49 +352,48 @@ public struct Verification {
         case stop(String)
     }
 
-    /// Troubleshoots again on a clone of the rolled-back root without `excluded`, writes
-    /// the validated fix as a package, applies it and marks the next boot.
+    /// Troubleshoots again on a clone of the rolled-back root without `excluded` (the same
+    /// pipeline as `repair`, so the package says as much), applies the validated fix and
+    /// marks the next boot.
     private func retry(_ request: Request, failureClass: FailureClass, attempt: Int, excluded: [String],
                        applier: Applier, record: (LedgerRecord) -> Void) throws -> Result.Retry {
-        let context = DetectionContext(root: request.root, thresholds: request.config.thresholds,
-                                       extraDevices: request.extraDevices, pstoreDirectory: request.pstoreDirectory,
-                                       countsCurrentBoot: request.root.isLive, runner: request.runner, logger: request.logger)
-        let detection = DetectionEngine().run(context)
-        guard let finding = detection.findings.first(where: { $0.failureClass == failureClass }) else {
+        let pipeline = RepairPipeline(candidates: request.candidates)
+        let repair: RepairPipeline.Result
+        do {
+            repair = try pipeline.run(RepairPipeline.Request(
+                root: request.root, devices: request.extraDevices, thresholds: request.config.thresholds,
+                pstoreDirectory: request.pstoreDirectory, countsCurrentBoot: request.root.isLive,
+                environment: request.environment, scratch: request.scratch,
+                out: request.fixesDirectory ?? request.root.host("/var/lib/clarity-heal/fixes"),
+                failureClass: failureClass, excluded: excluded, clock: request.clock, runner: request.runner,
+                logger: request.logger))
+        } catch {
+            // An environment that cannot be used at all will not be usable on the next run
+            // either: stop. A clone that failed this time (scratch space) may work later.
+            if case .unsupportedEnvironment(let reason) = error { throw RetryStop.stop(reason) }
+            throw error
+        }
+        switch repair.status {
+        case .healthy:
             throw RetryStop.stop("after the rollback \(failureClass.rawValue) is no longer detected, yet the fix failed verification: the cause lies elsewhere")
-        }
-        let candidates = request.candidates
-        let engine = RepairEngine(candidates: { cls in candidates(cls).filter { !excluded.contains($0.descriptor.id) } },
-                                  logger: request.logger)
-        let scratch = request.scratch + "/verify-\(getpid())-\(request.clock.now())"
-        let environment = try makeEnvironment(request, scratch: scratch)
-        defer {
-            environment.tearDown()
-            try? Paths.removeTree(scratch)
-        }
-        let outcome = engine.repair(finding, in: environment, detection: context)
-        guard let repair = outcome.repair else {
+        case .unrepairable:
             record(.init(kind: .repair, failure: failureClass, outcome: .unrepairable,
                          detail: ["excluded": excluded.joined(separator: " "),
-                                  "tried": outcome.attempts.map(\.strategy).joined(separator: " ")]))
+                                  "tried": repair.attempts.map(\.strategy).joined(separator: " ")]))
             throw RetryStop.stop("no strategy left to try besides \(excluded.joined(separator: ", "))")
+        case .validated:
+            break
         }
-        let (entries, files) = FixPackage.changes(of: repair.changes)
-        let now = time_t(request.clock.now())
-        let manifest = FixManifest(
-            id: RepairRun.fixID(at: now, failureClass: failureClass), created: Int(now), failureClass: failureClass,
-            strategy: repair.strategy, findings: [finding], operations: repair.operations.map(\.description),
-            changes: entries, validation: repair.validation, attempts: outcome.attempts, environment: environment.kind.rawValue,
-            needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths))
-        let out = request.fixesDirectory ?? request.root.host("/var/lib/clarity-heal/fixes")
-        try Paths.makeDirectory(out)
-        let package = try FixPackage.write(manifest, files: files, into: out)
-        record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: repair.strategy.id,
+        guard let package = repair.package else {
+            throw RetryStop.stop("the repair of \(failureClass.rawValue) validated but wrote no fix package")
+        }
+        let manifest = package.manifest
+        record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: manifest.strategy.id,
                      outcome: .validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
         // The flag first: a crash during the apply is finished by the next command's
         // recovery, and the boot after it verifies the new fix (a refused apply clears it).
-        try VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: repair.strategy.id, attempt: attempt,
+        try VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: manifest.strategy.id, attempt: attempt,
                        since: request.clock.now()).write(root: request.root)
         let applied: ApplyResult
         do {
@@ -403,31 +402,12 @@ public struct Verification {
         } catch {
             if error.leftTargetUnchanged {
                 try VerifyFlag.clear(root: request.root)
-                throw RetryStop.stop("the next fix \(manifest.id) (\(repair.strategy.id)) could not be applied: \(error)")
+                throw RetryStop.stop("the next fix \(manifest.id) (\(manifest.strategy.id)) could not be applied: \(error)")
             }
             throw error
         }
-        return Result.Retry(fix: manifest.id, strategy: repair.strategy.id, attempt: attempt, excluded: excluded,
-                            attempts: outcome.attempts, package: package.directory, apply: applied)
-    }
-
-    private func makeEnvironment(_ request: Request, scratch: String) throws -> any Environment {
-        switch request.environment {
-        case .copy:
-            return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
-        case .microvm:
-            throw RetryStop.stop("the microVM environment is not built yet; retry with --environment overlay or copy")
-        case .overlay:
-            return try OverlayEnvironment(lower: request.root, scratch: scratch, runner: request.runner)
-        case .auto:
-            do {
-                return try OverlayEnvironment(lower: request.root, scratch: scratch, runner: request.runner)
-            } catch {
-                request.logger.warning("overlay environment unavailable; using a full copy", metadata: ["reason": "\(error)"])
-                try? Paths.removeTree(scratch)
-                return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
-            }
-        }
+        return Result.Retry(fix: manifest.id, strategy: manifest.strategy.id, attempt: attempt, excluded: excluded,
+                            attempts: repair.attempts, package: package.directory, apply: applied)
     }
 }
 
