@@ -19,7 +19,7 @@ public enum KernelInventory {
         let names = FileReading.directoryEntries(atPath: root.host("/boot"))
         var kernels: [InstalledKernel] = []
         for name in names {
-            guard let version = BootConfiguration.kernelVersion(name),
+            guard let version = LoaderPaths.kernelVersion(name),
                   name.hasPrefix("vmlinuz-") || name.hasPrefix("vmlinux-"),
                   let st = FileReading.status(atPath: root.host("/boot/" + name), followLinks: true),
                   (st.st_mode & S_IFMT) == S_IFREG
