@@ -214,6 +214,9 @@ struct VerifyTests {
         #expect(retried.id == retry.fix)
         let stamped = try VerifyScenario.ledger(scenario.copy.path).drop { $0.kind != .verification }
         #expect(!stamped.isEmpty && stamped.allSatisfy { $0.time == 1_795_910_000 }, "\(stamped.map(\.time))")
+        #expect(Applier(root: root).appliedFix(retry.fix)?.appliedAt == 1_795_910_000)
+        #expect(Applier(root: root).appliedFix(repaired.id)?.rolledBackAt == 1_795_910_000)
+        #expect(try VerifyFlag.read(root: root)?.since == 1_795_910_000)
     }
 
     /// MaxAttempts=1: the first failure stops at once, although another strategy would
