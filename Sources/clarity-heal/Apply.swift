@@ -42,17 +42,17 @@ extension ClarityHeal {
             do {
                 let package = try Applier.openPackage(fix, root: root)
                 if nextBoot {
-                    let staged = try Applier.stage(package: package, root: root)
+                    let staged = try Applier.stage(package: package, root: root, clock: ClarityHeal.clock)
                     if global.json { try printJSON(staged) } else {
                         print("staged \(staged.fixID) at \(staged.directory); it is applied at the next boot")
                     }
                     return
                 }
-                let result = try Applier(root: root).apply(package, device: device)
+                let result = try Applier(root: root, clock: ClarityHeal.clock).apply(package, device: device)
                 if result.status == .applied && result.reboot.needed {
                     // The fix takes effect at the next boot: that boot verifies it.
                     do {
-                        try VerifyFlag.markNextBoot(after: package.manifest, root: root)
+                        try VerifyFlag.markNextBoot(after: package.manifest, root: root, clock: ClarityHeal.clock)
                     } catch {
                         printError("clarity-heal: applied, but cannot mark the next boot for verification: \(error)")
                     }

@@ -28,7 +28,7 @@ extension ClarityHeal {
             let root = try global.systemRoot()
             let result: StagedBoot.Result
             do {
-                result = try StagedBoot(root: root).run()
+                result = try StagedBoot(root: root, clock: ClarityHeal.clock).run()
             } catch {
                 printError("clarity-heal: \(error)")
                 throw ExitStatus.needsPerson

@@ -15,6 +15,11 @@ struct ClarityHeal: AsyncParsableCommand {
                       Boot.self, Verify.self, Status.self, History.self, Report.self]
     )
 
+    /// The one wall clock of a run: every command hands it down to what stamps time (the
+    /// ledger, fix ids, the verify flag, the reboot policy); the libraries never read the
+    /// time themselves.
+    static let clock: any Clock = SystemClock()
+
     /// Every command first finishes (or undoes) an apply or rollback a crash interrupted, so
     /// it never looks at a root with half-replaced files (docs/formats.md, "Recovery").
     static func finishInterruptedApply(before command: ParsableCommand) throws {
@@ -24,7 +29,7 @@ struct ClarityHeal: AsyncParsableCommand {
 
     static func finishInterruptedApply(root: SystemRoot) throws {
         do {
-            if let report = try Applier.recover(root: root) {
+            if let report = try Applier.recover(root: root, clock: clock) {
                 printError("clarity-heal: " + report.sentence)
             }
         } catch {

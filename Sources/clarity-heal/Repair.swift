@@ -4,7 +4,7 @@ import HealCore
 import HealSystem
 import Logging
 
-extension RepairRun.EnvironmentChoice: ExpressibleByArgument {}
+extension RepairPipeline.EnvironmentChoice: ExpressibleByArgument {}
 
 extension ClarityHeal {
     struct Repair: ParsableCommand, RootedCommand {
@@ -28,7 +28,7 @@ extension ClarityHeal {
 
 
         @Option(name: .long, help: "Where to try repairs: auto (overlay, else copy), overlay, copy or microvm.")
-        var environment: RepairRun.EnvironmentChoice = .auto
+        var environment: RepairPipeline.EnvironmentChoice = .auto
 
         @Option(name: .long, help: ArgumentHelp("Where to write the fix package.", valueName: "dir"))
         var out: String = "/var/lib/clarity-heal/fixes"
@@ -70,18 +70,18 @@ extension ClarityHeal {
                 root = try global.systemRoot()
             }
             let thresholds = try SystemOptions.thresholds(root)
-            let request = RepairRun.Request(root: root, extraDevices: devices, thresholds: thresholds,
-                                            pstoreDirectory: system.pstore, environment: environment,
-                                            scratch: scratch, out: out, logger: logger)
+            let request = RepairPipeline.Request(root: root, devices: devices, thresholds: thresholds,
+                                                 pstoreDirectory: system.pstore, environment: environment,
+                                                 scratch: scratch, out: .folder(out), clock: ClarityHeal.clock, logger: logger)
             if dryRun {
-                let plans = RepairRun().plans(request)
+                let plans = RepairPipeline().plans(request)
                 if global.json { try printJSON(plans) } else { print(RepairText.render(plans), terminator: "") }
                 if plans.finding != nil { throw ExitStatus.findings }
                 return
             }
-            let result: RepairRun.Result
+            let result: RepairPipeline.Result
             do {
-                result = try RepairRun().run(request)
+                result = try RepairPipeline().run(request)
             } catch {
                 printError("clarity-heal: \(error)")
                 throw ExitStatus.failedSafely

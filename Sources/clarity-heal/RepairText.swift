@@ -3,7 +3,7 @@ import HealSystem
 
 /// The readable forms of `repair` and `repair --dry-run`.
 enum RepairText {
-    static func render(_ result: RepairRun.Result) -> String {
+    static func render(_ result: RepairPipeline.Result) -> String {
         guard let finding = result.finding else { return "\(result.root): nothing to repair\n" }
         var out = "\(result.root): repairing \(finding.failureClass.rawValue) in the \(result.environment ?? "?") environment\n"
         out += "  \(finding.summary)\n\nstrategies tried\n"
@@ -30,7 +30,7 @@ enum RepairText {
         return out
     }
 
-    static func render(_ dryRun: RepairRun.DryRun) -> String {
+    static func render(_ dryRun: RepairPipeline.DryRun) -> String {
         guard let finding = dryRun.finding else { return "\(dryRun.root): nothing to repair\n" }
         var out = "\(dryRun.root): would repair \(finding.failureClass.rawValue)\n  \(finding.summary)\n\ncandidates, in the order they would be tried\n"
         if dryRun.candidates.isEmpty { out += "  none: no strategy repairs this class\n" }

@@ -28,7 +28,7 @@ extension ClarityHeal {
             global.bootstrapLogging()
             let root = try global.systemRoot()
             do {
-                let result = try Applier(root: root).rollback(fixID)
+                let result = try Applier(root: root, clock: ClarityHeal.clock).rollback(fixID)
                 if global.json { try printJSON(result) } else { print(Self.render(result), terminator: "") }
             } catch let error as Applier.Error {
                 throw ExitStatus.reporting(error)

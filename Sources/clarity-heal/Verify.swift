@@ -24,7 +24,7 @@ extension ClarityHeal {
         @OptionGroup var system: SystemOptions
 
         @Option(name: .long, help: "Where a retry tries repairs: auto (overlay, else copy), overlay, copy or microvm.")
-        var environment: RepairRun.EnvironmentChoice = .auto
+        var environment: RepairPipeline.EnvironmentChoice = .auto
 
         @Option(name: .long, help: ArgumentHelp("Scratch space for a retry's clone.", valueName: "dir"))
         var scratch: String = "/var/tmp/clarity-heal"
@@ -52,7 +52,7 @@ extension ClarityHeal {
                 printError("clarity-heal: \(error)")
                 throw ExitStatus.usage
             }
-            let clock = SystemClock()
+            let clock = ClarityHeal.clock
             let request = Verification.Request(root: root, config: config, extraDevices: system.device,
                                                pstoreDirectory: system.pstore, bootIDPath: bootIDFile,
                                                environment: environment, scratch: scratch, clock: clock)

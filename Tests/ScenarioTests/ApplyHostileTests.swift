@@ -128,6 +128,6 @@ struct ApplyHostileTests {
         let state = (try? FileManager.default.contentsOfDirectory(atPath: copy.at("/var/lib/clarity-heal"))) ?? []
         #expect(state.allSatisfy { $0 == "ledger.jsonl" }, "\(state)")
         let records = try ApplyFixtures.ledger(copy.path, fix: (try? FixPackage.open(package))?.manifest.id ?? "")
-        #expect(records.allSatisfy { $0.outcome == "refused" })
+        #expect(records.allSatisfy { $0.outcome == .refused })
     }
 }

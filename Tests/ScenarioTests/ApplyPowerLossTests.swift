@@ -51,8 +51,8 @@ struct ApplyPowerLossTests {
 
     static func expectLedgerConsistent(_ root: String, fix: String, applies: Int, rollbacks: Int, _ context: String) throws {
         let records = try ApplyFixtures.ledger(root, fix: fix)
-        let finished = records.filter { ($0.kind == .apply && ["applied", "recovered"].contains($0.outcome)) }
-        let undone = records.filter { $0.kind == .rollback && $0.outcome == "rolled-back" }
+        let finished = records.filter { ($0.kind == .apply && [.applied, .recovered].contains($0.outcome)) }
+        let undone = records.filter { $0.kind == .rollback && $0.outcome == .rolledBack }
         #expect(finished.count == applies, "\(context): \(records.map { "\($0.kind.rawValue) \($0.outcome)" })")
         #expect(undone.count == rollbacks, "\(context): \(records.map { "\($0.kind.rawValue) \($0.outcome)" })")
     }

@@ -59,7 +59,7 @@ struct BootStagingTests {
         #expect(flag.attempt == 1)
         let record = try #require(try VerifyScenario.ledger(next.path).last)
         #expect(record.kind == .bootApply)
-        #expect(record.outcome == "applied")
+        #expect(record.outcome == .applied)
         #expect(record.fix == package.manifest.id)
 
         // A second boot finds nothing staged and changes nothing.
@@ -95,7 +95,7 @@ struct BootStagingTests {
         #expect(!FileManager.default.fileExists(atPath: stagedFolder))
         #expect(FileManager.default.fileExists(atPath: target.at("/var/lib/clarity-heal/refused/" + package.manifest.id)))
         #expect(try VerifyFlag.read(root: SystemRoot(target.path)) == nil)
-        #expect(try VerifyScenario.ledger(target.path).last?.outcome == "refused")
+        #expect(try VerifyScenario.ledger(target.path).last?.outcome == .refused)
     }
 
     struct BootOutput: Decodable {

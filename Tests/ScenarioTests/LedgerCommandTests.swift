@@ -134,7 +134,7 @@ struct LedgerCommandTests {
 
     @Test func unknownFixIsAUsageError() throws {
         let dir = try TemporaryDirectory(prefix: "ledger-cli")
-        try Ledger(root: try SystemRoot(dir.path)).append(LedgerRecord(kind: .detection, outcome: "healthy"))
+        try Ledger(root: try SystemRoot(dir.path)).append(LedgerRecord(kind: .detection, outcome: .healthy))
         let result = try Self.run(["report", "fix-nope", "--root", dir.path])
         #expect(result.status == 2)
         #expect(result.stdout.isEmpty)
@@ -145,8 +145,8 @@ struct LedgerCommandTests {
         let dir = try TemporaryDirectory(prefix: "ledger-cli")
         let root = try SystemRoot(dir.path)
         let ledger = Ledger(root: root)
-        try ledger.append(LedgerRecord(kind: .detection, failure: .fstabInvalidEntry, outcome: "findings"))
-        try ledger.append(LedgerRecord(kind: .stage, fix: "fix-s", failure: .fstabInvalidEntry, strategy: "fstab-set-type", outcome: "staged"))
+        try ledger.append(LedgerRecord(kind: .detection, failure: .fstabInvalidEntry, outcome: .findings))
+        try ledger.append(LedgerRecord(kind: .stage, fix: "fix-s", failure: .fstabInvalidEntry, strategy: "fstab-set-type", outcome: .staged))
         let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: ledger.path))
         try handle.seekToEnd()
         try handle.write(contentsOf: Data("garbage\n{\"seq\":3,\"time\":".utf8))
@@ -172,7 +172,7 @@ struct LedgerCommandTests {
     @Test func gaveUpNeedsAPerson() throws {
         let dir = try TemporaryDirectory(prefix: "ledger-cli")
         let ledger = Ledger(root: try SystemRoot(dir.path))
-        try ledger.append(LedgerRecord(kind: .giveUp, failure: .initMissing, outcome: "needs-person",
+        try ledger.append(LedgerRecord(kind: .giveUp, failure: .initMissing, outcome: .needsPerson,
                                        detail: ["advice": "boot the rescue entry and reinstall systemd", "support": "CH-42"]))
         let status = try Self.run(["status", "--root", dir.path])
         #expect(status.status == 4)

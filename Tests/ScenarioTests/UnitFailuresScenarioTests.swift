@@ -109,11 +109,10 @@ struct UnitFailuresRepairTests {
         let detectors: [any Detector] = Detectors.all.map { detector in
             detector is UnitFailuresDetector ? UnitFailuresDetector(bootIDPath: bootID) : detector
         }
-        var request = RepairRun.Request(root: try SystemRoot(broken.path), extraDevices: [TestRoot.image],
-                                        environment: .overlay, scratch: scratch.path + "/scratch",
-                                        out: scratch.path + "/fixes")
-        request.countsCurrentBoot = true
-        let result = try RepairRun(engine: RepairEngine(validator: Validator(detectors: detectors))).run(request)
+        let request = RepairPipeline.Request(root: try SystemRoot(broken.path), devices: [TestRoot.image],
+                                             countsCurrentBoot: true, environment: .overlay,
+                                             scratch: scratch.path + "/scratch", out: .folder(scratch.path + "/fixes"))
+        let result = try RepairPipeline(validator: Validator(detectors: detectors)).run(request)
 
         #expect(result.status == .validated, "\(result.attempts)")
         #expect(result.finding?.failureClass == .unitFailures)

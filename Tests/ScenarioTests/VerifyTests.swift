@@ -88,7 +88,7 @@ struct VerifyTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: copy.at("/boot/grub/grubenv"))).count == 1024)
         let record = try #require(try VerifyScenario.ledger(copy.path).last)
         #expect(record.kind == .verification)
-        #expect(record.outcome == "good")
+        #expect(record.outcome == .good)
         #expect(record.fix == scenario.package.manifest.id)
         // The fix stays.
         #expect(try Data(contentsOf: URL(fileURLWithPath: copy.at("/etc/fstab"))) == scenario.fixedFstab)
@@ -157,11 +157,66 @@ struct VerifyTests {
         #expect(two.advice?.contains(first) == true && two.advice?.contains(retry.strategy) == true)
         #expect(try VerifyFlag.read(root: root) == nil)
         let last = try #require(try VerifyScenario.ledger(copy.path).last)
-        #expect(last.kind == .giveUp && last.outcome == "needs-person")
+        #expect(last.kind == .giveUp && last.outcome == .needsPerson)
         #expect(last.detail["support"] == "clarity-heal report \(retry.fix)")
         #expect(last.detail["tried"] == "\(first) \(retry.strategy)")
         // status reads the give-up as needing a person.
         #expect(try Ledger(root: root).state().attention == .needsPerson)
+    }
+
+    /// The retry's fix package comes from the same pipeline as `repair`'s. Decoded side by
+    /// side, the package `clarity-heal repair` wrote and the one the retry wrote for the
+    /// same failure have the same fields; every field the failure decides is equal, the
+    /// strategy and what follows from it differ, and the request's clock stamps the retry's.
+    @Test func aRetrysManifestCarriesWhatRepairsCarries() throws {
+        let scenario = try Self.applied(journal: true)
+        let root = try SystemRoot(scenario.copy.path)
+        let ids = try TemporaryDirectory(prefix: "boot-id")
+        let scratch = try TemporaryDirectory(prefix: "verify")
+        let result = try Verification().run(Verification.Request(
+            root: root, extraDevices: [TestRoot.image], bootIDPath: try VerifyJournal.bootIDFile(failing: true, in: ids),
+            environment: .overlay, scratch: scratch.path, clock: FixedClock(1_795_910_000)))
+        let retry = try #require(result.retry, "\(result)")
+
+        func fields(_ package: String) throws -> Set<String> {
+            let data = try Data(contentsOf: URL(fileURLWithPath: package + "/manifest.json"))
+            return Set(try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any]).keys)
+        }
+        let repaired = scenario.package.manifest
+        let retried = try FixPackage.open(retry.package).manifest
+        #expect(try fields(retry.package) == fields(scenario.package.directory))
+        #expect(try fields(retry.package).isSuperset(of: ["diagnosis", "findings", "attempts", "validation", "environment"]))
+
+        // What the failure decides: the same.
+        #expect(retried.format == repaired.format)
+        #expect(retried.failureClass == repaired.failureClass)
+        #expect(try VerifyScenario.hostIndependent(retried.findings) == VerifyScenario.hostIndependent(repaired.findings))
+        let diagnosis = try #require(retried.diagnosis)
+        #expect(try VerifyScenario.hostIndependent(diagnosis) == VerifyScenario.hostIndependent(repaired.diagnosis))
+        #expect(diagnosis.rootCause?.failureClass == .fstabUnresolvableSource)
+        #expect(retried.environment == repaired.environment)
+        #expect(retried.needsReboot == repaired.needsReboot)
+        #expect(retried.filesystem == repaired.filesystem)
+        #expect(retried.changes.map(\.path) == repaired.changes.map(\.path))
+        #expect(retried.validation.checks.map(\.name) == repaired.validation.checks.map(\.name))
+        #expect(retried.validation.passed)
+
+        // What the strategy decides: another one, the failed one not even tried.
+        #expect(retried.strategy.id != repaired.strategy.id)
+        #expect(retried.strategy.id == retry.strategy)
+        #expect(!retried.attempts.map(\.strategy).contains(repaired.strategy.id))
+        #expect(retried.attempts.last?.validated == true)
+        #expect(retried.operations != repaired.operations)
+
+        // The request's clock, not the system's, stamps it.
+        #expect(retried.created == 1_795_910_000)
+        #expect(retried.id.hasPrefix("fix-20261128T235320Z-fstab-unresolvable-source-"))
+        #expect(retried.id == retry.fix)
+        let stamped = try VerifyScenario.ledger(scenario.copy.path).drop { $0.kind != .verification }
+        #expect(!stamped.isEmpty && stamped.allSatisfy { $0.time == 1_795_910_000 }, "\(stamped.map(\.time))")
+        #expect(Applier(root: root).appliedFix(retry.fix)?.appliedAt == 1_795_910_000)
+        #expect(Applier(root: root).appliedFix(repaired.id)?.rolledBackAt == 1_795_910_000)
+        #expect(try VerifyFlag.read(root: root)?.since == 1_795_910_000)
     }
 
     /// MaxAttempts=1: the first failure stops at once, although another strategy would

@@ -134,10 +134,10 @@ public struct FixReport: Sendable, Hashable, Codable {
             guard let id = record.strategy else { continue }
             let outcome: String?
             switch (record.kind, record.outcome) {
-            case (.rollback, LedgerRecord.Outcome.rolledBack): outcome = "rolled-back"
-            case (.verification, LedgerRecord.Outcome.failed): outcome = "verification-failed"
-            case (.verification, LedgerRecord.Outcome.good): outcome = "verified-good"
-            case (.repair, let result): outcome = result
+            case (.rollback, .rolledBack): outcome = "rolled-back"
+            case (.verification, .failed): outcome = "verification-failed"
+            case (.verification, .good): outcome = "verified-good"
+            case (.repair, let result): outcome = result.rawValue
             default: outcome = nil
             }
             guard let outcome else { continue }

@@ -38,7 +38,7 @@ public enum LedgerLine {
         if let fix = record.fix { body += ",\"fix\":" + quoted(fix) }
         if let slug = record.failureClass { body += ",\"class\":" + quoted(slug) }
         if let strategy = record.strategy { body += ",\"strategy\":" + quoted(strategy) }
-        body += ",\"outcome\":" + quoted(record.outcome) + ",\"detail\":{"
+        body += ",\"outcome\":" + quoted(record.outcome.rawValue) + ",\"detail\":{"
         body += record.detail.sorted { $0.key < $1.key }.map { quoted($0.key) + ":" + quoted($0.value) }
             .joined(separator: ",")
         body += "}"

@@ -27,25 +27,83 @@ public struct LedgerRecord: Sendable, Codable, Hashable {
         case giveUp = "give-up"
     }
 
-    /// The outcomes the readers of the ledger (`status`, `report`) interpret. Writers may
-    /// record others; they are shown as written.
-    public enum Outcome {
-        public static let findings = "findings"
-        public static let healthy = "healthy"
-        public static let validated = "validated"
-        public static let unrepairable = "unrepairable"
-        public static let applied = "applied"
-        public static let staged = "staged"
-        public static let refused = "refused"
-        public static let failed = "failed"
+    /// What came of it: the `outcome` field of the file, written as the raw value.
+    ///
+    /// The readers of the ledger (`status`, `report`, `verify`) interpret the known cases.
+    /// An outcome this version does not know — written by a newer one — reads as `unknown`
+    /// with the text as written, and is written back unchanged, so a newer ledger never
+    /// makes an older binary fail to read it.
+    public enum Outcome: Sendable, Hashable, Codable, RawRepresentable, CustomStringConvertible {
+        /// Detection found something.
+        case findings
+        /// Detection found nothing.
+        case healthy
+        /// A strategy validated on a clone.
+        case validated
+        /// No strategy validated: a person has to act.
+        case unrepairable
+        case applied
+        case staged
+        case refused
+        case failed
         /// An interrupted apply that the next run finished.
-        public static let recovered = "recovered"
+        case recovered
         /// An interrupted apply that the next run undid.
-        public static let undone = "undone"
-        public static let good = "good"
-        public static let rolledBack = "rolled-back"
-        public static let retrying = "retrying"
-        public static let needsPerson = "needs-person"
+        case undone
+        /// The fix held on the boot after it.
+        case good
+        case rolledBack
+        case retrying
+        case needsPerson
+        /// An outcome this version does not name (never the text of a case above).
+        case unknown(String)
+
+        /// Every outcome this version names, in the order of the cases.
+        public static let known: [Outcome] = [
+            .findings, .healthy, .validated, .unrepairable, .applied, .staged, .refused, .failed,
+            .recovered, .undone, .good, .rolledBack, .retrying, .needsPerson,
+        ]
+
+        /// The outcome the text names; `unknown` for text no case names. Never fails.
+        public init(rawValue: String) {
+            self = Self.known.first { $0.rawValue == rawValue } ?? .unknown(rawValue)
+        }
+
+        /// The text in the ledger file.
+        public var rawValue: String {
+            switch self {
+            case .findings: "findings"
+            case .healthy: "healthy"
+            case .validated: "validated"
+            case .unrepairable: "unrepairable"
+            case .applied: "applied"
+            case .staged: "staged"
+            case .refused: "refused"
+            case .failed: "failed"
+            case .recovered: "recovered"
+            case .undone: "undone"
+            case .good: "good"
+            case .rolledBack: "rolled-back"
+            case .retrying: "retrying"
+            case .needsPerson: "needs-person"
+            case .unknown(let text): text
+            }
+        }
+
+        public var description: String { rawValue }
+
+        // By the text, so `.unknown("good")` built by hand is still `.good`.
+        public static func == (a: Outcome, b: Outcome) -> Bool { a.rawValue == b.rawValue }
+        public func hash(into hasher: inout Hasher) { hasher.combine(rawValue) }
+
+        public init(from decoder: any Decoder) throws {
+            self.init(rawValue: try decoder.singleValueContainer().decode(String.self))
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(rawValue)
+        }
     }
 
     /// Position in the ledger, from 1, strictly increasing; 0 until appended.
@@ -60,14 +118,14 @@ public struct LedgerRecord: Sendable, Codable, Hashable {
     public var failureClass: String?
     /// The strategy id.
     public var strategy: String?
-    public var outcome: String
+    public var outcome: Outcome
     /// Anything else worth keeping, as text: `backup`, `backupSHA256`, `reason`,
     /// `findings`, `excluded`, `support`, …
     public var detail: [String: String]
 
     /// A record to append; `Ledger.append` assigns `seq` and `time`.
     public init(kind: Kind, fix: String? = nil, class failureClass: String? = nil, strategy: String? = nil,
-                outcome: String, detail: [String: String] = [:]) {
+                outcome: Outcome, detail: [String: String] = [:]) {
         self.seq = 0
         self.time = 0
         self.kind = kind
@@ -80,7 +138,7 @@ public struct LedgerRecord: Sendable, Codable, Hashable {
 
     /// The same, taking the typed class.
     public init(kind: Kind, fix: String? = nil, failure: FailureClass?, strategy: String? = nil,
-                outcome: String, detail: [String: String] = [:]) {
+                outcome: Outcome, detail: [String: String] = [:]) {
         self.init(kind: kind, fix: fix, class: failure?.rawValue, strategy: strategy, outcome: outcome, detail: detail)
     }
 
@@ -99,7 +157,7 @@ public struct LedgerRecord: Sendable, Codable, Hashable {
         fix = try container.decodeIfPresent(String.self, forKey: .fix)
         failureClass = try container.decodeIfPresent(String.self, forKey: .failureClass)
         strategy = try container.decodeIfPresent(String.self, forKey: .strategy)
-        outcome = try container.decode(String.self, forKey: .outcome)
+        outcome = try container.decode(Outcome.self, forKey: .outcome)
         detail = try container.decodeIfPresent([String: String].self, forKey: .detail) ?? [:]
     }
 }

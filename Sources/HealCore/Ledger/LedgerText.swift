@@ -19,7 +19,7 @@ public enum LedgerText {
 
     /// One `history` line: seq, time, kind, fix, class, strategy, outcome, details.
     public static func historyLine(_ record: LedgerRecord) -> String {
-        var fields = ["#\(record.seq)".padded(5), utc(record.time), record.kind.rawValue.padded(12), record.outcome.padded(12)]
+        var fields = ["#\(record.seq)".padded(5), utc(record.time), record.kind.rawValue.padded(12), record.outcome.rawValue.padded(12)]
         if let fix = record.fix { fields.append(fix) }
         if let slug = record.failureClass { fields.append(slug) }
         if let strategy = record.strategy { fields.append(strategy) }
@@ -96,7 +96,7 @@ public enum LedgerText {
             out += "| # | time (UTC) | kind | outcome | strategy | details |\n|---|---|---|---|---|---|\n"
             for record in report.timeline {
                 let details = record.detail.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
-                out += "| \(record.seq) | \(utc(record.time)) | \(record.kind.rawValue) | \(cell(record.outcome)) "
+                out += "| \(record.seq) | \(utc(record.time)) | \(record.kind.rawValue) | \(cell(record.outcome.rawValue)) "
                 out += "| \(cell(record.strategy ?? "")) | \(cell(details)) |\n"
             }
         }

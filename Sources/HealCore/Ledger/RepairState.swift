@@ -184,21 +184,20 @@ public struct RepairState: Sendable, Hashable, Codable {
 
     /// One record's effect on where a fix stands.
     static func advance(_ fix: inout Fix, with record: LedgerRecord) {
-        typealias O = LedgerRecord.Outcome
         switch (record.kind, record.outcome) {
-        case (.stage, O.staged):
+        case (.stage, .staged):
             fix.phase = .staged
-        case (.apply, O.applied), (.apply, O.recovered), (.bootApply, O.applied), (.bootApply, O.recovered):
+        case (.apply, .applied), (.apply, .recovered), (.bootApply, .applied), (.bootApply, .recovered):
             fix.phase = .applied
             fix.verification = .pending
-        case (.apply, O.refused), (.apply, O.failed), (.apply, O.undone),
-             (.bootApply, O.failed), (.bootApply, O.undone), (.bootApply, O.refused):
+        case (.apply, .refused), (.apply, .failed), (.apply, .undone),
+             (.bootApply, .failed), (.bootApply, .undone), (.bootApply, .refused):
             if fix.phase != .applied { fix.phase = .notApplied }
-        case (.verification, O.good):
+        case (.verification, .good):
             fix.verification = .good
-        case (.verification, O.failed):
+        case (.verification, .failed):
             fix.verification = .failed
-        case (.rollback, O.rolledBack):
+        case (.rollback, .rolledBack):
             fix.phase = .rolledBack
             fix.verification = .rolledBack
         default:

@@ -143,7 +143,7 @@ extension Applier {
             try? ApplyJournal.remove(in: state)
             let back = undone?.succeeded == true ? "put back with e2undo" : "e2undo could not put it back; restore it from \(undo)"
             let reason = "e2fsck -fy exited \(result.status) (\(FilesystemRepair.tail(result.output + result.errorOutput, lines: 3))); \(back)"
-            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.failed, detail: ["reason": reason])
+            record(.apply, fix: fix, manifest: manifest, outcome: .failed, detail: ["reason": reason])
             throw .io(path: repair.device, reason: reason)
         }
         do {
@@ -153,7 +153,7 @@ extension Applier {
         }
         try journal.append(.done(step: 0))
         let applied = try finishFilesystemApply(plan, rebootNeeded: outcome == .correctedRebootNeeded,
-                                                journal: journal, outcome: LedgerRecord.Outcome.applied,
+                                                journal: journal, outcome: .applied,
                                                 extra: ["e2fsck": "exit \(result.status)"], state: state)
         var applyResult = filesystemResult(applied, repair, status: .applied)
         applyResult.recovered = recovered
@@ -161,14 +161,14 @@ extension Applier {
     }
 
     private func finishFilesystemApply(_ plan: FilesystemApplyPlan, rebootNeeded: Bool, journal: ApplyJournal,
-                                       outcome: String, extra: [String: String] = [:],
+                                       outcome: LedgerRecord.Outcome, extra: [String: String] = [:],
                                        state: StateDirectory) throws(Applier.Error) -> AppliedFix {
         let manifest = try openCopy(plan.fixID, in: state).manifest
         let undoSHA = try BackupArchive.digest(undoFile(plan.fixID), in: state)
         let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == undoSHA ? $0 : nil }
         let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
         let applied = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
-                                 state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
+                                 state: .applied, appliedAt: Int(clock.now()), rolledBackAt: nil, order: order,
                                  backup: state.host(undoFile(plan.fixID)), backupSHA256: undoSHA,
                                  needsReboot: manifest.needsReboot || rebootNeeded, rebootPaths: [], paths: [plan.device])
         try writeState(applied, in: state)
@@ -282,7 +282,7 @@ extension Applier {
         case .apply where done.contains(0):
             // e2fsck finished and its undo file is durable: only the state record is missing.
             _ = try finishFilesystemApply(plan, rebootNeeded: false, journal: journal,
-                                          outcome: LedgerRecord.Outcome.recovered, state: state)
+                                          outcome: .recovered, state: state)
             return RecoveryReport(fixID: fix, operation: operation, action: .rolledForward, redone: [])
         case .apply:
             let undo = state.host(undoFile(fix))
@@ -301,7 +301,7 @@ extension Applier {
             } catch {
                 throw .file(error, in: state)
             }
-            record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
+            record(.apply, fix: fix, manifest: manifest, outcome: .undone,
                    detail: ["reason": "e2fsck was interrupted; \(plan.device) was put back with e2undo"])
             try ApplyJournal.remove(in: state)
             return RecoveryReport(fixID: fix, operation: operation, action: .undone, redone: [])

@@ -22,12 +22,12 @@ import HealCore
 /// `recover`; the others ask `pendingRecovery`.
 public struct Applier: Sendable {
     public let root: SystemRoot
-    /// Seconds since the epoch (a parameter so tests can drive time).
-    public var now: @Sendable () -> Int
+    /// The wall clock: the times of an applied fix and the ledger's stamps.
+    public var clock: any Clock
 
-    public init(root: SystemRoot, now: @escaping @Sendable () -> Int = { Int(time(nil)) }) {
+    public init(root: SystemRoot, clock: any Clock = SystemClock()) {
         self.root = root
-        self.now = now
+        self.clock = clock
     }
 
     /// The root's state folder for reading: nil when there is none.
@@ -54,14 +54,15 @@ public struct Applier: Sendable {
     /// Finishes or discards an operation a crash interrupted on `root`; nil when there was
     /// none. Only commands that write call this (they hold the root's lock); the others
     /// report a pending recovery and change nothing.
-    public static func recover(root: SystemRoot) throws(Applier.Error) -> RecoveryReport? {
-        try Applier(root: root).recover()
+    public static func recover(root: SystemRoot, clock: any Clock = SystemClock()) throws(Applier.Error) -> RecoveryReport? {
+        try Applier(root: root, clock: clock).recover()
     }
 
     /// Checks `package` against `root` and copies it, verified, to
     /// `<root>/var/lib/clarity-heal/staged/<fix-id>/` for the next boot to apply.
-    public static func stage(package: FixPackage, root: SystemRoot) throws(Applier.Error) -> StagedFix {
-        try Applier(root: root).stage(package)
+    public static func stage(package: FixPackage, root: SystemRoot,
+                             clock: any Clock = SystemClock()) throws(Applier.Error) -> StagedFix {
+        try Applier(root: root, clock: clock).stage(package)
     }
 
     /// Opens a fix package given as a folder, or as a fix id staged or kept on `root`
@@ -218,7 +219,7 @@ public struct Applier: Sendable {
 
         try journal.append(.begin(.apply, fixID: fix, steps: plan.steps.count, backupSHA256: backupSHA))
         try runApplySteps(plan, done: [], journal: journal, state: state)
-        let applied = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.applied, state: state)
+        let applied = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: .applied, state: state)
         var result = try result(for: applied, plan: plan, status: .applied, index: index)
         result.recovered = recovered
         return result
@@ -264,7 +265,7 @@ public struct Applier: Sendable {
     }
 
     private func finishApply(_ plan: ApplyPlan, backupSHA: String, journal: ApplyJournal,
-                             outcome: String, state: StateDirectory) throws(Applier.Error) -> AppliedFix {
+                             outcome: LedgerRecord.Outcome, state: StateDirectory) throws(Applier.Error) -> AppliedFix {
         let package = try openCopy(plan.fixID, in: state)
         let manifest = package.manifest
         let paths = plan.paths
@@ -274,7 +275,7 @@ public struct Applier: Sendable {
         let previous = appliedFix(plan.fixID).flatMap { $0.state == .applied && $0.backupSHA256 == backupSHA ? $0 : nil }
         let order = previous?.order ?? (appliedFixes().map(\.order).max() ?? 0) + 1
         let applied = AppliedFix(fixID: plan.fixID, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
-                                 state: .applied, appliedAt: now(), rolledBackAt: nil, order: order,
+                                 state: .applied, appliedAt: Int(clock.now()), rolledBackAt: nil, order: order,
                                  backup: state.host(ApplyLayout.backup(plan.fixID)), backupSHA256: backupSHA,
                                  needsReboot: manifest.needsReboot || RebootAnalysis.needsReboot(changed),
                                  rebootPaths: RebootAnalysis.rebootPaths(changed), paths: paths)
@@ -378,9 +379,9 @@ public struct Applier: Sendable {
                         state: StateDirectory) throws(Applier.Error) -> AppliedFix {
         var final = applied
         final.state = .rolledBack
-        final.rolledBackAt = now()
+        final.rolledBackAt = Int(clock.now())
         try writeState(final, in: state)
-        recordOnce(.rollback, state: final, outcome: LedgerRecord.Outcome.rolledBack,
+        recordOnce(.rollback, state: final, outcome: .rolledBack,
                    extra: recovered ? ["recovered": "true"] : [:])
         try journal.append(.commit(.rollback, fixID: applied.fixID))
         try ApplyJournal.remove(in: state)
@@ -413,7 +414,7 @@ public struct Applier: Sendable {
                 } catch {
                     throw .recovery(fix: fix, reason: error.description)
                 }
-                record(.apply, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.undone,
+                record(.apply, fix: fix, manifest: manifest, outcome: .undone,
                        detail: ["reason": "interrupted before the backup was verified; nothing was changed"])
             }
             try ApplyJournal.remove(in: state)
@@ -445,7 +446,7 @@ public struct Applier: Sendable {
                     throw .recovery(fix: fix, reason: "its plan fails the checks of an apply: \(error)")
                 }
                 try runApplySteps(plan, done: done, journal: journal, state: state)
-                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: LedgerRecord.Outcome.recovered, state: state)
+                _ = try finishApply(plan, backupSHA: backupSHA, journal: journal, outcome: .recovered, state: state)
             case .rollback:
                 guard let applied = appliedFix(fix) else { throw .recovery(fix: fix, reason: "its state record is missing") }
                 let index = try loadIndex(fix, in: state)
@@ -482,7 +483,7 @@ public struct Applier: Sendable {
         }
         try copyPackage(package, to: partial, in: state)
         try publish(partial, as: final, in: state)
-        record(.stage, fix: plan.fixID, manifest: package.manifest, outcome: LedgerRecord.Outcome.staged,
+        record(.stage, fix: plan.fixID, manifest: package.manifest, outcome: .staged,
                detail: ["staged": state.host(final)])
         return StagedFix(fixID: plan.fixID, directory: state.host(final),
                          needsReboot: package.manifest.needsReboot || RebootAnalysis.needsReboot(plan.paths))
@@ -526,9 +527,9 @@ public struct Applier: Sendable {
 
     /// Appends to the ledger. A ledger that cannot be written does not undo a change that
     /// is already durable: the state folder and the journal stay the authority.
-    func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: String,
+    func record(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, outcome: LedgerRecord.Outcome,
                 detail: [String: String] = [:]) {
-        _ = try? Ledger(root: root, now: now).append(
+        _ = try? Ledger(root: root, clock: clock).append(
             LedgerRecord(kind: kind, fix: fix, failure: manifest?.failureClass, strategy: manifest?.strategy.id,
                          outcome: outcome, detail: detail))
     }
@@ -537,13 +538,13 @@ public struct Applier: Sendable {
     /// nothing on the root, not even by making the state folder.
     func recordRefusal(_ kind: LedgerRecord.Kind, fix: String, manifest: FixManifest?, error: Applier.Error) {
         guard (try? existingState()) != nil else { return }
-        record(kind, fix: fix, manifest: manifest, outcome: LedgerRecord.Outcome.refused, detail: ["reason": "\(error)"])
+        record(kind, fix: fix, manifest: manifest, outcome: .refused, detail: ["reason": "\(error)"])
     }
 
     /// Appends the record of a finished apply or rollback unless the ledger already holds
     /// it (a redo after a crash between the append and the journal's commit).
-    func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: String, extra: [String: String] = [:]) {
-        let ledger = Ledger(root: root, now: now)
+    func recordOnce(_ kind: LedgerRecord.Kind, state: AppliedFix, outcome: LedgerRecord.Outcome, extra: [String: String] = [:]) {
+        let ledger = Ledger(root: root, clock: clock)
         let order = String(state.order)
         if let records = try? ledger.records().records(of: state.fixID),
            records.contains(where: { $0.kind == kind && $0.detail["order"] == order }) { return }

@@ -19,7 +19,7 @@ public enum KernelInventory {
         let names = root.files.entriesIfPresent("/boot")
         var kernels: [InstalledKernel] = []
         for name in names {
-            guard let version = BootConfiguration.kernelVersion(name),
+            guard let version = LoaderPaths.kernelVersion(name),
                   name.hasPrefix("vmlinuz-") || name.hasPrefix("vmlinux-"),
                   let st = root.files.statusIfPresent("/boot/" + name, followLast: true),
                   (st.st_mode & S_IFMT) == S_IFREG

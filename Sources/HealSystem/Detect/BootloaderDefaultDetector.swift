@@ -42,28 +42,10 @@ public struct BootloaderDefaultDetector: Detector {
                 evidence: [evidence, known]))
         }
 
-        // The value that chose the default.
-        let choice = configuration.defaultChoice
-        if !choice.isValid && !choice.value.isEmpty {
-            namesNothing(choice.source.rawValue, choice.value, choice.evidence)
-        }
-        if case .grub(let configPath) = configuration.loader, let config = configuration.grubConfig {
-            let env = configuration.grubEnvironment
-            let defaults = config.assignments.filter { $0.name == "default" }
-            // saved_entry matters for the boots after a one-time next_entry too.
-            if choice.source != .savedEntry,
-               defaults.contains(where: { $0.value.parts.contains(.variable("saved_entry")) }),
-               let saved = env?.variables["saved_entry"], !saved.isEmpty,
-               configuration.entryIndex(named: saved) == nil {
-                namesNothing("saved_entry", saved, Evidence(source: env?.path ?? "grubenv", detail: "saved_entry=\(saved)"))
-            }
-            if let grubDefault = configuration.defaultGrub?["GRUB_DEFAULT"], grubDefault != "saved",
-               configuration.entryIndex(named: grubDefault) == nil,
-               !(choice.source == .grubConfig && choice.value == grubDefault) {
-                let line = configuration.defaultGrub?.lines["GRUB_DEFAULT"].map { "line \($0): " } ?? ""
-                namesNothing("GRUB_DEFAULT", grubDefault,
-                             Evidence(source: "/etc/default/grub", detail: "\(line)GRUB_DEFAULT=\(grubDefault) (menu in \(configPath))"))
-            }
+        // The value that chose the default, saved_entry (it matters for the boots after a
+        // one-time next_entry too) and GRUB_DEFAULT (the next grub-mkconfig writes it).
+        for unresolved in configuration.menu.unresolvedDefaults {
+            namesNothing(unresolved.name, unresolved.value, unresolved.evidence)
         }
 
         // The entry that boots must have its files.

@@ -19,24 +19,21 @@ public final class Ledger {
     /// Where the ledger lives inside a root.
     public static let relativePath = "/var/lib/clarity-heal/ledger.jsonl"
 
-    /// The wall clock in seconds since the epoch.
-    public static let systemTime: @Sendable () -> Int = { Int(Glibc.time(nil)) }
-
     public let root: SystemRoot
     /// Host path of the ledger file (for messages).
     public let path: String
     /// The ledger inside the state folder (`StateDirectory`).
     static let name = "/ledger.jsonl"
-    private let now: @Sendable () -> Int
+    private let clock: any Clock
     private let logger: Logger
 
     /// - Parameters:
-    ///   - now: the clock that stamps appended records (tests drive it).
+    ///   - clock: the clock that stamps appended records (tests drive it).
     public init(root: SystemRoot, logger: Logger = Logger(label: "clarity-heal.ledger"),
-                now: @escaping @Sendable () -> Int = Ledger.systemTime) {
+                clock: any Clock = SystemClock()) {
         self.root = root
         self.path = root.host(Self.relativePath)
-        self.now = now
+        self.clock = clock
         self.logger = logger
     }
 
@@ -102,7 +99,7 @@ public final class Ledger {
         let existing = parse(bytes, log: false)
         var written = record
         written.seq = (existing.records.map(\.seq).max() ?? 0) + 1
-        written.time = now()
+        written.time = Int(clock.now())
         if existing.tornTail {
             // The fragment of a write a crash cut short was never acknowledged (its fsync did
             // not return), and it may even be complete but for its "\n": closing it would

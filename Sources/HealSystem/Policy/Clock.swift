@@ -1,7 +1,10 @@
 import Glibc
 
-/// The wall clock, behind a protocol so tests drive time: the reboot
-/// policy and the ledger's stamps read it.
+/// The wall clock, behind a protocol so tests drive time. Everything that reads the time
+/// takes one: the ledger's stamps, an applied fix's times, fix package ids and `created`,
+/// the verify flag, clone folder names and the reboot policy. The command line makes the
+/// one `SystemClock` of a run and hands it down; nothing else calls `clock_gettime` or
+/// `time`.
 public protocol Clock: Sendable {
     /// Seconds since the epoch.
     func now() -> Int64

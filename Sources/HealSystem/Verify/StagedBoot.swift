@@ -65,7 +65,7 @@ public struct StagedBoot {
         self.root = root
         self.clock = clock
         self.logger = logger
-        ledger = Ledger(root: root, logger: logger, now: { [clock] in Int(clock.now()) })
+        ledger = Ledger(root: root, logger: logger, clock: clock)
     }
 
     /// The staged fix ids, oldest first (ids start with their UTC creation time).
@@ -77,7 +77,7 @@ public struct StagedBoot {
     }
 
     public func run() throws(StagedBoot.Error) -> Result {
-        let applier = Applier(root: root, now: { [clock] in Int(clock.now()) })
+        let applier = Applier(root: root, clock: clock)
         let recovered: RecoveryReport?
         do {
             recovered = try applier.recover()
@@ -86,7 +86,7 @@ public struct StagedBoot {
         }
         if let recovered {
             record(.init(kind: .bootApply, fix: recovered.fixID, class: nil, outcome: recovered.action == .rolledForward
-                            ? LedgerRecord.Outcome.recovered : LedgerRecord.Outcome.undone,
+                            ? .recovered : .undone,
                          detail: ["operation": recovered.operation.rawValue]))
         }
         var result = Result(root: root.path, applied: [], refused: [], recovered: recovered, verifyPending: nil, rebootNow: false)
@@ -123,7 +123,7 @@ public struct StagedBoot {
                 throw .state("cannot remove the applied staged fix \(state.host(directory)): \(error)")
             }
             record(.init(kind: .bootApply, fix: id, failure: manifest.failureClass, strategy: manifest.strategy.id,
-                         outcome: LedgerRecord.Outcome.applied,
+                         outcome: .applied,
                          detail: ["by": "initramfs", "backup": applied.backup, "backupSHA256": applied.backupSHA256,
                                   "paths": applied.changes.map(\.path).joined(separator: " ")]))
             logger.notice("applied staged fix", metadata: ["fix": "\(id)"])
@@ -152,7 +152,7 @@ public struct StagedBoot {
                         state: StateDirectory) throws(StagedBoot.Error) {
         logger.error("staged fix not applied", metadata: ["fix": "\(id)", "reason": "\(reason)"])
         record(.init(kind: .bootApply, fix: id, failure: failureClass, strategy: strategy,
-                     outcome: unchanged ? LedgerRecord.Outcome.refused : LedgerRecord.Outcome.failed,
+                     outcome: unchanged ? .refused : .failed,
                      detail: ["reason": reason]))
         result.refused.append(Refused(fix: id, reason: reason, leftRootUnchanged: unchanged))
         // Out of staged/, so the next boot does not try it again; kept for a person.

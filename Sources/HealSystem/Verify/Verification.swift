@@ -31,7 +31,7 @@ public struct Verification {
         /// The running kernel's boot id: the boot whose failed units count. On an offline
         /// root (or when the journal does not know it) the journal's last boot counts.
         public var bootIDPath: String
-        public var environment: RepairRun.EnvironmentChoice
+        public var environment: RepairPipeline.EnvironmentChoice
         /// Where the retry's clone is made.
         public var scratch: String
         /// Where the retry's fix package is written (default `<root>/var/lib/clarity-heal/fixes`).
@@ -44,7 +44,7 @@ public struct Verification {
 
         public init(root: SystemRoot, config: Config = Config(), extraDevices: [String] = [],
                     pstoreDirectory: String? = nil, bootIDPath: String = "/proc/sys/kernel/random/boot_id",
-                    environment: RepairRun.EnvironmentChoice = .auto, scratch: String = "/var/tmp/clarity-heal",
+                    environment: RepairPipeline.EnvironmentChoice = .auto, scratch: String = "/var/tmp/clarity-heal",
                     fixesDirectory: String? = nil, clock: any Clock = SystemClock(),
                     runner: any CommandRunner = SpawnCommandRunner(),
                     candidates: @escaping @Sendable (FailureClass) -> [any RepairStrategy] = { StrategyCatalogue.candidates(for: $0) },
@@ -149,9 +149,9 @@ public struct Verification {
         var failed: [String] = []
         for record in records where record.failureClass == failureClass.rawValue {
             switch (record.kind, record.outcome) {
-            case (.verification, LedgerRecord.Outcome.good), (.giveUp, _):
+            case (.verification, .good), (.giveUp, _):
                 failed = []
-            case (.verification, LedgerRecord.Outcome.failed):
+            case (.verification, .failed):
                 if let strategy = record.strategy, !failed.contains(strategy) { failed.append(strategy) }
             default:
                 break
@@ -171,8 +171,8 @@ public struct Verification {
         } catch {
             throw .flag(error)
         }
-        let ledger = Ledger(root: root, logger: request.logger, now: { [clock = request.clock] in Int(clock.now()) })
-        let applier = Applier(root: root, now: { [clock = request.clock] in Int(clock.now()) })
+        let ledger = Ledger(root: root, logger: request.logger, clock: request.clock)
+        let applier = Applier(root: root, clock: request.clock)
         func record(_ record: LedgerRecord) {
             do {
                 _ = try ledger.append(record)
@@ -230,7 +230,7 @@ public struct Verification {
 
         if step == .markGood {
             record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                         outcome: LedgerRecord.Outcome.good, detail: ["checks": summary, "attempt": "\(attempt)"]))
+                         outcome: .good, detail: ["checks": summary, "attempt": "\(attempt)"]))
             do {
                 try VerifyFlag.clear(root: root)
             } catch {
@@ -247,9 +247,9 @@ public struct Verification {
 
         let failedChecks = result.checks.filter { $0.verdict == .failed }.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")
         let recorded = ((try? ledger.records().records(of: flag.fix)) ?? [])
-            .contains { $0.kind == .verification && $0.outcome == LedgerRecord.Outcome.failed }
+            .contains { $0.kind == .verification && $0.outcome == .failed }
         if !recorded { record(.init(kind: .verification, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                     outcome: LedgerRecord.Outcome.failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"])) }
+                     outcome: .failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"])) }
         request.logger.warning("verification failed", metadata: ["fix": "\(flag.fix)", "failed": "\(failedChecks)"])
 
         // Back to the state before the fix, from its verified backup, through the journal.
@@ -258,7 +258,7 @@ public struct Verification {
             result.rollback = try applier.rollback(flag.fix)
         } catch {
             record(.init(kind: .rollback, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                         outcome: LedgerRecord.Outcome.failed, detail: ["reason": error.description]))
+                         outcome: .failed, detail: ["reason": error.description]))
             throw .rollback(fix: flag.fix, error)
         }
 
@@ -269,7 +269,7 @@ public struct Verification {
             return try stop(request, flag: flag, reason: reason, failed: failed, result: result, record: record)
         case .rollBackAndRetry(let next, let excluded):
             record(.init(kind: .retry, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                         outcome: LedgerRecord.Outcome.retrying,
+                         outcome: .retrying,
                          detail: ["excluded": excluded.joined(separator: " "), "attempt": "\(next)"]))
             let retry: Result.Retry
             do {
@@ -294,7 +294,7 @@ public struct Verification {
         let reference = VerificationPlan.supportReference(fix: flag.fix)
         let advice = VerificationPlan.advice(fix: flag.fix, failureClass: flag.failureClass, reason: reason, tried: failed)
         record(.init(kind: .giveUp, fix: flag.fix, failure: flag.failureClass, strategy: flag.strategy,
-                     outcome: LedgerRecord.Outcome.needsPerson,
+                     outcome: .needsPerson,
                      detail: ["reason": reason, "support": reference, "tried": failed.joined(separator: " ")]))
         do {
             try VerifyFlag.clear(root: request.root)
@@ -335,7 +335,7 @@ public struct Verification {
     /// The units that failed on this boot: the running kernel's boot when the journal has
     /// it, else the journal's last boot. Nil without a persistent journal.
     func failedUnits(_ request: Request) -> [String]? {
-        guard request.root.files.statusIfPresent("/var/log/journal", followLast: true) != nil else { return nil }
+        guard FileReading.status(atPath: request.root.host("/var/log/journal"), followLinks: true) != nil else { return nil }
         do {
             let journal = try Journal(root: request.root)
             let boots = try journal.boots()
@@ -352,55 +352,48 @@ public struct Verification {
         case stop(String)
     }
 
-    /// Troubleshoots again on a clone of the rolled-back root without `excluded`, writes
-    /// the validated fix as a package, applies it and marks the next boot.
+    /// Troubleshoots again on a clone of the rolled-back root without `excluded` (the same
+    /// pipeline as `repair`, so the package says as much), applies the validated fix and
+    /// marks the next boot.
     private func retry(_ request: Request, failureClass: FailureClass, attempt: Int, excluded: [String],
                        applier: Applier, record: (LedgerRecord) -> Void) throws -> Result.Retry {
-        let context = DetectionContext(root: request.root, thresholds: request.config.thresholds,
-                                       extraDevices: request.extraDevices, pstoreDirectory: request.pstoreDirectory,
-                                       countsCurrentBoot: request.root.isLive, runner: request.runner, logger: request.logger)
-        let detection = DetectionEngine().run(context)
-        guard let finding = detection.findings.first(where: { $0.failureClass == failureClass }) else {
+        let pipeline = RepairPipeline(candidates: request.candidates)
+        let repair: RepairPipeline.Result
+        do {
+            repair = try pipeline.run(RepairPipeline.Request(
+                root: request.root, devices: request.extraDevices, thresholds: request.config.thresholds,
+                pstoreDirectory: request.pstoreDirectory, countsCurrentBoot: request.root.isLive,
+                environment: request.environment, scratch: request.scratch,
+                out: request.fixesDirectory.map { .folder($0) } ?? .rootFixes,
+                failureClass: failureClass, excluded: excluded, clock: request.clock, runner: request.runner,
+                logger: request.logger))
+        } catch {
+            // An environment that cannot be used at all will not be usable on the next run
+            // either: stop. A clone that failed this time (scratch space) may work later.
+            if case .unsupportedEnvironment(let reason) = error { throw RetryStop.stop(reason) }
+            throw error
+        }
+        switch repair.status {
+        case .healthy:
             throw RetryStop.stop("after the rollback \(failureClass.rawValue) is no longer detected, yet the fix failed verification: the cause lies elsewhere")
-        }
-        let candidates = request.candidates
-        let engine = RepairEngine(candidates: { cls in candidates(cls).filter { !excluded.contains($0.descriptor.id) } },
-                                  logger: request.logger)
-        let scratch = request.scratch + "/verify-\(getpid())-\(request.clock.now())"
-        let environment = try makeEnvironment(request, scratch: scratch)
-        defer {
-            environment.tearDown()
-            try? Paths.removeTree(scratch)
-        }
-        let outcome = engine.repair(finding, in: environment, detection: context)
-        guard let repair = outcome.repair else {
-            record(.init(kind: .repair, failure: failureClass, outcome: LedgerRecord.Outcome.unrepairable,
+        case .unrepairable:
+            record(.init(kind: .repair, failure: failureClass, outcome: .unrepairable,
                          detail: ["excluded": excluded.joined(separator: " "),
-                                  "tried": outcome.attempts.map(\.strategy).joined(separator: " ")]))
+                                  "tried": repair.attempts.map(\.strategy).joined(separator: " ")]))
             throw RetryStop.stop("no strategy left to try besides \(excluded.joined(separator: ", "))")
+        case .validated:
+            break
         }
-        let (entries, files) = FixPackage.changes(of: repair.changes)
-        let now = time_t(request.clock.now())
-        let manifest = FixManifest(
-            id: RepairRun.fixID(at: now, failureClass: failureClass), created: Int(now), failureClass: failureClass,
-            strategy: repair.strategy, findings: [finding], operations: repair.operations.map(\.description),
-            changes: entries, validation: repair.validation, attempts: outcome.attempts, environment: environment.kind.rawValue,
-            needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths))
-        let package: FixPackage
-        if let out = request.fixesDirectory {
-            package = try FixPackage.write(manifest, files: files, into: out)
-        } else {
-            // The root's own fixes folder, inside its state folder and reached without a link.
-            let state = try StateDirectory.make(request.root)
-            try state.files.makeDirectories("/fixes")
-            package = try FixPackage.write(manifest, files: files, into: state.files.subdirectory("/fixes", links: .refuse))
+        guard let package = repair.package else {
+            throw RetryStop.stop("the repair of \(failureClass.rawValue) validated but wrote no fix package")
         }
-        record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: repair.strategy.id,
-                     outcome: LedgerRecord.Outcome.validated,
+        let manifest = package.manifest
+        record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: manifest.strategy.id,
+                     outcome: .validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
         // The flag first: a crash during the apply is finished by the next command's
         // recovery, and the boot after it verifies the new fix (a refused apply clears it).
-        try VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: repair.strategy.id, attempt: attempt,
+        try VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: manifest.strategy.id, attempt: attempt,
                        since: request.clock.now()).write(root: request.root)
         let applied: ApplyResult
         do {
@@ -409,31 +402,12 @@ public struct Verification {
         } catch {
             if error.leftTargetUnchanged {
                 try VerifyFlag.clear(root: request.root)
-                throw RetryStop.stop("the next fix \(manifest.id) (\(repair.strategy.id)) could not be applied: \(error)")
+                throw RetryStop.stop("the next fix \(manifest.id) (\(manifest.strategy.id)) could not be applied: \(error)")
             }
             throw error
         }
-        return Result.Retry(fix: manifest.id, strategy: repair.strategy.id, attempt: attempt, excluded: excluded,
-                            attempts: outcome.attempts, package: package.directory, apply: applied)
-    }
-
-    private func makeEnvironment(_ request: Request, scratch: String) throws -> any Environment {
-        switch request.environment {
-        case .copy:
-            return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
-        case .microvm:
-            throw RetryStop.stop("the microVM environment is not built yet; retry with --environment overlay or copy")
-        case .overlay:
-            return try OverlayEnvironment(lower: request.root, scratch: scratch, runner: request.runner)
-        case .auto:
-            do {
-                return try OverlayEnvironment(lower: request.root, scratch: scratch, runner: request.runner)
-            } catch {
-                request.logger.warning("overlay environment unavailable; using a full copy", metadata: ["reason": "\(error)"])
-                try? Paths.removeTree(scratch)
-                return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
-            }
-        }
+        return Result.Retry(fix: manifest.id, strategy: manifest.strategy.id, attempt: attempt, excluded: excluded,
+                            attempts: repair.attempts, package: package.directory, apply: applied)
     }
 }
 

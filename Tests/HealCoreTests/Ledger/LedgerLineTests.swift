@@ -6,7 +6,7 @@ import Testing
 struct LedgerLineTests {
     static func record(seq: Int = 7, time: Int = 1_718_000_000) -> LedgerRecord {
         var record = LedgerRecord(kind: .apply, fix: "fix-1718000000-ab12", class: "fstab-invalid-entry",
-                                  strategy: "fstab-set-type", outcome: "applied",
+                                  strategy: "fstab-set-type", outcome: .applied,
                                   detail: ["backupSHA256": "9f86d081", "backup": "/var/lib/clarity-heal/applied/fix-1718000000-ab12/backup.tar"])
         record.seq = seq
         record.time = time
@@ -31,7 +31,7 @@ struct LedgerLineTests {
     }
 
     @Test func optionalFieldsAreLeftOut() throws {
-        var record = LedgerRecord(kind: .detection, outcome: "healthy")
+        var record = LedgerRecord(kind: .detection, outcome: .healthy)
         record.seq = 1
         let line = String(decoding: LedgerLine.encode(record), as: UTF8.self)
         #expect(line.hasPrefix(#"{"seq":1,"time":0,"kind":"detection","outcome":"healthy","detail":{},"crc":""#))
@@ -46,7 +46,7 @@ struct LedgerLineTests {
         ("unicode é ✓", "\"unicode é ✓\""),
     ])
     func stringsAreEscapedAsJSON(text: String, expected: String) throws {
-        var record = LedgerRecord(kind: .retry, outcome: text, detail: [text: text])
+        var record = LedgerRecord(kind: .retry, outcome: LedgerRecord.Outcome(rawValue: text), detail: [text: text])
         record.seq = 3
         let line = LedgerLine.encode(record)
         #expect(String(decoding: line, as: UTF8.self).contains(#""outcome":"# + expected))

@@ -9,7 +9,7 @@ struct RepairStateTests {
     static func records(_ items: [(Kind, String?, String?, String)], details: [Int: [String: String]] = [:]) -> [LedgerRecord] {
         items.enumerated().map { index, item in
             var record = LedgerRecord(kind: item.0, fix: item.1, class: "fstab-invalid-entry", strategy: item.2,
-                                      outcome: item.3, detail: details[index] ?? [:])
+                                      outcome: LedgerRecord.Outcome(rawValue: item.3), detail: details[index] ?? [:])
             record.seq = index + 1
             record.time = 1_718_000_000 + index * 60
             return record

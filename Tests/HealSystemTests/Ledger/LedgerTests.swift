@@ -6,27 +6,28 @@ import Testing
 import TestSupport
 
 /// A clock the test drives: each reading is one second after the last.
-final class LedgerTestClock: @unchecked Sendable {
+final class LedgerTestClock: Clock, @unchecked Sendable {
     private let lock = NSLock()
-    private var now: Int
-    init(start: Int) { now = start }
-    func tick() -> Int {
+    private var time: Int
+    init(start: Int) { time = start }
+    func now() -> Int64 {
         lock.lock()
         defer { lock.unlock() }
-        now += 1
-        return now
+        time += 1
+        return Int64(time)
     }
+    func utcOffset(at time: Int64) -> Int { 0 }
 }
 
 enum LedgerFixture {
     static func ledger(_ root: SystemRoot, clock: LedgerTestClock? = nil) -> Ledger {
         guard let clock else { return Ledger(root: root) }
-        return Ledger(root: root, now: { clock.tick() })
+        return Ledger(root: root, clock: clock)
     }
 
     static func record(_ n: Int, fix: String = "fix-test") -> LedgerRecord {
         LedgerRecord(kind: .apply, fix: fix, class: "fstab-invalid-entry", strategy: "fstab-set-type",
-                     outcome: "applied", detail: ["n": String(n), "backup": "/var/lib/clarity-heal/applied/\(fix)/backup.tar"])
+                     outcome: .applied, detail: ["n": String(n), "backup": "/var/lib/clarity-heal/applied/\(fix)/backup.tar"])
     }
 
     static func bytes(_ path: String) throws -> [UInt8] {
@@ -81,7 +82,7 @@ struct LedgerTests {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let ledger = Ledger(root: try SystemRoot(dir.path))
         for n in 1...4 {
-            try ledger.append(LedgerRecord(kind: .verification, fix: "fix-\(n)", outcome: "good",
+            try ledger.append(LedgerRecord(kind: .verification, fix: "fix-\(n)", outcome: .good,
                                            detail: ["note": "é ✓ \"quoted\" \\ tab\t", "n": String(n)]))
         }
         let script = """
@@ -193,8 +194,8 @@ struct LedgerTests {
         let dir = try TemporaryDirectory(prefix: "ledger")
         let root = try SystemRoot(dir.path)
         let ledger = LedgerFixture.ledger(root, clock: LedgerTestClock(start: 10))
-        try ledger.append(LedgerRecord(kind: .detection, failure: .fstabInvalidEntry, outcome: "findings"))
-        try ledger.append(LedgerRecord(kind: .repair, fix: "fix-a", class: "fstab-invalid-entry", strategy: "s", outcome: "validated"))
+        try ledger.append(LedgerRecord(kind: .detection, failure: .fstabInvalidEntry, outcome: .findings))
+        try ledger.append(LedgerRecord(kind: .repair, fix: "fix-a", class: "fstab-invalid-entry", strategy: "s", outcome: .validated))
         try dir.write("var/lib/clarity-heal/staged/fix-a/manifest.json", "{}")
         try dir.write("var/lib/clarity-heal/staged/.fix-z.partial/x", "")
         try dir.write("var/lib/clarity-heal/applied/fix-b/backup.tar", "")

@@ -72,7 +72,7 @@ public struct LastGoodKernelStrategy: RepairStrategy {
     static func grubName(of index: Int, in choice: Choice) -> String {
         let path = choice.configuration.menuPaths[index]
         return (1...path.count).map { depth -> String in
-            let item = choice.configuration.itemIdentity(Array(path.prefix(depth)), config: choice.grubConfig)
+            let item = choice.configuration.menu.item(at: Array(path.prefix(depth)))
             return (item.id ?? item.title).replacing(">", with: ">>")
         }.joined(separator: ">")
     }

@@ -1,0 +1,340 @@
+import Glibc
+import HealCore
+import Logging
+
+/// Finding a validated repair: one pipeline for every command that repairs — `repair`,
+/// `verify`'s retry after a fix failed, and `heal` — so their fix packages carry the same
+/// things.
+///
+/// ```
+///  detect + diagnose the root (read-only)
+///        │  the finding: the request's class if it names one, else the root cause, else
+///        ▼  the earliest boot-chain stage
+///  rank the strategies of its class (StrategyCatalogue), without `excluded`
+///        ▼
+///  clone the root (overlay, else copy) ─► RepairEngine: snapshot, plan, execute, validate;
+///        │                                 restore and try the next strategy on failure
+///        ▼
+///  the first strategy that validates ─► fix package in `out`: findings, diagnosis,
+///                                        operations, changes, validation, attempts,
+///                                        filesystem (block-level repairs)
+/// ```
+///
+/// The examined root is only ever read. Writing the ledger, applying the package and
+/// rebooting belong to the caller; the result is a value saying what was found and tried.
+public struct RepairPipeline {
+    /// Where strategies are tried.
+    public enum EnvironmentChoice: String, Sendable, CaseIterable, Codable {
+        case auto, overlay, copy, microvm
+    }
+
+    /// Where a validated fix package goes.
+    public enum Output: Sendable {
+        /// A folder of this machine, given by its path.
+        case folder(String)
+        /// `/var/lib/clarity-heal/fixes` of the examined root.
+        case rootFixes
+    }
+
+    public struct Request {
+        /// The root to repair; only read.
+        public var root: SystemRoot
+        /// Block devices beyond those the root names (`--device`, a disk image's device).
+        public var devices: [String]
+        public var thresholds: Thresholds
+        public var pstoreDirectory: String?
+        /// Set on the boot path of the boot being counted (see `DetectionContext`).
+        public var countsCurrentBoot: Bool
+        public var environment: EnvironmentChoice
+        /// Where clones are made (an overlay upper layer must be able to live there).
+        public var scratch: String
+        /// Where the fix package folder is written: a host folder (made when missing), or
+        /// the examined root's own `fixes` folder inside its state folder (verify's retry),
+        /// reached without a link.
+        public var out: Output
+        /// The class to repair (verify's retry: the class of the fix that failed); nil for
+        /// the one diagnosis settles on.
+        public var failureClass: FailureClass?
+        /// Strategy ids not to try: the ones that already failed for this failure.
+        public var excluded: [String]
+        /// Stamps the fix package (its id and `created`).
+        public var clock: any Clock
+        public var runner: any CommandRunner
+        public var logger: Logger
+
+        public init(root: SystemRoot, devices: [String] = [], thresholds: Thresholds = Thresholds(),
+                    pstoreDirectory: String? = nil, countsCurrentBoot: Bool = false,
+                    environment: EnvironmentChoice = .auto, scratch: String = "/var/tmp/clarity-heal",
+                    out: Output = .folder("/var/lib/clarity-heal/fixes"), failureClass: FailureClass? = nil,
+                    excluded: [String] = [], clock: any Clock = SystemClock(),
+                    runner: any CommandRunner = SpawnCommandRunner(),
+                    logger: Logger = Logger(label: "clarity-heal.repair")) {
+            self.root = root
+            self.devices = devices
+            self.thresholds = thresholds
+            self.pstoreDirectory = pstoreDirectory
+            self.countsCurrentBoot = countsCurrentBoot
+            self.environment = environment
+            self.scratch = scratch
+            self.out = out
+            self.failureClass = failureClass
+            self.excluded = excluded
+            self.clock = clock
+            self.runner = runner
+            self.logger = logger
+        }
+
+        /// How the pipeline detects on the root (and, with the root replaced, on the clone).
+        var detection: DetectionContext {
+            DetectionContext(root: root, thresholds: thresholds, extraDevices: devices, pstoreDirectory: pstoreDirectory,
+                             countsCurrentBoot: countsCurrentBoot, runner: runner, logger: logger)
+        }
+    }
+
+    /// What a run found, tried and wrote (`repair --json` prints it).
+    public struct Result: Sendable, Encodable {
+        public enum Status: String, Sendable, Codable {
+            /// Nothing to repair: no finding (with a requested class: none of that class).
+            case healthy
+            /// A strategy validated on the clone; the fix package is written.
+            case validated
+            /// No strategy validated: a person has to act.
+            case unrepairable
+        }
+
+        public var status: Status
+        public var root: String
+        public var environment: String?
+        /// The finding the run repaired.
+        public var finding: Finding?
+        /// The diagnosis that chose the finding.
+        public var diagnosis: Diagnosis?
+        /// The strategies tried, in order; excluded ones are not among them.
+        public var attempts: [FixManifest.Attempt]
+        /// The strategies left out by the request.
+        public var excluded: [String]
+        /// The fix package's folder and id, when one was written.
+        public var fixPackage: String?
+        public var fix: String?
+        public var validation: ValidationReport?
+        /// Findings this run did not address; a later run (after applying) takes the next.
+        public var remaining: [Finding]
+        /// For `unrepairable`: what a person should do.
+        public var advice: String?
+        /// The package written (its manifest is what `apply` reads); not printed, the
+        /// folder is.
+        public var package: FixPackage?
+
+        enum CodingKeys: String, CodingKey {
+            case status, root, environment, finding, diagnosis, attempts, excluded, fixPackage, fix, validation,
+                 remaining, advice
+        }
+    }
+
+    public enum Error: Swift.Error, CustomStringConvertible {
+        /// The environment asked for cannot be used at all (the microVM is not built yet).
+        case unsupportedEnvironment(String)
+        /// The clone could not be made.
+        case environment(String)
+        /// The fix package could not be written.
+        case package(String)
+
+        public var description: String {
+            switch self {
+            case .unsupportedEnvironment(let why), .environment(let why), .package(let why): why
+            }
+        }
+    }
+
+    /// The strategies for a class, best first.
+    public var candidates: @Sendable (FailureClass) -> [any RepairStrategy]
+    /// What proves a strategy on the clone (its detectors also detect and diagnose).
+    public var validator: Validator
+
+    public init(candidates: @escaping @Sendable (FailureClass) -> [any RepairStrategy] = { StrategyCatalogue.candidates(for: $0) },
+                validator: Validator = Validator()) {
+        self.candidates = candidates
+        self.validator = validator
+    }
+
+    /// The finding to repair: the root cause diagnosis settled on (its own class's
+    /// finding), or — when the knowledge base concluded nothing — the finding of the
+    /// earliest boot-chain stage.
+    public static func primary(_ diagnosis: Diagnosis, findings: [Finding]) -> Finding? {
+        if let cause = diagnosis.rootCause,
+           let own = cause.findings.first(where: { $0.failureClass == cause.failureClass }) ?? findings.first(where: { $0.failureClass == cause.failureClass }) {
+            return own
+        }
+        return findings.min { ($0.failureClass.stage, $0.severity) < ($1.failureClass.stage, $1.severity) }
+    }
+
+    /// Detects and diagnoses the root; returns the diagnosis, every finding once, and the
+    /// one to repair.
+    private func select(_ request: Request) -> (diagnosis: Diagnosis, findings: [Finding], finding: Finding?) {
+        let diagnosis = Diagnoser(detectors: validator.detectors).run(request.detection)
+        var findings: [Finding] = []
+        for finding in (diagnosis.rootCause?.findings ?? []) + diagnosis.otherFindings where !findings.contains(finding) {
+            findings.append(finding)
+        }
+        let finding = request.failureClass.map { wanted in findings.first { $0.failureClass == wanted } }
+            ?? Self.primary(diagnosis, findings: findings)
+        return (diagnosis, findings, finding)
+    }
+
+    /// The ranked strategies for a class, without the excluded ones.
+    private func ranked(_ request: Request) -> @Sendable (FailureClass) -> [any RepairStrategy] {
+        let candidates = self.candidates
+        let excluded = request.excluded
+        return { failureClass in candidates(failureClass).filter { !excluded.contains($0.descriptor.id) } }
+    }
+
+    /// Runs the pipeline on `request.root`.
+    /// - Throws: `RepairPipeline.Error` when the clone cannot be made or the package cannot
+    ///   be written; the examined root is unchanged either way.
+    public func run(_ request: Request) throws(RepairPipeline.Error) -> Result {
+        let (diagnosis, findings, selected) = select(request)
+        guard let finding = selected else {
+            return Result(status: .healthy, root: request.root.path, environment: nil, finding: nil, diagnosis: diagnosis,
+                          attempts: [], excluded: request.excluded, remaining: findings)
+        }
+        let remaining = findings.filter { $0 != finding }
+        let environment = try makeEnvironment(request)
+        defer { environment.tearDown() }
+
+        request.logger.notice("repairing", metadata: ["class": "\(finding.failureClass.rawValue)",
+                                                      "environment": "\(environment.kind.rawValue)",
+                                                      "excluded": "\(request.excluded.joined(separator: " "))"])
+        var engine = RepairEngine(candidates: ranked(request), validator: validator, logger: request.logger)
+        engine.scratch = request.scratch
+        let outcome = engine.repair(finding, in: environment, detection: request.detection)
+        var result = Result(status: .unrepairable, root: request.root.path, environment: environment.kind.rawValue,
+                            finding: finding, diagnosis: diagnosis, attempts: outcome.attempts, excluded: request.excluded,
+                            remaining: remaining)
+        guard let repair = outcome.repair else {
+            result.advice = ManualSteps.advice(for: finding.failureClass)
+            return result
+        }
+        let (entries, files) = FixPackage.changes(of: repair.changes)
+        let manifest = Self.manifest(repair, changes: entries, finding: finding, diagnosis: diagnosis,
+                                     attempts: outcome.attempts, environment: environment.kind, at: request.clock.now())
+        let package: FixPackage
+        do {
+            switch request.out {
+            case .folder(let out):
+                package = try FixPackage.write(manifest, files: files, into: out)
+            case .rootFixes:
+                let state = try StateDirectory.make(request.root)
+                try state.files.makeDirectories("/fixes")
+                package = try FixPackage.write(manifest, files: files, into: state.files.subdirectory("/fixes", links: .refuse))
+            }
+        } catch {
+            throw .package("\(error)")
+        }
+        result.status = .validated
+        result.fixPackage = package.directory
+        result.fix = manifest.id
+        result.validation = repair.validation
+        result.package = package
+        return result
+    }
+
+    /// The manifest of a validated repair: everything a package says about how it came to be.
+    static func manifest(_ repair: RepairEngine.ValidatedRepair, changes: [FixManifest.Change], finding: Finding,
+                         diagnosis: Diagnosis, attempts: [FixManifest.Attempt], environment: EnvironmentKind,
+                         at now: Int64) -> FixManifest {
+        var manifest = FixManifest(
+            id: fixID(at: now, failureClass: finding.failureClass), created: Int(now),
+            failureClass: finding.failureClass, strategy: repair.strategy, findings: [finding],
+            operations: repair.operations.map(\.description), changes: changes,
+            validation: repair.validation, attempts: attempts, environment: environment.rawValue,
+            needsReboot: RebootAnalysis.needsReboot(repair.changes.modifiedPaths), diagnosis: diagnosis)
+        manifest.filesystem = repair.filesystem
+        return manifest
+    }
+
+    private func makeEnvironment(_ request: Request) throws(RepairPipeline.Error) -> any Environment {
+        let scratch = request.scratch + "/env-\(getpid())-\(request.clock.now())"
+        func overlay() throws(RepairPipeline.Error) -> any Environment {
+            do {
+                return try OverlayEnvironment(lower: request.root, scratch: scratch, runner: request.runner)
+            } catch {
+                try? Paths.removeTree(scratch)
+                throw .environment("\(error)")
+            }
+        }
+        func copy() throws(RepairPipeline.Error) -> any Environment {
+            do {
+                return try CopyEnvironment(source: request.root, scratch: scratch, runner: request.runner)
+            } catch {
+                try? Paths.removeTree(scratch)
+                throw .environment("\(error)")
+            }
+        }
+        switch request.environment {
+        case .microvm:
+            throw .unsupportedEnvironment("the microVM environment is not built yet; use --environment overlay or copy")
+        case .overlay:
+            return try overlay()
+        case .copy:
+            return try copy()
+        case .auto:
+            do {
+                return try overlay()
+            } catch {
+                request.logger.warning("overlay environment unavailable; using a full copy (slower)",
+                                       metadata: ["reason": "\(error)"])
+                return try copy()
+            }
+        }
+    }
+
+    /// `fix-20261129T221500Z-fstab-invalid-entry-1a2b`: sortable by the clock's time,
+    /// readable, and unique on one machine (the suffix is random: two fixes in the same
+    /// second, or under a clock that stands still, still differ).
+    static func fixID(at now: Int64, failureClass: FailureClass) -> String {
+        let time = CivilTime(seconds: now)
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        let stamp = "\(time.year)\(two(time.month))\(two(time.day))T\(two(time.hour))\(two(time.minute))\(two(time.second))Z"
+        let suffix = String(UInt16.random(in: .min ... .max), radix: 16)
+        return "fix-\(stamp)-\(failureClass.rawValue)-\(String(repeating: "0", count: 4 - suffix.count) + suffix)"
+    }
+}
+
+extension RepairPipeline {
+    /// What `repair --dry-run` shows: the finding and every candidate strategy, ranked,
+    /// with its plan computed on the real root read-only (planning writes nothing).
+    public struct DryRun: Sendable, Codable {
+        public struct Candidate: Sendable, Codable {
+            public var strategy: StrategyDescriptor
+            public var unmetPrecondition: String?
+            public var operations: [String]
+            public var planError: String?
+        }
+
+        public var root: String
+        public var finding: Finding?
+        public var candidates: [Candidate]
+    }
+
+    /// The finding the pipeline would repair and the plan of every strategy it would try.
+    public func plans(_ request: Request) -> DryRun {
+        guard let finding = select(request).finding else {
+            return DryRun(root: request.root.path, finding: nil, candidates: [])
+        }
+        let context = RepairContext(root: request.root, finding: finding, extraDevices: request.devices,
+                                    thresholds: request.thresholds, runner: request.runner, logger: request.logger)
+        let candidates = ranked(request)(finding.failureClass).map { strategy in
+            if let reason = strategy.unmetPrecondition(context) {
+                return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: reason, operations: [], planError: nil)
+            }
+            do {
+                return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: nil,
+                                        operations: try strategy.plan(context).map(\.description), planError: nil)
+            } catch {
+                return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: nil, operations: [],
+                                        planError: "\(error)")
+            }
+        }
+        return DryRun(root: request.root.path, finding: finding, candidates: candidates)
+    }
+}
