@@ -31,31 +31,41 @@ extension Environment {
         }
         switch operation {
         case .writeFile(let path, let contents, let mode):
-            return outcome(writeFile(root.host(root.canonical(path)), contents, mode: mode))
+            // The clone is a copy of a root that may be hostile: every write goes through
+            // the root's confined files, links followed inside it only. No fsync: the clone
+            // is thrown away.
+            return outcome(fileOperation(path) { (files) throws(FileError) in
+                let target = root.canonical(path)
+                try files.makeDirectories(PackagePath.parent(target), links: .followInside)
+                try files.replaceFile(target, bytes: contents, links: .followInside, mode: mode, durable: false)
+            })
         case .removeFile(let path):
-            let host = root.host(parentCanonical(path))
-            guard let st = FileReading.status(atPath: host) else { return outcome(nil) }
-            let rc = (st.st_mode & S_IFMT) == S_IFDIR ? rmdir(host) : unlink(host)
-            return outcome(rc == 0 ? nil : "cannot remove \(path): \(String(cString: strerror(errno)))")
+            return outcome(fileOperation(path) { (files) throws(FileError) in
+                let target = parentCanonical(path)
+                guard let kind = files.kind(target) else { return }
+                if kind == .directory {
+                    try files.removeEmptyDirectory(target)
+                    if files.kind(target) != nil { throw FileError.system(path: path, call: "rmdir", errno: ENOTEMPTY) }
+                } else {
+                    try files.remove(target)
+                }
+            })
         case .makeSymlink(let path, let target):
-            let host = root.host(parentCanonical(path))
-            if FileReading.linkTarget(atPath: host) == target { return outcome(nil) }
-            if FileReading.status(atPath: host) != nil && unlink(host) != 0 {
-                return outcome("cannot replace \(path): \(String(cString: strerror(errno)))")
-            }
-            if let error = makeParents(of: host) { return outcome(error) }
-            return outcome(symlink(target, host) == 0 ? nil : "cannot link \(path): \(String(cString: strerror(errno)))")
+            return outcome(fileOperation(path) { (files) throws(FileError) in
+                let link = parentCanonical(path)
+                if (try? files.linkTarget(link)) == target { return }
+                try files.makeDirectories(PackagePath.parent(link), links: .followInside)
+                try files.replaceSymlink(link, target: target)
+            })
         case .makeDirectory(let path, let mode):
-            let host = root.host(root.canonical(path))
-            do {
-                try Paths.makeDirectory(host)
-            } catch {
-                return outcome("\(error)")
-            }
-            return outcome(chmod(host, mode_t(mode)) == 0 ? nil : "cannot chmod \(path): \(String(cString: strerror(errno)))")
+            return outcome(fileOperation(path) { (files) throws(FileError) in
+                try files.makeDirectories(path, links: .followInside)
+                try files.setMode(path, mode: mode, links: .followInside)
+            })
         case .setMode(let path, let mode):
-            let host = root.host(root.canonical(path))
-            return outcome(chmod(host, mode_t(mode)) == 0 ? nil : "cannot chmod \(path): \(String(cString: strerror(errno)))")
+            return outcome(fileOperation(path) { (files) throws(FileError) in
+                try files.setMode(path, mode: mode, links: .followInside)
+            })
         case .runTool(let arguments, _):
             do {
                 let result = try run(arguments)
@@ -79,42 +89,13 @@ extension Environment {
         return (parent == "/" ? "" : parent) + path[slash...]
     }
 
-    private func writeFile(_ host: String, _ contents: [UInt8], mode: UInt32) -> String? {
-        if let error = makeParents(of: host) { return error }
-        // Write a temporary file beside it and rename: a reader of the clone sees the old or
-        // the new file, never half of one.
-        let temporary = host + ".clarity-heal-new"
-        let fd = open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(mode))
-        guard fd >= 0 else { return "cannot create \(temporary): \(String(cString: strerror(errno)))" }
-        var written = 0
-        while written < contents.count {
-            let n = contents[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                let reason = String(cString: strerror(errno))
-                close(fd)
-                unlink(temporary)
-                return "cannot write \(host): \(reason)"
-            }
-            written += n
-        }
-        fchmod(fd, mode_t(mode))
-        close(fd)
-        guard rename(temporary, host) == 0 else {
-            let reason = String(cString: strerror(errno))
-            unlink(temporary)
-            return "cannot replace \(host): \(reason)"
-        }
-        return nil
-    }
-
-    private func makeParents(of host: String) -> String? {
-        guard let slash = host.lastIndex(of: "/") else { return nil }
+    /// Runs a file operation on the clone's confined files; nil when it succeeded, else why.
+    private func fileOperation(_ path: String, _ body: (ConfinedDirectory) throws(FileError) -> Void) -> String? {
         do {
-            try Paths.makeDirectory(String(host[..<slash]))
+            try body(root.files)
             return nil
         } catch {
-            return "\(error)"
+            return "cannot change \(path): \(error)"
         }
     }
 

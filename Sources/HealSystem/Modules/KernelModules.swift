@@ -69,10 +69,13 @@ public final class KernelModules {
         self.root = root
         self.version = version
         let directory = "/lib/modules/" + version
-        let hostDirectory = root.host(directory)
+        // libkmod takes host paths and opens files below them itself: the folders are
+        // resolved inside the root first, so the paths it is given pass no link (merged
+        // /usr's `lib -> usr/lib` is followed here, an absolute link stays inside the root).
+        let hostDirectory = root.host(root.canonical(directory))
         self.directory = directory
         self.hostDirectory = hostDirectory
-        let configPaths = ["/etc/modprobe.d", "/run/modprobe.d", "/lib/modprobe.d"].map { root.host($0) }
+        let configPaths = ["/etc/modprobe.d", "/run/modprobe.d", "/lib/modprobe.d"].map { root.host(root.canonical($0)) }
         let cPaths: [UnsafeMutablePointer<CChar>?] = configPaths.map { strdup($0) } + [nil]
         defer { cPaths.forEach { free($0) } }
         let made: OpaquePointer? = cPaths.withUnsafeBufferPointer { buffer in
@@ -114,9 +117,15 @@ public final class KernelModules {
     /// - Throws: `KernelModules.Error.indexUnusable` naming the first missing index file.
     public func loadIndex() throws(KernelModules.Error) {
         log.clear()
+        // depmod writes regular files; a link in their place (which libkmod would follow by
+        // its host path) is not an index.
+        let folder = root.canonical(directory)
+        if let linked = Self.indexFiles.first(where: { root.files.kind(folder + "/" + $0) == .symlink }) {
+            throw .indexUnusable(directory: directory, reason: "\(linked) is a symbolic link, not an index depmod wrote")
+        }
         let rc = kmod_load_resources(context)
         guard rc >= 0 else {
-            let missing = Self.indexFiles.first { FileReading.status(atPath: hostDirectory + "/" + $0, followLinks: true) == nil }
+            let missing = Self.indexFiles.first { root.files.kind(folder + "/" + $0, followLast: true) == nil }
             let reason = missing.map { "\($0) is missing" }
                 ?? log.lines.last
                 ?? String(cString: strerror(-rc))
@@ -189,7 +198,7 @@ public final class KernelModules {
 
     private func builtin() -> Set<String> {
         if let builtinNames { return builtinNames }
-        let text = (try? FileReading.text(atPath: hostDirectory + "/modules.builtin")) ?? ""
+        let text = (try? root.files.text(directory + "/modules.builtin")) ?? ""
         var names: Set<String> = []
         for line in text.split(separator: "\n") {
             guard let file = line.split(separator: "/").last else { continue }

@@ -82,10 +82,10 @@ public enum PackageIntegrity {
             problems += sums.errors.map(\.description)
             for entry in sums.entries where files(entry.path) {
                 let path = Diversion.installedPath(of: entry.path, package: file.package, in: diversions)
-                jobs.append(Job(package: file.qualifiedName, path: path, hostPath: root.host(path), expected: entry.digest))
+                jobs.append(Job(package: file.qualifiedName, path: path, expected: entry.digest))
             }
         }
-        let (mismatches, bytes) = hash(jobs, workers: max(1, workers))
+        let (mismatches, bytes) = hash(jobs, in: root, workers: max(1, workers))
         return Report(mismatches: mismatches.sorted { ($0.package, $0.path) < ($1.package, $1.path) },
                       packages: packages, checkedFiles: jobs.count, checkedBytes: bytes,
                       databaseProblems: problems)
@@ -94,13 +94,12 @@ public enum PackageIntegrity {
     private struct Job: Sendable {
         var package: String
         var path: String
-        var hostPath: String
         var expected: String
     }
 
     /// Hashes every job; the workers take the next job from a shared counter so a large
     /// file (a kernel image, a module tree) does not leave the other core idle.
-    private static func hash(_ jobs: [Job], workers: Int) -> ([Mismatch], Int) {
+    private static func hash(_ jobs: [Job], in root: SystemRoot, workers: Int) -> ([Mismatch], Int) {
         let next = Atomic<Int>(0)
         let collected = Mutex<([Mismatch], Int)>(([], 0))
         DispatchQueue.concurrentPerform(iterations: min(workers, max(1, jobs.count))) { _ in
@@ -113,7 +112,7 @@ public enum PackageIntegrity {
                 let index = next.add(1, ordering: .relaxed).oldValue
                 guard index < jobs.count else { break }
                 let job = jobs[index]
-                if let problem = check(job, buffer: buffer, bytes: &bytes) {
+                if let problem = check(job, in: root, buffer: buffer, bytes: &bytes) {
                     found.append(Mismatch(package: job.package, path: job.path, expected: job.expected, problem: problem))
                 }
             }
@@ -122,18 +121,22 @@ public enum PackageIntegrity {
         return collected.withLock { $0 }
     }
 
-    private static func check(_ job: Job, buffer: UnsafeMutableRawBufferPointer, bytes: inout Int) -> Problem? {
-        // lstat first, as dpkg does: a symbolic link in place of a packaged file is a
-        // mismatch, and it is never followed (an absolute target would leave the root).
-        guard let status = FileReading.status(atPath: job.hostPath) else { return .missing }
-        guard (status.st_mode & S_IFMT) == S_IFREG else { return .notRegularFile }
+    private static func check(_ job: Job, in root: SystemRoot, buffer: UnsafeMutableRawBufferPointer,
+                              bytes: inout Int) -> Problem? {
+        // The folders are followed inside the root (merged /usr's `lib -> usr/lib`); the
+        // last component is not, as dpkg's lstat: a link in place of a packaged file is a
+        // mismatch. One open gives the kind and the contents (a FIFO is never opened).
         do {
-            let actual = try MD5File.digest(atPath: job.hostPath, buffer: buffer)
-            bytes += Int(status.st_size)
+            let file = try root.files.open(job.path, limit: .max, followLast: false)
+            let actual = try MD5File.digest(of: file, buffer: buffer)
+            bytes += file.size
             return actual == job.expected ? nil : .digestMismatch(actual: actual)
         } catch {
-            if case .missing = error { return .missing }
-            return .unreadable(reason: error.description)
+            switch error {
+            case .missing: return .missing
+            case .notRegular: return .notRegularFile
+            default: return .unreadable(reason: error.description)
+            }
         }
     }
 }

@@ -18,15 +18,19 @@ extension ConfinedDirectory {
     ///   - links: `.followInside` (the default) reads what the booted system would read.
     ///   - sizeKnown: whether `st_size` tells the size. It does not on /proc (0) and /sys
     ///     (4096 whatever the contents): there only the read itself is bounded.
+    ///   - followLast: whether a link as the last component is followed (by default when
+    ///     links are followed at all); when not, a link there is `.notRegular(.symlink)`,
+    ///     as dpkg's own checks see it.
     /// - Throws: `FileError`.
     public func open(_ path: String, limit: Int = defaultReadLimit, links: Links = .followInside,
-                     sizeKnown: Bool = true) throws(FileError) -> OpenFile {
-        let located = try locate(path, links: links, followLast: links == .followInside)
+                     sizeKnown: Bool = true, followLast: Bool? = nil) throws(FileError) -> OpenFile {
+        let follows = followLast ?? (links == .followInside)
+        let located = try locate(path, links: links, followLast: follows)
         defer { close(located) }
         let st = try Self.fstatus(located, path: path)
         let kind = FileKind(mode: st.st_mode)
         guard kind == .regular else {
-            if kind == .symlink { throw .throughLink(path: path, link: path) }
+            if kind == .symlink && links == .refuse { throw .throughLink(path: path, link: path) }
             throw .notRegular(path: path, kind: kind)
         }
         guard !sizeKnown || Int(st.st_size) <= limit else { throw .tooLarge(path: path, limit: limit) }

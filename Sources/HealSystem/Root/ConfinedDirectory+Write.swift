@@ -57,8 +57,10 @@ extension ConfinedDirectory {
     ///     the creator's.
     ///   - produce: writes the contents into the temporary file; a throw removes it and
     ///     leaves `path` as it was.
+    ///   - durable: fsync the file and its folder (a real root); a clone, thrown away
+    ///     after, skips the syncs.
     public func replaceFile(_ path: String, links: Links = .refuse, mode: UInt32 = 0o644,
-                            owner: (uid: UInt32, gid: UInt32)? = nil,
+                            owner: (uid: UInt32, gid: UInt32)? = nil, durable: Bool = true,
                             produce: (OpenFile) throws(FileError) -> Void) throws(FileError) {
         let (folder, name) = try parent(of: path, links: links)
         if let existing = try Self.statusAt(folder, name), (existing.st_mode & S_IFMT) == S_IFDIR {
@@ -73,18 +75,35 @@ extension ConfinedDirectory {
             try produce(file)
             if let owner, fchown(fd, owner.uid, owner.gid) != 0 { throw FileError.system(path: path, call: "fchown", errno: errno) }
             guard fchmod(fd, mode_t(mode & 0o7777)) == 0 else { throw FileError.system(path: path, call: "fchmod", errno: errno) }
-            try file.sync()
+            if durable { try file.sync() }
         } catch {
             unlinkat(folder.descriptor, temp, 0)
             throw error
         }
-        try commit(folder, temp, over: name, path: path)
+        if durable {
+            try commit(folder, temp, over: name, path: path)
+        } else if renameat(folder.descriptor, temp, folder.descriptor, name) != 0 {
+            throw .system(path: path, call: "renameat", errno: errno)
+        }
     }
 
     /// Replaces `path` with a regular file holding `bytes`, durably.
     public func replaceFile(_ path: String, bytes: [UInt8], links: Links = .refuse, mode: UInt32 = 0o644,
-                            owner: (uid: UInt32, gid: UInt32)? = nil) throws(FileError) {
-        try replaceFile(path, links: links, mode: mode, owner: owner) { (file) throws(FileError) in try file.write(bytes) }
+                            owner: (uid: UInt32, gid: UInt32)? = nil, durable: Bool = true) throws(FileError) {
+        try replaceFile(path, links: links, mode: mode, owner: owner, durable: durable) { (file) throws(FileError) in
+            try file.write(bytes)
+        }
+    }
+
+    /// Sets the permission bits of what is at `path` (a link followed when `links` is
+    /// `.followInside`). The object is never opened for I/O: `chmod` through
+    /// `/proc/self/fd` of an `O_PATH` descriptor.
+    public func setMode(_ path: String, mode: UInt32, links: Links = .refuse) throws(FileError) {
+        let located = try locate(path, links: links, followLast: links == .followInside)
+        defer { close(located) }
+        guard chmod("/proc/self/fd/\(located)", mode_t(mode & 0o7777)) == 0 else {
+            throw .system(path: path, call: "chmod", errno: errno)
+        }
     }
 
     /// Replaces `path` with a symbolic link to `target` (the target is stored as given and
