@@ -65,7 +65,8 @@ public struct ResourceUsageDetector: Detector {
         let threshold = context.thresholds.resourceExhaustionPercent
         var findings: [Finding] = []
         for place in places {
-            let usage = try Self.usage(ofHostPath: root.host(place))
+            // statvfs by a host path that passes no link: the canonical path inside the root.
+            let usage = try Self.usage(ofHostPath: root.host(root.canonical(place)))
             let source = "statvfs \(place)"
             if let percent = usage.blockPercent, Double(percent) >= threshold {
                 let kib = usage.blockSize / 1024

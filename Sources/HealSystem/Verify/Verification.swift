@@ -335,7 +335,7 @@ public struct Verification {
     /// The units that failed on this boot: the running kernel's boot when the journal has
     /// it, else the journal's last boot. Nil without a persistent journal.
     func failedUnits(_ request: Request) -> [String]? {
-        guard FileReading.status(atPath: request.root.host("/var/log/journal"), followLinks: true) != nil else { return nil }
+        guard request.root.files.statusIfPresent("/var/log/journal", followLast: true) != nil else { return nil }
         do {
             let journal = try Journal(root: request.root)
             let boots = try journal.boots()
