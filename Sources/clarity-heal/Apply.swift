@@ -3,7 +3,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Apply: ParsableCommand, RootedCommand {
+    struct Apply: ParsableCommand, WritingCommand {
         static let configuration = CommandConfiguration(
             abstract: "Apply a validated fix package to the root, with a verified backup.",
             discussion: """
@@ -11,12 +11,15 @@ extension ClarityHeal {
                 backs up everything it replaces and verifies the backup, then changes files
                 through a journal: a crash at any point ends with every file in its old or its
                 new version on the next run. --next-boot stages the package for the initramfs
-                instead. Exits 0 when applied or staged, 3 when refused (nothing changed), 4
-                when a change failed midway (the journal is finished by the next command).
+                instead. Runs as root, holding the root's lock (see --wait), and first finishes
+                an apply or rollback a crash interrupted. Exits 0 when applied or staged, 3 when
+                refused or nothing on the root was changed, 4 when a change failed midway (the
+                journal is finished by the next apply, rollback, boot or verify).
                 """
         )
 
         @OptionGroup var global: GlobalOptions
+        @OptionGroup var writing: WriteOptions
 
         @Argument(help: ArgumentHelp("A fix package folder, or the id of a staged or stored fix.", valueName: "fix"))
         var fix: String
@@ -39,35 +42,38 @@ extension ClarityHeal {
         func run() throws {
             global.bootstrapLogging()
             let root = try global.systemRoot()
-            do {
-                let package = try Applier.openPackage(fix, root: root)
+            try holdingRoot(root) { recovered in
+                let package = try CommandFailure.applying(on: root) { () throws(Applier.Error) in
+                    try Applier.openPackage(fix, root: root)
+                }
                 if nextBoot {
-                    let staged = try Applier.stage(package: package, root: root, clock: ClarityHeal.clock)
+                    let staged = try CommandFailure.applying(on: root) { () throws(Applier.Error) in
+                        try Applier.stage(package: package, root: root, clock: ClarityHeal.clock)
+                    }
                     if global.json { try printJSON(staged) } else {
                         print("staged \(staged.fixID) at \(staged.directory); it is applied at the next boot")
                     }
                     return
                 }
-                let result = try Applier(root: root, clock: ClarityHeal.clock).apply(package, device: device)
+                var result = try CommandFailure.applying(on: root) { () throws(Applier.Error) in
+                    try Applier(root: root, clock: ClarityHeal.clock).apply(package, device: device)
+                }
+                result.recovered = result.recovered ?? recovered
                 if result.status == .applied && result.reboot.needed {
                     // The fix takes effect at the next boot: that boot verifies it.
                     do {
-                        try VerifyFlag.markNextBoot(after: package.manifest, root: root, clock: ClarityHeal.clock)
+                        try VerifyFlag.markNextBoot(after: package.manifest, root: root)
                     } catch {
                         printError("clarity-heal: applied, but cannot mark the next boot for verification: \(error)")
                     }
                 }
                 if global.json { try printJSON(result) } else { print(Self.render(result), terminator: "") }
-            } catch let error as Applier.Error {
-                throw ExitStatus.reporting(error)
             }
         }
 
         static func render(_ result: ApplyResult) -> String {
+            // A recovery before the apply was said on stderr already.
             var out = ""
-            if let recovered = result.recovered {
-                out += recovered.sentence + "\n"
-            }
             let verb = result.status == .applied ? "applied" : "already applied"
             out += "\(verb) \(result.fixID) (\(result.failureClass.rawValue))\n"
             for change in result.changes {

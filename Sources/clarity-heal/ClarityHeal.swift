@@ -10,6 +10,8 @@ struct ClarityHeal: AsyncParsableCommand {
         discussion: """
             Exit status: 0 healthy or success, 1 findings or repair needed, 2 usage error,
             3 failed safely (nothing changed), 4 needs a person.
+            With --json, stdout carries exactly one JSON document, also when a command
+            fails: {"error": {"kind": …, "message": …, "exitStatus": …}}.
             """,
         subcommands: [Detect.self, Diagnose.self, Repair.self, Apply.self, Rollback.self,
                       Boot.self, Verify.self, Status.self, History.self, Report.self]
@@ -20,45 +22,38 @@ struct ClarityHeal: AsyncParsableCommand {
     /// time themselves.
     static let clock: any Clock = SystemClock()
 
-    /// Every command first finishes (or undoes) an apply or rollback a crash interrupted, so
-    /// it never looks at a root with half-replaced files (docs/formats.md, "Recovery").
-    static func finishInterruptedApply(before command: ParsableCommand) throws {
-        guard let rooted = command as? RootedCommand, let root = try? SystemRoot(rooted.global.root) else { return }
-        try finishInterruptedApply(root: root)
-    }
-
-    static func finishInterruptedApply(root: SystemRoot) throws {
-        do {
-            if let report = try Applier.recover(root: root, clock: clock) {
-                printError("clarity-heal: " + report.sentence)
-            }
-        } catch {
-            printError("clarity-heal: \(error)")
-            throw ExitStatus.failedSafely
-        }
-    }
-
-    /// Runs the command, mapping ArgumentParser's usage status (EX_USAGE, 64) to the
-    /// contract's 2 (docs/cli.md, "Exit status").
+    /// Parses and runs the command; every way it ends goes through `CommandFailure.exit`,
+    /// which maps errors to the contract's statuses (ArgumentParser's EX_USAGE, 64, to 2)
+    /// and prints the error document for `--json`.
     static func main() async {
-        if let quick = QuickDetect(arguments: CommandLine.arguments.dropFirst()) {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let quick = QuickDetect(arguments: arguments) {
             quick.run()
         }
+        let json = wantsJSON(arguments)
+        var writes = false
         do {
-            var command = try parseAsRoot()
-            try finishInterruptedApply(before: command)
-            if var asyncCommand = command as? AsyncParsableCommand {
-                try await asyncCommand.run()
-            } else {
-                try command.run()
-            }
+            var command = try parseAsRoot(arguments)
+            writes = command is WritingCommand
+            // Every subcommand runs synchronously; the root itself answers with its help.
+            try command.run()
+            Glibc.exit(ExitStatus.healthy.rawValue)
         } catch {
-            let code = exitCode(for: error)
-            if code.rawValue == 64 {
-                printError(fullMessage(for: error))
-                Glibc.exit(ExitStatus.usage.rawValue)
-            }
-            exit(withError: error)
+            CommandFailure.exit(error, json: json, writes: writes)
         }
+    }
+
+    /// Whether the command line asks for JSON (`--json`, or `report --format json`), read
+    /// before parsing so that a usage error still gets its document.
+    static func wantsJSON(_ arguments: [String]) -> Bool {
+        var previous = ""
+        for argument in arguments {
+            if argument == "--" { return false }
+            if argument == "--json" || argument == "--format=json" || (previous == "--format" && argument == "json") {
+                return true
+            }
+            previous = argument
+        }
+        return false
     }
 }

@@ -10,6 +10,9 @@ extension ClarityHeal {
         static let configuration = CommandConfiguration(
             abstract: "Look for every known boot failure on a root.",
             discussion: """
+                Only reads. A bad setting in <root>/etc/clarity-heal/clarity-heal.conf is a
+                warning naming its line, and its default is used. An apply or rollback a
+                crash interrupted is reported, not finished (a command that writes does that).
                 Exits 0 when the root is healthy, 1 when something was found, 3 when a
                 detector could not look (nothing found elsewhere).
                 """
@@ -55,9 +58,10 @@ extension ClarityHeal {
 
         static func run(_ request: Request) throws {
             let logger = Logger(label: "clarity-heal.detect")
-            let thresholds = try SystemOptions.thresholds(request.root)
+            let config = SystemOptions.config(request.root)
+            let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(request.root))
             let context = DetectionContext(
-                root: request.root, thresholds: thresholds, extraDevices: request.devices,
+                root: request.root, thresholds: config.config.thresholds, extraDevices: request.devices,
                 pstoreDirectory: request.pstore, countsCurrentBoot: request.currentBoot, logger: logger)
             let classes = request.classes
             var engine = DetectionEngine()
@@ -69,7 +73,7 @@ extension ClarityHeal {
                 report.findings.removeAll { !classes.contains($0.failureClass) }
             }
             if request.json {
-                try printJSON(report)
+                try printJSON(report, notes: notes)
             } else {
                 StandardOutput.write(ReportText.render(report))
             }

@@ -12,16 +12,15 @@ extension ClarityHeal {
                 fstab, init, services, resources, integrity), adds targeted steps when one finds
                 something (a crashing module: its file, dependencies, initramfs, package), and
                 settles the root cause with the knowledge base: the built-in signatures plus
-                <root>/etc/clarity-heal/knowledge.d/*.json. Only reads.
+                <root>/etc/clarity-heal/knowledge.d/*.json. Only reads: a bad config setting is
+                a warning (its default is used), an interrupted apply is reported, not finished.
                 Exits 0 when healthy, 1 when a root cause was found, 2 on a usage error or a bad
-                config or knowledge file, 3 when nothing was found but a step could not look.
+                knowledge file, 3 when nothing was found but a step could not look.
                 """
         )
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var system: SystemOptions
-
-
 
         func validate() throws {
             _ = try global.systemRoot()
@@ -31,20 +30,19 @@ extension ClarityHeal {
             global.bootstrapLogging()
             let logger = Logger(label: "clarity-heal.diagnose")
             let root = try global.systemRoot()
-            let thresholds: Thresholds
+            let config = SystemOptions.config(root)
             let knowledge: KnowledgeBase
             do {
-                thresholds = try Config.load(root: root).thresholds
                 knowledge = try KnowledgeBase.load(root: root)
             } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.usage
+                throw CommandFailure(.config, "\(error)", status: ExitStatus.usage)
             }
-            let context = DetectionContext(root: root, thresholds: thresholds, extraDevices: system.device,
+            let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(root))
+            let context = DetectionContext(root: root, thresholds: config.config.thresholds, extraDevices: system.device,
                                            pstoreDirectory: system.pstore, logger: logger)
             let diagnosis = Diagnoser(knowledgeBase: knowledge).run(context)
             if global.json {
-                try printJSON(diagnosis)
+                try printJSON(diagnosis, notes: notes)
             } else {
                 print(DiagnosisText.render(diagnosis), terminator: "")
             }

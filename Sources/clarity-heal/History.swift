@@ -8,7 +8,7 @@ extension ClarityHeal {
             abstract: "List the ledger's records, newest first, one line each.",
             discussion: """
                 Unreadable lines (a write cut short by a crash, garbage) are skipped and counted.
-                Exits 0, or 3 when the ledger cannot be read.
+                Only reads. Exits 0, or 3 when the ledger cannot be read.
                 """
         )
 
@@ -32,17 +32,18 @@ extension ClarityHeal {
         func run() throws {
             global.bootstrapLogging()
             let root = try global.systemRoot()
+            let pending = reportPendingRecovery(root)
             let reading: Ledger.Reading
             do {
                 reading = try Ledger(root: root).records()
             } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.failedSafely
+                throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
             }
             var records = reading.records
             if let limit, records.count > limit { records = Array(records.suffix(limit)) }
             if global.json {
-                try printJSON(Document(records: records.reversed(), skipped: reading.skipped, tornTail: reading.tornTail))
+                try printJSON(Document(records: records.reversed(), skipped: reading.skipped, tornTail: reading.tornTail),
+                              notes: DocumentNotes(pendingRecovery: pending))
             } else {
                 print(LedgerText.history(records, skipped: reading.skipped.count, tornTail: reading.tornTail), terminator: "")
             }

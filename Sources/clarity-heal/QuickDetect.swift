@@ -32,7 +32,8 @@ struct QuickDetect {
                 guard let path = value(), !path.isEmpty else { return nil }
                 root = path
             case "--pstore":
-                guard let path = value(), !path.isEmpty else { return nil }
+                // A missing folder, or a file, is ArgumentParser's usage error.
+                guard let path = value(), !path.isEmpty, SystemOptions.folderProblem(path) == nil else { return nil }
                 pstore = path
             default:
                 return nil
@@ -47,18 +48,17 @@ struct QuickDetect {
         return (String(argument[..<equals]), String(argument[argument.index(after: equals)...]))
     }
 
-    /// Does what `clarity-heal detect --quick …` does through ArgumentParser: finish an
-    /// interrupted apply, detect, print, and exit with the contract's status.
+    /// Does what `clarity-heal detect --quick …` does through ArgumentParser: detect, print,
+    /// and exit with the contract's status. Like every command that only reads, it never
+    /// finishes an interrupted apply (it reports one): it runs on every boot, and neither a
+    /// leftover journal nor the state a root carries may stop it or make it write.
     func run() -> Never {
         do {
-            try ClarityHeal.finishInterruptedApply(root: request.root)
             GlobalOptions.bootstrapLogging(level: .warning)
             try ClarityHeal.Detect.run(request)
             Glibc.exit(ExitStatus.healthy.rawValue)
-        } catch let status as ExitCode {
-            Glibc.exit(status.rawValue)
         } catch {
-            ClarityHeal.exit(withError: error)
+            CommandFailure.exit(error, json: request.json, writes: false)
         }
     }
 }

@@ -25,8 +25,6 @@ extension ClarityHeal {
         @Option(name: .long, help: ArgumentHelp("A disk image or device holding the root, examined read-only (instead of --root).", valueName: "image"))
         var disk: String?
 
-
-
         @Option(name: .long, help: "Where to try repairs: auto (overlay, else copy), overlay, copy or microvm.")
         var environment: RepairPipeline.EnvironmentChoice = .auto
 
@@ -63,19 +61,19 @@ extension ClarityHeal {
                     root = mounted.root
                     devices.append(disk)
                 } catch {
-                    printError("clarity-heal: \(error)")
-                    throw ExitStatus.failedSafely
+                    throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
                 }
             } else {
                 root = try global.systemRoot()
             }
-            let thresholds = try SystemOptions.thresholds(root)
-            let request = RepairPipeline.Request(root: root, devices: devices, thresholds: thresholds,
+            let config = SystemOptions.config(root)
+            let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(root))
+            let request = RepairPipeline.Request(root: root, devices: devices, thresholds: config.config.thresholds,
                                                  pstoreDirectory: system.pstore, environment: environment,
                                                  scratch: scratch, out: .folder(out), clock: ClarityHeal.clock, logger: logger)
             if dryRun {
                 let plans = RepairPipeline().plans(request)
-                if global.json { try printJSON(plans) } else { print(RepairText.render(plans), terminator: "") }
+                if global.json { try printJSON(plans, notes: notes) } else { print(RepairText.render(plans), terminator: "") }
                 if plans.finding != nil { throw ExitStatus.findings }
                 return
             }
@@ -83,10 +81,9 @@ extension ClarityHeal {
             do {
                 result = try RepairPipeline().run(request)
             } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.failedSafely
+                throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
             }
-            if global.json { try printJSON(result) } else { print(RepairText.render(result), terminator: "") }
+            if global.json { try printJSON(result, notes: notes) } else { print(RepairText.render(result), terminator: "") }
             switch result.status {
             case .healthy: return
             case .validated: throw ExitStatus.findings

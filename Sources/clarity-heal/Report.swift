@@ -13,7 +13,8 @@ extension ClarityHeal {
             discussion: """
                 Reads the fix's ledger records and, when it is still on the root, its package under
                 <root>/var/lib/clarity-heal/applied/FIX_ID or staged/FIX_ID.
-                Exits 0, 2 when no record or package names FIX_ID, 3 when the ledger cannot be read.
+                Only reads. Exits 0, 3 when no record or package names FIX_ID (as `rollback` does for
+                an unknown fix) or when the ledger cannot be read.
                 """
         )
 
@@ -35,19 +36,19 @@ extension ClarityHeal {
         func run() throws {
             global.bootstrapLogging()
             let root = try global.systemRoot()
+            let pending = reportPendingRecovery(root)
             let report: FixReport?
             do {
                 report = try Ledger(root: root).report(fix: fixID)
             } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.failedSafely
+                throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
             }
             guard let report else {
-                printError("clarity-heal: no fix \(fixID) on \(root): neither the ledger nor a fix package names it (see `clarity-heal history`)")
-                throw ExitStatus.usage
+                throw CommandFailure(.notFound, "no fix \(fixID) on \(root): neither the ledger nor a fix package names it "
+                                     + "(see `clarity-heal history`)", status: ExitStatus.failedSafely)
             }
             if global.json || format == .json {
-                try printJSON(report)
+                try printJSON(report, notes: DocumentNotes(pendingRecovery: pending))
             } else {
                 print(LedgerText.markdown(report), terminator: "")
             }

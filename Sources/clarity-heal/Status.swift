@@ -26,14 +26,18 @@ extension ClarityHeal {
         func run() throws {
             global.bootstrapLogging()
             let root = try global.systemRoot()
+            let pending = reportPendingRecovery(root)
             let state: RepairState
             do {
                 state = try Ledger(root: root).state()
             } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.failedSafely
+                throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
             }
-            if global.json { try printJSON(state) } else { print(LedgerText.status(state), terminator: "") }
+            if global.json {
+                try printJSON(state, notes: DocumentNotes(pendingRecovery: pending))
+            } else {
+                print(LedgerText.status(state), terminator: "")
+            }
             switch state.attention {
             case .none: return
             case .inProgress: throw ExitStatus.findings

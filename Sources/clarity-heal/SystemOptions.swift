@@ -1,9 +1,10 @@
 import ArgumentParser
+import Glibc
 import HealCore
 import HealSystem
 
 /// What else belongs to the examined system besides its root folder: shared by detect,
-/// diagnose and repair.
+/// diagnose, repair and verify.
 struct SystemOptions: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp(
         "An image file or device node of the examined system, besides the block devices present (repeatable).",
@@ -18,16 +19,23 @@ struct SystemOptions: ParsableArguments {
         for file in device where FileReading.status(atPath: file, followLinks: true) == nil {
             throw ValidationError("cannot use --device \(file): it does not exist")
         }
+        if let pstore, let problem = Self.folderProblem(pstore) {
+            throw ValidationError("cannot use --pstore \(pstore): \(problem)")
+        }
     }
 
-    /// The thresholds of the root's config file; a bad file is a usage error naming the
-    /// file and line.
-    static func thresholds(_ root: SystemRoot) throws -> Thresholds {
-        do {
-            return try Config.load(root: root).thresholds
-        } catch {
-            printError("clarity-heal: \(error)")
-            throw ExitStatus.usage
-        }
+    /// Why `path` cannot be read as a folder; nil when it can.
+    static func folderProblem(_ path: String) -> String? {
+        guard let st = FileReading.status(atPath: path, followLinks: true) else { return "it does not exist" }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else { return "it is not a folder" }
+        return nil
+    }
+
+    /// The root's config file. What in it cannot be used is said on stderr, one warning a
+    /// line naming the file and line, and left to its default: the command runs anyway.
+    static func config(_ root: SystemRoot) -> Config.Loaded {
+        let loaded = Config.load(root: root)
+        for warning in loaded.warnings { printError("clarity-heal: warning: \(warning)") }
+        return loaded
     }
 }

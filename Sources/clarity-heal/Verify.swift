@@ -4,7 +4,7 @@ import HealCore
 import HealSystem
 
 extension ClarityHeal {
-    struct Verify: ParsableCommand, RootedCommand {
+    struct Verify: ParsableCommand, WritingCommand {
         static let configuration = CommandConfiguration(
             abstract: "On the first boot after a repair, prove the fix; roll it back and retry when it fails.",
             discussion: """
@@ -14,14 +14,18 @@ extension ClarityHeal {
                 boot counter (clarity_heal_attempts) is reset. Failure: the fix is rolled back
                 from its backup, then repaired again without the strategies that failed, up to
                 [Reboot] MaxAttempts; the reboot for the new fix follows [Reboot] Policy (only on
-                the running system, never for --root DIR). Exits 0 when verified or nothing to
-                verify, 1 when a retry is in place (a reboot verifies it), 4 when clarity-heal
-                stopped and a person must act (the output names the support reference).
+                the running system, never for --root DIR). A bad config setting is a warning and
+                its default is used. Runs as root, holding the root's lock (see --wait), and
+                first finishes an apply or rollback a crash interrupted. Exits 0 when verified or
+                nothing to verify, 1 when a retry is in place (a reboot verifies it), 3 when it
+                stopped before changing anything, 4 when clarity-heal stopped and a person must
+                act (the output names the support reference).
                 """
         )
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var system: SystemOptions
+        @OptionGroup var writing: WriteOptions
 
         @Option(name: .long, help: "Where a retry tries repairs: auto (overlay, else copy), overlay, copy or microvm.")
         var environment: RepairPipeline.EnvironmentChoice = .auto
@@ -36,48 +40,48 @@ extension ClarityHeal {
             _ = try global.systemRoot()
         }
 
-        /// What --json prints: the verification, and the reboot decision for a retry.
+        /// What --json prints: the verification, the reboot decision for a retry, and an
+        /// interrupted apply or rollback finished before it.
         struct Output: Encodable {
             var verification: Verification.Result
             var reboot: RebootReport?
+            var recovered: RecoveryReport?
         }
 
         func run() throws {
             global.bootstrapLogging()
             let root = try global.systemRoot()
-            let config: Config
-            do {
-                config = try Config.load(root: root)
-            } catch {
-                printError("clarity-heal: \(error)")
-                throw ExitStatus.usage
-            }
-            let clock = ClarityHeal.clock
-            let request = Verification.Request(root: root, config: config, extraDevices: system.device,
-                                               pstoreDirectory: system.pstore, bootIDPath: bootIDFile,
-                                               environment: environment, scratch: scratch, clock: clock)
-            let result: Verification.Result
-            do {
-                result = try Verification().run(request)
-            } catch {
-                printError("clarity-heal: \(error)")
-                throw error.leftRootUnchanged ? ExitStatus.failedSafely : ExitStatus.needsPerson
-            }
-            var reboot: RebootReport?
-            if result.status == .retrying, let retry = result.retry, let failureClass = result.failureClass {
-                reboot = RebootReport.decide(RebootRequest(fix: retry.fix, failureClass: failureClass),
-                                             policy: config.reboot, clock: clock, root: root)
-            }
-            if global.json {
-                try printJSON(Output(verification: result, reboot: reboot))
-            } else {
-                print(Self.render(result), terminator: "")
-                if let reboot { print(reboot.text, terminator: "") }
-            }
-            switch result.status {
-            case .notPending, .good: return
-            case .retrying: throw ExitStatus.findings
-            case .stopped: throw ExitStatus.needsPerson
+            try holdingRoot(root) { recovered in
+                let config = SystemOptions.config(root)
+                let clock = ClarityHeal.clock
+                let request = Verification.Request(root: root, config: config.config, extraDevices: system.device,
+                                                   pstoreDirectory: system.pstore, bootIDPath: bootIDFile,
+                                                   environment: environment, scratch: scratch, clock: clock)
+                let result: Verification.Result
+                do throws(Verification.Error) {
+                    result = try Verification().run(request)
+                } catch {
+                    throw error.leftRootUnchanged
+                        ? CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
+                        : CommandFailure(.needsPerson, "\(error)", status: ExitStatus.needsPerson)
+                }
+                var reboot: RebootReport?
+                if result.status == .retrying, let retry = result.retry, let failureClass = result.failureClass {
+                    reboot = RebootReport.decide(RebootRequest(fix: retry.fix, failureClass: failureClass),
+                                                 policy: config.config.reboot, clock: clock, root: root)
+                }
+                if global.json {
+                    try printJSON(Output(verification: result, reboot: reboot, recovered: recovered),
+                                  notes: DocumentNotes(warnings: config.warnings))
+                } else {
+                    print(Self.render(result), terminator: "")
+                    if let reboot { print(reboot.text, terminator: "") }
+                }
+                switch result.status {
+                case .notPending, .good: return
+                case .retrying: throw ExitStatus.findings
+                case .stopped: throw ExitStatus.needsPerson
+                }
             }
         }
 

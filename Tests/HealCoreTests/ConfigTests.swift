@@ -37,13 +37,35 @@ struct ConfigTests {
         #expect(config == Config())
     }
 
-    @Test func unknownKeysOfKnownSectionsOnly() throws {
+    @Test func unknownKeysAndSections() throws {
         var config = Config()
         #expect(throws: Config.SettingError.unknownKey(section: "Thresholds", key: "FailedUnit")) {
             try config.set(section: "Thresholds", key: "FailedUnit", value: "3")
         }
-        // A section a later version adds is left alone.
-        try config.set(section: "Fleet", key: "Policy", value: "never")
+        // A section a later version adds is refused (the loader warns) and changes nothing.
+        #expect(throws: Config.SettingError.unknownSection("Fleet")) {
+            try config.set(section: "Fleet", key: "Policy", value: "never")
+        }
+        #expect(config == Config())
+    }
+
+    @Test(arguments: ["1\u{0}", "\u{1b}[31m1", "1\u{7f}", "1\u{85}"])
+    func refusesControlCharacters(value: String) {
+        var config = Config()
+        #expect(throws: Config.SettingError.controlCharacter(key: "FailedUnits")) {
+            try config.set(section: "Thresholds", key: "FailedUnits", value: value)
+        }
+        #expect(config == Config())
+    }
+
+    @Test func resetGivesBackTheDefaultAsTheFileWritesIt() throws {
+        var config = Config()
+        try config.set(section: "Thresholds", key: "ResourceExhaustion", value: "90")
+        try config.set(section: "Reboot", key: "Window", value: "Sat 01:00-02:00")
+        #expect(config.resetToDefault(section: "Thresholds", key: "ResourceExhaustion") == "95%")
+        #expect(config.resetToDefault(section: "Reboot", key: "Window") == "Sun 02:00-04:00")
+        #expect(config.resetToDefault(section: "Reboot", key: "Urgency") == "critical:1 high:3 moderate:7")
+        #expect(config.resetToDefault(section: "Reboot", key: "Nope") == nil)
         #expect(config == Config())
     }
 }

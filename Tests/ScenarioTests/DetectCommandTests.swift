@@ -51,7 +51,15 @@ struct DetectCommandTests {
     func unusableRootIsAUsageErrorNamingThePath(path: String, reason: String) throws {
         let result = try Self.detect(["--root", path, "--json"])
         #expect(result.status == 2)
-        #expect(result.stdout.isEmpty)
+        // --json: the one document on stdout is the error (CLIContractTests covers every
+        // command); the usage goes to stderr.
+        struct ErrorDocument: Decodable {
+            struct Body: Decodable { var message: String; var exitStatus: Int32 }
+            var error: Body
+        }
+        let document = try JSONDecoder().decode(ErrorDocument.self, from: Data(result.stdout.utf8))
+        #expect(document.error.exitStatus == 2)
+        #expect(document.error.message.contains("cannot use \(path) as a root"))
         #expect(result.stderr.contains("cannot use \(path) as a root"))
         #expect(result.stderr.contains(reason))
     }
@@ -82,10 +90,13 @@ struct DetectCommandTests {
         #expect(at.status == 1)
         #expect(at.stdout.contains("boot-failures"))
 
+        // A bad value never switches detection off: a warning naming the line, the
+        // default (1) used, so the two failed attempts are found (ConfigWarningTests has
+        // the rest of this rule).
         try "[Thresholds]\nBootFailures=two\n".write(toFile: config, atomically: false, encoding: .utf8)
         let bad = try Self.detect(["--root", copy.path, "--quick"])
-        #expect(bad.status == 2)
-        #expect(bad.stdout.isEmpty)
+        #expect(bad.status == 1, "\(bad.stderr)")
+        #expect(bad.stdout.contains("boot-failures"))
         #expect(bad.stderr.contains("clarity-heal.conf line 2"))
     }
 }

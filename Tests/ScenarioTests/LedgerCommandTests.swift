@@ -132,11 +132,13 @@ struct LedgerCommandTests {
         #expect(final.verdict == "rolled-back")
     }
 
-    @Test func unknownFixIsAUsageError() throws {
+    /// A well-formed id that names nothing is not a usage error: 3, as `rollback` of an
+    /// unknown fix.
+    @Test func unknownFixFailsSafely() throws {
         let dir = try TemporaryDirectory(prefix: "ledger-cli")
         try Ledger(root: try SystemRoot(dir.path)).append(LedgerRecord(kind: .detection, outcome: .healthy))
         let result = try Self.run(["report", "fix-nope", "--root", dir.path])
-        #expect(result.status == 2)
+        #expect(result.status == 3)
         #expect(result.stdout.isEmpty)
         #expect(result.stderr.contains("no fix fix-nope on \(dir.path)"))
     }

@@ -82,12 +82,12 @@ struct UnitFailuresScenarioTests {
         let copy = try Fixture.rootWithJournal()
         try FileManager.default.createDirectory(atPath: copy.at("/etc/clarity-heal"), withIntermediateDirectories: true)
         try "[Thresholds]\nFailedUnits=4\n".write(toFile: copy.at(Config.path), atomically: false, encoding: .utf8)
-        let config = try Config.load(root: try SystemRoot(copy.path))
+        let config = Config.load(root: try SystemRoot(copy.path)).config
         #expect(config.thresholds.failedUnits == 4)
         #expect(try detectDuringHealthyBoot(copy.path, thresholds: config.thresholds) == [])
 
         try "[Thresholds]\nFailedUnits=3\n".write(toFile: copy.at(Config.path), atomically: false, encoding: .utf8)
-        let three = try Config.load(root: try SystemRoot(copy.path)).thresholds
+        let three = Config.load(root: try SystemRoot(copy.path)).config.thresholds
         #expect(try detectDuringHealthyBoot(copy.path, thresholds: three).count == 1)
     }
 }

@@ -2,7 +2,9 @@
 ///
 /// The file is INI in systemd's style (journald.conf): `[Section]` headers, `Key=Value`
 /// lines, `#` or `;` comments. HealSystem reads it with inih and hands each setting to
-/// `set(section:key:value:)`; this type only knows what the keys mean.
+/// `set(section:key:value:)`; this type only knows what the keys mean. A setting that
+/// cannot be used (unknown section or key, bad value) is a `Warning` naming the file and
+/// line, and its key keeps the default: a typo never switches detection off.
 ///
 /// ```
 ///   [Thresholds]
@@ -28,46 +30,120 @@ public struct Config: Sendable, Equatable {
 
     public init() {}
 
-    /// Why one setting was refused; `Config.Error` adds the file and line.
+    /// Why one setting was refused; `Config.Warning` adds the file and line.
     public enum SettingError: Swift.Error, Sendable, Equatable, CustomStringConvertible {
+        /// A section this version does not know (or a setting before any section, "").
+        case unknownSection(String)
         case unknownKey(section: String, key: String)
         case badValue(key: String, value: String, expected: String)
+        /// The value holds a NUL or another control character: never a valid value, and
+        /// not something to echo to a terminal.
+        case controlCharacter(key: String)
 
         public var description: String {
             switch self {
-            case .unknownKey(let section, let key): "unknown key \(key) in [\(section)]"
-            case .badValue(let key, let value, let expected): "\(key)=\(value): expected \(expected)"
+            case .unknownSection(let section):
+                section.isEmpty ? "a setting outside any section" : "unknown section [\(Config.printable(section))]"
+            case .unknownKey(let section, let key):
+                "unknown key \(Config.printable(key)) in [\(Config.printable(section))]"
+            case .badValue(let key, let value, let expected):
+                "\(Config.printable(key))=\(Config.printable(value)): expected \(expected)"
+            case .controlCharacter(let key): "\(Config.printable(key)): the value holds a control character"
             }
         }
     }
 
-    /// Why the file as a whole was refused.
-    public enum Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
-        /// A setting the file gives is unknown or has a bad value.
-        case setting(source: String, line: Int, SettingError)
-        /// A line that is neither a section, a setting nor a comment.
-        case syntax(source: String, line: Int)
-        case unreadable(source: String, reason: String)
+    /// Something in the file that was not used, and what is used instead. A config file
+    /// never stops a command: detection on the boot path must run whatever the file says.
+    public struct Warning: Sendable, Equatable, CustomStringConvertible, Encodable {
+        public enum Problem: Sendable, Equatable {
+            /// A setting refused by `set(section:key:value:)`.
+            case setting(SettingError)
+            /// A line that is neither a section, a setting nor a comment.
+            case syntax
+            /// A line longer than the parser's line buffer.
+            case lineTooLong(limit: Int)
+            /// A line with a NUL byte that is not a setting.
+            case controlCharacter
+            /// The file exists but cannot be read: every default is used.
+            case unreadable(reason: String)
+            /// Problems beyond the number reported.
+            case more(Int)
+        }
+
+        /// The file, as the root names it.
+        public var source: String
+        /// 1-based; nil for problems of the whole file.
+        public var line: Int?
+        public var problem: Problem
+        /// The default used instead of a refused value, as the file would write it.
+        public var fallback: String?
+
+        public init(source: String, line: Int?, problem: Problem, fallback: String? = nil) {
+            self.source = source
+            self.line = line
+            self.problem = problem
+            self.fallback = fallback
+        }
 
         public var description: String {
-            switch self {
-            case .setting(let source, let line, let error): "cannot parse \(source) line \(line): \(error)"
-            case .syntax(let source, let line):
-                "cannot parse \(source) line \(line): expected [Section], Key=Value or a comment"
-            case .unreadable(let source, let reason): "cannot read \(source): \(reason)"
+            let place = line.map { "\(source) line \($0)" } ?? source
+            switch problem {
+            case .setting(let error):
+                switch error {
+                case .badValue(let key, _, _), .controlCharacter(let key):
+                    return "\(place): \(error); using the default \(Config.printable(key))=\(fallback ?? "")"
+                case .unknownKey:
+                    return "\(place): \(error); ignored"
+                case .unknownSection(let section):
+                    return "\(place): \(error); \(section.isEmpty ? "ignored" : "its settings are ignored")"
+                }
+            case .syntax: return "\(place): expected [Section], Key=Value or a comment; the line is ignored"
+            case .lineTooLong(let limit): return "\(place): longer than \(limit) bytes; the line is ignored"
+            case .controlCharacter: return "\(place): holds a NUL byte; the line is ignored"
+            case .unreadable(let reason): return "cannot read \(source): \(reason); using the defaults"
+            case .more(let count): return "\(source): \(count) more problems not shown"
             }
+        }
+
+        private enum CodingKeys: String, CodingKey { case file, line, message }
+
+        /// `{"file": …, "line": …, "message": …}`, the message being the description.
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(source, forKey: .file)
+            try container.encodeIfPresent(line, forKey: .line)
+            try container.encode(description, forKey: .message)
         }
     }
 
-    /// The sections this version knows. Keys of other sections are left alone, so a file
-    /// written for a newer version (with `[Fleet]`, say) still loads.
+    /// A loaded file: the settings in effect, and what in the file was not used.
+    public struct Loaded: Sendable, Equatable {
+        public var config: Config
+        public var warnings: [Warning]
+
+        public init(config: Config = Config(), warnings: [Warning] = []) {
+            self.config = config
+            self.warnings = warnings
+        }
+    }
+
+    /// The sections this version knows. Settings of any other section are reported and
+    /// left alone, so a file written for a newer version (with `[Fleet]`, say) still loads.
     public static let knownSections: Set<String> = ["Thresholds", "Reboot"]
 
     /// Applies one `Key=Value` of `[section]`; later settings of the same key win, as in
     /// systemd's configuration files.
-    /// - Throws: `SettingError` for an unknown key of a known section or a bad value.
+    /// - Throws: `SettingError` for an unknown section or key, a bad value, or a value with
+    ///   a control character; the setting is then left as it was.
     public mutating func set(section: String, key: String, value: String) throws(SettingError) {
-        guard Self.knownSections.contains(section) else { return }
+        guard Self.knownSections.contains(section) else { throw .unknownSection(section) }
+        guard !value.unicodeScalars.contains(where: Self.isControl) else {
+            guard Self.text(section: section, key: key, of: self) != nil else {
+                throw .unknownKey(section: section, key: key)
+            }
+            throw .controlCharacter(key: key)
+        }
         if section == "Reboot" {
             try reboot.set(key: key, value: value)
             return
@@ -79,6 +155,58 @@ public struct Config: Sendable, Equatable {
         case "ResourceExhaustion": thresholds.resourceExhaustionPercent = try Self.percent(key, value)
         default: throw .unknownKey(section: section, key: key)
         }
+    }
+
+    /// Puts one key back to its default; returns the default as the file would write it,
+    /// nil for a key this version does not know.
+    @discardableResult
+    public mutating func resetToDefault(section: String, key: String) -> String? {
+        let defaults = Config()
+        switch (section, key) {
+        case ("Thresholds", "KernelPanics"): thresholds.kernelPanics = defaults.thresholds.kernelPanics
+        case ("Thresholds", "FailedUnits"): thresholds.failedUnits = defaults.thresholds.failedUnits
+        case ("Thresholds", "BootFailures"): thresholds.bootFailures = defaults.thresholds.bootFailures
+        case ("Thresholds", "ResourceExhaustion"):
+            thresholds.resourceExhaustionPercent = defaults.thresholds.resourceExhaustionPercent
+        case ("Reboot", _):
+            guard reboot.resetToDefault(key: key) else { return nil }
+        default:
+            return nil
+        }
+        return Self.text(section: section, key: key, of: defaults)
+    }
+
+    /// The value of a key in `config` as the file writes it; nil for an unknown key.
+    static func text(section: String, key: String, of config: Config) -> String? {
+        switch (section, key) {
+        case ("Thresholds", "KernelPanics"): "\(config.thresholds.kernelPanics)"
+        case ("Thresholds", "FailedUnits"): "\(config.thresholds.failedUnits)"
+        case ("Thresholds", "BootFailures"): "\(config.thresholds.bootFailures)"
+        case ("Thresholds", "ResourceExhaustion"):
+            config.thresholds.resourceExhaustionPercent == config.thresholds.resourceExhaustionPercent.rounded()
+                ? "\(Int(config.thresholds.resourceExhaustionPercent))%" : "\(config.thresholds.resourceExhaustionPercent)%"
+        case ("Reboot", _): config.reboot.text(key: key)
+        default: nil
+        }
+    }
+
+    /// C0 controls (tab aside, which separates words in values), DEL and C1 controls.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        (scalar.value < 0x20 && scalar != "\t") || (0x7f...0x9f).contains(scalar.value)
+    }
+
+    /// `text` with every control character written as `\u{…}`, so a hostile file cannot
+    /// send escape sequences to the terminal that shows a warning.
+    public static func printable(_ text: String) -> String {
+        var out = ""
+        for scalar in text.unicodeScalars {
+            if scalar != "\t" && isControl(scalar) {
+                out += "\\u{" + String(scalar.value, radix: 16) + "}"
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
     }
 
     /// A count of at least 1: a threshold of 0 would report on every healthy system.

@@ -88,6 +88,32 @@ public struct RebootPolicy: Sendable, Hashable {
         public var description: String { "critical:\(critical) high:\(high) moderate:\(moderate)" }
     }
 
+    /// The value of `key` as the config file writes it; nil for an unknown key.
+    public func text(key: String) -> String? {
+        switch key {
+        case "Policy": mode.rawValue
+        case "NoticeMinutes": "\(noticeMinutes)"
+        case "Window": window.description
+        case "Urgency": urgency.description
+        case "MaxAttempts": "\(maxAttempts)"
+        default: nil
+        }
+    }
+
+    /// Puts `key` back to its default; false for an unknown key.
+    public mutating func resetToDefault(key: String) -> Bool {
+        let defaults = RebootPolicy()
+        switch key {
+        case "Policy": mode = defaults.mode
+        case "NoticeMinutes": noticeMinutes = defaults.noticeMinutes
+        case "Window": window = defaults.window
+        case "Urgency": urgency = defaults.urgency
+        case "MaxAttempts": maxAttempts = defaults.maxAttempts
+        default: return false
+        }
+        return true
+    }
+
     /// Applies one key of `[Reboot]`.
     /// - Throws: `Config.SettingError` for an unknown key or a bad value.
     public mutating func set(key: String, value: String) throws(Config.SettingError) {
