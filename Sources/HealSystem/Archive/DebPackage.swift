@@ -1,3 +1,5 @@
+import Glibc
+
 /// A Debian binary package (`.deb`), read with libarchive: an `ar` archive whose
 /// `data.tar.*` member holds the files it installs.
 ///
@@ -8,27 +10,40 @@
 ///  │ "2.0\n"        │ control, md5sums…    │ ./usr/bin/…  (paths from ./)  │
 ///  └────────────────┴──────────────────────┴───────────────────────────────┘
 /// ```
+///
+/// Every read is one streaming pass: the `ar` is read from the file in 64 KiB blocks and
+/// `data.tar.*` is decompressed from those blocks as the tar reader asks for more
+/// (`ArchiveReader(entryOf:)`), so memory stays the same for a 30 KB package and a 30 MB
+/// kernel whatever is taken out of it.
 public final class DebPackage {
     /// The package file on this machine.
     public let path: String
-    private let bytes: ArchiveBytes
+    /// Open for the life of the package; every pass rewinds it.
+    private let fd: Int32
 
     /// Where apt keeps downloaded packages, as the root sees it.
     public static let cacheDirectory = "/var/cache/apt/archives"
 
-    /// Largest data member accepted, compressed.
-    public static let memberLimit = 1 << 30
+    /// Largest file taken out of a package. The largest file of a Debian 12 package is
+    /// under 200 MiB (libLLVM's shared library); a kernel module is a few MiB.
+    public static let fileLimit = 256 << 20
 
-    /// Maps the package read-only.
-    /// - Throws: `DebPackage.Error.unreadable` when it cannot be opened.
+    /// Opens the package: a regular file, opened without blocking (a FIFO planted in the
+    /// cache must not hang a repair).
+    /// - Throws: `DebPackage.Error.unreadable` when it cannot be opened or is not a file.
     public init(path: String) throws(DebPackage.Error) {
         self.path = path
-        do {
-            bytes = try ArchiveBytes.map(path: path)
-        } catch {
-            throw .unreadable(path: path, reason: error.description)
+        let fd = retryingEINTR { open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY) }
+        guard fd >= 0 else { throw .unreadable(path: path, reason: "cannot open \(path): \(String(cString: strerror(errno)))") }
+        var st = stat()
+        guard fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else {
+            close(fd)
+            throw .unreadable(path: path, reason: "\(path) is not a regular file")
         }
+        self.fd = fd
     }
+
+    deinit { close(fd) }
 
     /// The packages in the root's apt cache whose package name is `name`
     /// (`<root>/var/cache/apt/archives/NAME_VERSION_ARCH.deb`), host paths, sorted.
@@ -43,7 +58,7 @@ public final class DebPackage {
     public func members() throws(DebPackage.Error) -> [String] {
         var names: [String] = []
         do throws(ArchiveFailure) {
-            let reader = try ArchiveReader(bytes, formats: [.ar], filters: .none)
+            let reader = try outerReader()
             while let member = try reader.next() {
                 names.append(member.path)
                 try reader.skipData()
@@ -58,53 +73,82 @@ public final class DebPackage {
     /// into (`usr/bin/ls`; the top folder is `.`), as `dpkg-deb -c` lists them without `./`.
     public func entries() throws(DebPackage.Error) -> [ArchiveEntry] {
         var entries: [ArchiveEntry] = []
-        try walkData { entry, reader throws(ArchiveFailure) in
-            try reader.skipData()
+        try walkData { entry, _ throws(ArchiveFailure) in
             entries.append(entry)
+            return true
         }
         return entries
     }
 
-    /// The bytes of the regular file `filePath` (`/usr/lib/systemd/systemd` or
-    /// `usr/lib/systemd/systemd`) in `data.tar.*`.
-    /// - Throws: `.noSuchFile` when the package has no regular file there.
-    public func contents(of filePath: String, limit: Int = 256 << 20) throws(DebPackage.Error) -> [UInt8] {
+    /// The entry `filePath` (`/usr/lib/systemd/systemd` or `usr/lib/systemd/systemd`) of
+    /// `data.tar.*` and, for a regular file, its bytes; nil when the package has no such
+    /// entry. The pass stops at the entry.
+    /// - Parameter limit: a larger file is refused before any of it is read.
+    public func entry(_ filePath: String, limit: Int = DebPackage.fileLimit) throws(DebPackage.Error) -> (ArchiveEntry, [UInt8])? {
         let wanted = ArchiveEntry.normalized(filePath)
-        var found: [UInt8]?
+        var found: (ArchiveEntry, [UInt8])?
         try walkData { entry, reader throws(ArchiveFailure) in
-            guard entry.path == wanted, entry.kind == .file, found == nil else {
-                try reader.skipData()
-                return
+            guard entry.path == wanted else { return true }
+            guard entry.kind == .file else {
+                found = (entry, [])
+                return false
             }
-            let data = try reader.readData(limit: limit)
-            found = (0..<data.count).map { data[$0] }
+            guard entry.size <= Int64(limit) else {
+                throw ArchiveFailure(message: "\(wanted) is \(entry.size) bytes, more than the \(limit) bytes allowed")
+            }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(Int(entry.size))
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+            defer { buffer.deallocate() }
+            try reader.streamData(through: buffer, limit: limit) { block in
+                bytes.append(contentsOf: block)
+                return true
+            }
+            found = (entry, bytes)
+            return false
         }
-        guard let found else { throw .noSuchFile(path: path, file: wanted) }
         return found
     }
 
-    /// Finds `data.tar*`, decompresses it into memory and walks its tar entries.
-    private func walkData(_ visit: (ArchiveEntry, ArchiveReader) throws(ArchiveFailure) -> Void) throws(DebPackage.Error) {
+    /// The bytes of the regular file `filePath` in `data.tar.*`.
+    /// - Throws: `.noSuchFile` when the package has no regular file there.
+    public func contents(of filePath: String, limit: Int = DebPackage.fileLimit) throws(DebPackage.Error) -> [UInt8] {
+        guard let (entry, bytes) = try entry(filePath, limit: limit), entry.kind == .file else {
+            throw .noSuchFile(path: path, file: ArchiveEntry.normalized(filePath))
+        }
+        return bytes
+    }
+
+    /// Walks the entries of `data.tar*` in one streaming pass, in archive order. `visit`
+    /// may read the entry's data from the reader; it returns false to end the pass.
+    func walkData(_ visit: (ArchiveEntry, ArchiveReader) throws(ArchiveFailure) -> Bool) throws(DebPackage.Error) {
         var member: String?
         do throws(ArchiveFailure) {
-            let outer = try ArchiveReader(bytes, formats: [.ar], filters: .none)
-            var data: ArchiveBytes?
+            let outer = try outerReader()
             while let entry = try outer.next() {
-                if entry.path.hasPrefix("data.tar") {
-                    member = entry.path
-                    data = try outer.readData(limit: Self.memberLimit)
-                    break
+                guard entry.path.hasPrefix("data.tar") else {
+                    try outer.skipData()
+                    continue
                 }
-                try outer.skipData()
+                member = entry.path
+                let inner = try ArchiveReader(entryOf: outer, formats: [.tar], filters: .compressed)
+                while let entry = try inner.next() {
+                    guard try visit(entry, inner) else { return }
+                }
+                return
             }
-            guard let data else { throw ArchiveFailure(message: "no data.tar member") }
-            let inner = try ArchiveReader(data, formats: [.tar], filters: .compressed)
-            while let entry = try inner.next() {
-                try visit(entry, inner)
-            }
+            throw ArchiveFailure(message: "no data.tar member")
         } catch {
             throw .corrupt(path: path, member: member, reason: error.message)
         }
+    }
+
+    /// A reader of the `ar` from the start of the file.
+    private func outerReader() throws(ArchiveFailure) -> ArchiveReader {
+        guard lseek(fd, 0, SEEK_SET) == 0 else {
+            throw ArchiveFailure(message: "cannot rewind \(path): \(String(cString: strerror(errno)))")
+        }
+        return try ArchiveReader(fd: fd, formats: [.ar], filters: .none)
     }
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {

@@ -16,8 +16,13 @@ struct PackagedFileStrategyTests {
         }
         let finding = try repair.finding(.systemFileCorrupt)
         let outcome = try repair.repair(PackagedFileRestoreStrategy(), finding)
-        #expect(outcome.operations.map { $0.description.prefix(27) } == [
-            "write /usr/bin/lsinitramfs ", "write /usr/sbin/mkinitramfs"])
+        // One package, one pass: both files come from the installed version's .deb.
+        let cached = try #require(DebPackage.cached(named: "initramfs-tools-core", in: try SystemRoot(TestRoot.root)).first)
+        let deb = DebPackage.cacheDirectory + "/" + (cached.split(separator: "/").last.map(String.init) ?? "")
+        #expect(outcome.operations.map(\.declaredPaths) == [["/usr/bin/lsinitramfs"], ["/usr/sbin/mkinitramfs"]])
+        #expect(outcome.operations.allSatisfy {
+            if case .restorePackagedFile(_, deb, _, let md5?) = $0 { md5.count == 32 } else { false }
+        }, "\(outcome.operations)")
         KernelRepairCase.expectRepaired(outcome)
         #expect(Set(outcome.changes.modifiedPaths) == ["/usr/bin/lsinitramfs", "/usr/sbin/mkinitramfs"])
         // dpkg itself agrees, and the mode is the package's.
