@@ -227,13 +227,21 @@ struct PackagedFiles {
 /// package, taken from the cached .deb of the installed version and checked against dpkg's
 /// md5sums before it is written (DESIGN.md §4). A symbolic link where the package has a
 /// file is removed first, so the write cannot follow it.
+///
+/// The same pass also puts back the files of those packages that are missing outright,
+/// though the finding does not name them: the detector hashes only what the boot reads
+/// (`BootCriticalPackages.matters`), so when a kernel's whole module tree is gone it names
+/// the storage and file system modules, but the network drivers went with them and the
+/// machine would come back without its network. Documentation is left out (a minimal
+/// install drops it on purpose, dpkg's `path-exclude`), and so are conffiles (md5sums does
+/// not list them: a conffile an administrator deleted stays deleted, as dpkg keeps it).
 public struct PackagedFileRestoreStrategy: RepairStrategy {
     public let descriptor = StrategyDescriptor(
         id: "packaged-file-restore",
         title: "Restore the altered packaged files from the package cache",
         classes: [.systemFileCorrupt],
         risk: 1,
-        sideEffects: "replaces each altered file with the installed package's copy (local edits to it are lost; the fix package keeps them as its backup)",
+        sideEffects: "replaces each altered file with the installed package's copy and puts back the package's missing files (local edits to them are lost; the fix package keeps them as its backup)",
         priorEffectiveness: 0.95,
         estimatedSeconds: 15)
 
@@ -245,11 +253,46 @@ public struct PackagedFileRestoreStrategy: RepairStrategy {
         finding.evidence.filter { $0.detail.hasPrefix("package ") && $0.source.hasPrefix("/") }.map(\.source)
     }
 
+    /// The packages named by the finding, as dpkg names them (`libc6:amd64`).
+    static func packages(of finding: Finding) -> [String] {
+        var names: [String] = []
+        for evidence in finding.evidence where evidence.detail.hasPrefix("package ") {
+            let rest = evidence.detail.dropFirst("package ".count)
+            guard let end = rest.firstRange(of: ": ") else { continue }
+            let name = String(rest[..<end.lowerBound])
+            if !names.contains(name) { names.append(name) }
+        }
+        return names
+    }
+
+    /// The files of `packages` that md5sums lists and that are missing from the root,
+    /// where a diversion put them; documentation excepted (see the type's comment).
+    static func missingFiles(of packages: [String], root: SystemRoot) -> [String] {
+        let database = DpkgDatabase(root: root)
+        let diversions = (try? database.diversions()) ?? []
+        var missing: [String] = []
+        for file in database.checksumFiles() where packages.contains(file.qualifiedName) {
+            guard let sums = try? database.checksums(file) else { continue }
+            for entry in sums.entries where !BootCriticalPackages.unreadFolders.contains(where: { entry.path.hasPrefix($0) }) {
+                let path = Diversion.installedPath(of: entry.path, package: file.package, in: diversions)
+                if FileReading.status(atPath: DebPackage.destination(path, in: root)) == nil { missing.append(path) }
+            }
+        }
+        return missing
+    }
+
+    /// The finding's files, then the missing ones it does not name.
+    static func restored(_ finding: Finding, root: SystemRoot) -> [String] {
+        let named = files(of: finding)
+        let known = Set(named)
+        return named + missingFiles(of: packages(of: finding), root: root).filter { !known.contains($0) }
+    }
+
     public func unmetPrecondition(_ context: RepairContext) -> String? {
-        let files = Self.files(of: context.finding)
-        guard !files.isEmpty else { return "the finding names no packaged file" }
+        guard !Self.files(of: context.finding).isEmpty else { return "the finding names no packaged file" }
         do {
-            _ = try PackagedFiles(root: context.root, strategy: descriptor.id).restoreOperations(for: files)
+            _ = try PackagedFiles(root: context.root, strategy: descriptor.id)
+                .restoreOperations(for: Self.restored(context.finding, root: context.root))
         } catch {
             return error.reason
         }
@@ -257,6 +300,7 @@ public struct PackagedFileRestoreStrategy: RepairStrategy {
     }
 
     public func plan(_ context: RepairContext) throws -> [RepairOperation] {
-        try PackagedFiles(root: context.root, strategy: descriptor.id).restoreOperations(for: Self.files(of: context.finding))
+        try PackagedFiles(root: context.root, strategy: descriptor.id)
+            .restoreOperations(for: Self.restored(context.finding, root: context.root))
     }
 }
