@@ -59,6 +59,7 @@ public struct RepairEngine: Sendable {
                 continue
             }
             let operations: [RepairOperation]
+            let planStart = ContinuousClock.now
             do {
                 operations = try strategy.plan(repairContext)
             } catch {
@@ -101,7 +102,15 @@ public struct RepairEngine: Sendable {
                 break  // without snapshots nothing can be tried safely
             }
             var notes: [String] = []
+            let executeStart = ContinuousClock.now
             let outcomes = environment.execute(operations)
+            // scripts/bench reads these to time a strategy's own work (a restore from a
+            // package next to `dpkg-deb -x`), apart from detection and validation.
+            logger.info("operations executed", metadata: [
+                "strategy": "\(id)", "operations": "\(operations.count)",
+                "plan_seconds": "\(Self.seconds(planStart.duration(to: executeStart)))",
+                "execute_seconds": "\(Self.seconds(executeStart.duration(to: .now)))",
+            ])
             if let failed = outcomes.first(where: { !$0.succeeded }) {
                 notes.append("operation failed: \(failed.operation): \(failed.detail)")
             } else {
@@ -137,5 +146,12 @@ public struct RepairEngine: Sendable {
             attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described))
         }
         return Outcome(finding: finding, attempts: attempts, repair: nil)
+    }
+
+    /// `1.234` for a log line.
+    private static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return "\(millis / 1000).\(String(repeating: "0", count: 3 - String(millis % 1000).count))\(millis % 1000)"
     }
 }
