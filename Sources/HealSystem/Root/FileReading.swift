@@ -36,6 +36,13 @@ public enum FileReading {
         }
         defer { close(fd) }
         var result: [UInt8] = []
+        // The size a regular file has now: refused at once when over the limit, else room
+        // for all of it, so the array is not grown (and copied) read after read.
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
+            guard Int(st.st_size) <= limit else { throw .tooLarge(path: path, limit: limit) }
+            result.reserveCapacity(Int(st.st_size) + 1)
+        }
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
             let n = chunk.withUnsafeMutableBytes { buffer in
@@ -63,16 +70,26 @@ public enum FileReading {
 
     /// The names in a directory, sorted; empty when it is missing or unreadable.
     public static func directoryEntries(atPath path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
         var names: [String] = []
+        forEachDirectoryEntry(atPath: path) { name in
+            names.append(name)
+            return true
+        }
+        return names.sorted()
+    }
+
+    /// Calls `visit` with each name in a directory, in the order `readdir` gives them,
+    /// holding none of them: for folders whose size the examined system decides.
+    /// - Parameter visit: returns false to stop.
+    public static func forEachDirectoryEntry(atPath path: String, _ visit: (String) -> Bool) {
+        guard let dir = opendir(path) else { return }
+        defer { closedir(dir) }
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
             }
-            if name != "." && name != ".." { names.append(name) }
+            if name != "." && name != "..", !visit(name) { return }
         }
-        return names.sorted()
     }
 
     /// The target of a symbolic link, or nil.
