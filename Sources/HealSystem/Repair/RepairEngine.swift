@@ -1,3 +1,4 @@
+import Glibc
 import HealCore
 import Logging
 
@@ -105,11 +106,15 @@ public struct RepairEngine: Sendable {
             let executeStart = ContinuousClock.now
             let outcomes = environment.execute(operations)
             // scripts/bench reads these to time a strategy's own work (a restore from a
-            // package next to `dpkg-deb -x`), apart from detection and validation.
+            // package next to `dpkg-deb -x`), apart from detection and validation, and the
+            // process's peak RSS so far (getrusage), before the changes are read back.
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
             logger.info("operations executed", metadata: [
                 "strategy": "\(id)", "operations": "\(operations.count)",
                 "plan_seconds": "\(Self.seconds(planStart.duration(to: executeStart)))",
                 "execute_seconds": "\(Self.seconds(executeStart.duration(to: .now)))",
+                "peak_rss_kib": "\(usage.ru_maxrss)",
             ])
             if let failed = outcomes.first(where: { !$0.succeeded }) {
                 notes.append("operation failed: \(failed.operation): \(failed.detail)")

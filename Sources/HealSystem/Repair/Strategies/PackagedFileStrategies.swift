@@ -52,7 +52,10 @@ struct PackagedFiles {
         var wanted: [String: [String]] = [:]
         var names = Set<Substring>()
         for path in paths {
-            guard let base = path.split(separator: "/").last else { throw error("\(path) names no file") }
+            // The paths come from the root's own dpkg database: never trusted to name a file.
+            guard let base = path.split(separator: "/").last, base != ".", base != ".." else {
+                throw error("\(path) names no file")
+            }
             let folder = root.canonical(String(path.dropLast(base.count)))
             wanted[(folder == "/" ? "" : folder) + "/" + base, default: []].append(path)
             names.insert(base)
