@@ -61,6 +61,7 @@ public struct RepairEngine: Sendable {
             }
             let operations: [RepairOperation]
             let planStart = ContinuousClock.now
+            let planCPU = Self.cpuMicroseconds()
             do {
                 operations = try strategy.plan(repairContext)
             } catch {
@@ -114,6 +115,7 @@ public struct RepairEngine: Sendable {
                 "strategy": "\(id)", "operations": "\(operations.count)",
                 "plan_seconds": "\(Self.seconds(planStart.duration(to: executeStart)))",
                 "execute_seconds": "\(Self.seconds(executeStart.duration(to: .now)))",
+                "cpu_seconds": "\(Self.seconds(.microseconds(Self.cpuMicroseconds() - planCPU)))",
                 "peak_rss_kib": "\(usage.ru_maxrss)",
             ])
             if let failed = outcomes.first(where: { !$0.succeeded }) {
@@ -151,6 +153,13 @@ public struct RepairEngine: Sendable {
             attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described))
         }
         return Outcome(finding: finding, attempts: attempts, repair: nil)
+    }
+
+    /// User and system time the process has used so far, in microseconds (getrusage).
+    private static func cpuMicroseconds() -> Int64 {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
     }
 
     /// `1.234` for a log line.
