@@ -36,12 +36,12 @@ public enum FileReading {
         }
         defer { close(fd) }
         var result: [UInt8] = []
-        // The size a regular file has now: refused at once when over the limit, else room
-        // for all of it, so the array is not grown (and copied) read after read.
+        // Room for the size a regular file says it has (within the limit), so the array is
+        // not grown and copied read after read. Only a hint: sysfs says 4096 for a
+        // one-byte attribute, procfs 0, so the limit is still checked on what is read.
         var st = stat()
-        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG {
-            guard Int(st.st_size) <= limit else { throw .tooLarge(path: path, limit: limit) }
-            result.reserveCapacity(Int(st.st_size) + 1)
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG, st.st_size > 0 {
+            result.reserveCapacity(min(Int(st.st_size), limit) + 1)
         }
         var chunk = [UInt8](repeating: 0, count: 65536)
         while true {
