@@ -4,6 +4,13 @@
 public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertible {
     /// Replace (or create) a regular file with these bytes.
     case writeFile(path: String, contents: [UInt8], mode: UInt32)
+    /// Put back a file as its Debian package ships it: the entry `member` (`usr/sbin/init`)
+    /// of the data archive of the `.deb` at `package` (a path in the examined system, in
+    /// apt's cache), streamed to `path` and checked against `md5`, dpkg's md5sums digest,
+    /// before it takes the place of what is there. An entry that is a symbolic link is
+    /// restored as that link (`md5` nil). Consecutive restores from one package are done in
+    /// one pass over it, so restoring a whole module tree reads the package once.
+    case restorePackagedFile(path: String, package: String, member: String, md5: String?)
     /// Remove a file or symbolic link (a directory only when empty). Absent is success.
     case removeFile(path: String)
     /// Make `path` a symbolic link to `target`, replacing what is there.
@@ -26,7 +33,7 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
     /// The paths this operation may write: exact paths, or prefixes ending in `/`.
     public var declaredPaths: [String] {
         switch self {
-        case .writeFile(let path, _, _), .removeFile(let path), .makeSymlink(let path, _),
+        case .writeFile(let path, _, _), .restorePackagedFile(let path, _, _, _), .removeFile(let path), .makeSymlink(let path, _),
              .setMode(let path, _), .makeDirectory(let path, _):
             [path]
         case .runTool(_, let mayChange):
@@ -47,6 +54,9 @@ public enum RepairOperation: Sendable, Hashable, Codable, CustomStringConvertibl
         switch self {
         case .writeFile(let path, let contents, let mode):
             "write \(path) (\(contents.count) bytes, mode \(String(mode, radix: 8)))"
+        case .restorePackagedFile(let path, let package, _, let md5):
+            "restore \(path) from \(package.split(separator: "/").last.map(String.init) ?? package)"
+                + (md5.map { " (md5 \($0))" } ?? " (a link)")
         case .removeFile(let path):
             "remove \(path)"
         case .makeSymlink(let path, let target):

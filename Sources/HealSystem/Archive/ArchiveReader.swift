@@ -92,14 +92,19 @@ struct ArchiveFailure: Error, Equatable {
     var message: String
 }
 
-/// One `struct archive *` reading from memory; owns the handle (`archive_read_free`) and
-/// keeps the bytes it reads alive.
+/// One `struct archive *` reading from memory, a file, or the current entry of another
+/// reader (a .deb's `data.tar.xz` inside its `ar`); owns the handle (`archive_read_free`) and
+/// keeps what it reads from alive.
 final class ArchiveReader {
     enum Format { case cpio, tar, ar, raw }
     enum Filters { case none, compressed }
 
     private let handle: OpaquePointer
-    private let bytes: ArchiveBytes
+    /// The mapped bytes, or the outer reader, that this one reads from.
+    private let source: AnyObject?
+    /// Why the outer reader stopped, when this one reads its entry: libarchive only sees
+    /// the callback fail, so the outer reader's own message is kept here.
+    private var sourceFailure: ArchiveFailure?
 
     /// Opens `bytes[offset...]` with `archive_read_open_memory`.
     /// - Parameters:
@@ -108,9 +113,52 @@ final class ArchiveReader {
     ///   - filters: `.compressed` enables the decompressors the kernel has for initrds
     ///     and dpkg for members (gzip, bzip2, xz, lzma, lz4, zstd).
     init(_ bytes: ArchiveBytes, offset: Int = 0, formats: [Format], filters: Filters) throws(ArchiveFailure) {
-        guard let made = archive_read_new() else { throw ArchiveFailure(message: "out of memory") }
-        handle = made
-        self.bytes = bytes
+        handle = try Self.make(formats: formats, filters: filters)
+        source = bytes
+        let start = bytes.base.map { $0 + offset }
+        let rc = archive_read_open_memory(handle, start, bytes.count - offset)
+        guard rc == ARCHIVE_OK else { throw failure(rc) }
+    }
+
+    /// Reads the open file `fd` from where it stands (`archive_read_open_fd`), in 64 KiB
+    /// blocks: only the block being decoded is in memory, however large the file. The
+    /// descriptor stays the caller's (libarchive does not close it).
+    init(fd: Int32, formats: [Format], filters: Filters) throws(ArchiveFailure) {
+        handle = try Self.make(formats: formats, filters: filters)
+        source = nil
+        let rc = archive_read_open_fd(handle, fd, 65536)
+        guard rc == ARCHIVE_OK else { throw failure(rc) }
+    }
+
+    /// Reads the data of `outer`'s current entry as an archive of its own, streamed: each
+    /// block `outer` decodes (`archive_read_data_block`) is handed to this reader through
+    /// `archive_read_open`'s read callback, so neither the member nor its decompressed
+    /// contents are ever whole in memory. Use `outer` for nothing else until this reader is
+    /// done.
+    init(entryOf outer: ArchiveReader, formats: [Format], filters: Filters) throws(ArchiveFailure) {
+        handle = try Self.make(formats: formats, filters: filters)
+        source = outer
+        let rc = archive_read_open(handle, Unmanaged.passUnretained(self).toOpaque(), nil, { _, client, buffer in
+            guard let client, let buffer else { return -1 }
+            let reader = Unmanaged<ArchiveReader>.fromOpaque(client).takeUnretainedValue()
+            guard let outer = reader.source as? ArchiveReader else { return -1 }
+            var block: UnsafeRawPointer?
+            var size = 0
+            var offset: la_int64_t = 0
+            let rc = archive_read_data_block(outer.handle, &block, &size, &offset)
+            if rc == ARCHIVE_EOF { return 0 }
+            guard rc == ARCHIVE_OK else {
+                reader.sourceFailure = outer.failure(rc)
+                return -1
+            }
+            buffer.pointee = block
+            return size
+        }, nil)
+        guard rc == ARCHIVE_OK else { throw failure(rc) }
+    }
+
+    private static func make(formats: [Format], filters: Filters) throws(ArchiveFailure) -> OpaquePointer {
+        guard let handle = archive_read_new() else { throw ArchiveFailure(message: "out of memory") }
         for format in formats {
             switch format {
             case .cpio: archive_read_support_format_cpio(handle)
@@ -127,9 +175,7 @@ final class ArchiveReader {
             archive_read_support_filter_lz4(handle)
             archive_read_support_filter_zstd(handle)
         }
-        let start = bytes.base.map { $0 + offset }
-        let rc = archive_read_open_memory(handle, start, bytes.count - offset)
-        guard rc == ARCHIVE_OK else { throw failure(rc) }
+        return handle
     }
 
     deinit { archive_read_free(handle) }
@@ -199,6 +245,28 @@ final class ArchiveReader {
         return ArchiveBytes.adopting(buffer, count: count)
     }
 
+    /// Streams the current entry's data through `buffer` (`archive_read_data`, which fills
+    /// the holes of a sparse entry with zeros), handing each filled part to `consume`.
+    /// - Parameters:
+    ///   - limit: refuse more than this many bytes (checked as they come, whatever the
+    ///     header said).
+    ///   - consume: returns false to stop reading this entry (the next `next()` skips the
+    ///     rest).
+    /// - Returns: the number of bytes handed to `consume`.
+    @discardableResult
+    func streamData(through buffer: UnsafeMutableRawBufferPointer, limit: Int,
+                    _ consume: (UnsafeRawBufferPointer) -> Bool) throws(ArchiveFailure) -> Int {
+        var total = 0
+        while true {
+            let n = archive_read_data(handle, buffer.baseAddress, buffer.count)
+            if n == 0 { return total }
+            guard n > 0 else { throw failure(Int32(n)) }
+            total += n
+            guard total <= limit else { throw ArchiveFailure(message: "data larger than \(limit) bytes") }
+            guard consume(UnsafeRawBufferPointer(rebasing: buffer[..<n])) else { return total }
+        }
+    }
+
     /// Input bytes consumed so far (`archive_filter_bytes(a, -1)`): for a compressed
     /// stream read to its end, the length of the compressed data.
     var consumedBytes: Int { Int(archive_filter_bytes(handle, -1)) }
@@ -211,6 +279,7 @@ final class ArchiveReader {
     }
 
     private func failure(_ rc: Int32) -> ArchiveFailure {
+        if let sourceFailure { return sourceFailure }
         if let message = archive_error_string(handle) { return ArchiveFailure(message: String(cString: message)) }
         return ArchiveFailure(message: rc == ARCHIVE_WARN ? "libarchive warning" : "libarchive error \(rc)")
     }

@@ -1,3 +1,5 @@
+import Glibc
+
 /// A Debian binary package (`.deb`), read with libarchive: an `ar` archive whose
 /// `data.tar.*` member holds the files it installs.
 ///
@@ -8,56 +10,70 @@
 ///  │ "2.0\n"        │ control, md5sums…    │ ./usr/bin/…  (paths from ./)  │
 ///  └────────────────┴──────────────────────┴───────────────────────────────┘
 /// ```
+///
+/// Every read is one streaming pass: the `ar` is read from the file in 64 KiB blocks and
+/// `data.tar.*` is decompressed from those blocks as the tar reader asks for more
+/// (`ArchiveReader(entryOf:)`), so memory stays the same for a 30 KB package and a 30 MB
+/// kernel whatever is taken out of it.
 public final class DebPackage {
-    /// The package file on this machine.
+    /// The package file (a host path, or as the examined root names it).
     public let path: String
-    private let bytes: ArchiveBytes
+    /// Open for the life of the package; every pass rewinds it.
+    private let file: OpenFile
+    private var fd: Int32 { file.descriptor }
 
     /// Where apt keeps downloaded packages, as the root sees it.
     public static let cacheDirectory = "/var/cache/apt/archives"
 
-    /// Largest data member accepted, compressed.
-    public static let memberLimit = 1 << 30
+    /// Largest file taken out of a package. The largest file of a Debian 12 package is
+    /// under 200 MiB (libLLVM's shared library); a kernel module is a few MiB.
+    public static let fileLimit = 256 << 20
 
-    /// Maps the package read-only.
-    /// - Throws: `DebPackage.Error.unreadable` when it cannot be opened.
-    public init(path: String) throws(DebPackage.Error) {
-        self.path = path
+    /// Opens the package: a regular file, opened without blocking (a FIFO planted in the
+    /// cache must not hang a repair).
+    /// - Throws: `DebPackage.Error.unreadable` when it cannot be opened or is not a file.
+    public convenience init(path: String) throws(DebPackage.Error) {
+        let file: OpenFile
         do {
-            bytes = try ArchiveBytes.map(path: path)
+            file = try FileReading.open(atPath: path)
         } catch {
             throw .unreadable(path: path, reason: error.description)
         }
+        self.init(file: file, path: path)
     }
 
-    /// Maps a package of an examined root read-only, opened inside it.
+    /// Opens a package of an examined root inside it (apt's cache of an offline root: a
+    /// link there stays inside the root).
     /// - Parameter path: the package as the root names it.
-    public init(root: SystemRoot, path: String) throws(DebPackage.Error) {
-        self.path = path
+    public convenience init(root: SystemRoot, path: String) throws(DebPackage.Error) {
+        let file: OpenFile
         do {
-            bytes = try ArchiveBytes.map(root.files.open(path, limit: Self.packageLimit))
+            file = try root.files.open(path, limit: .max)
         } catch {
             throw .unreadable(path: path, reason: error.description)
         }
+        self.init(file: file, path: path)
     }
 
-    /// Largest package file accepted (linux-image packages are ~100 MB).
-    public static let packageLimit = 2 << 30
+    init(file: OpenFile, path: String) {
+        self.file = file
+        self.path = path
+    }
 
     /// The packages in the root's apt cache whose package name is `name`
-    /// (`<root>/var/cache/apt/archives/NAME_VERSION_ARCH.deb`), host paths, sorted.
+    /// (`/var/cache/apt/archives/NAME_VERSION_ARCH.deb`), as the root names them, sorted;
+    /// open one with `init(root:path:)`.
     public static func cached(named name: String, in root: SystemRoot) -> [String] {
-        let folder = root.host(cacheDirectory)
-        return FileReading.directoryEntries(atPath: folder)
+        root.files.entriesIfPresent(cacheDirectory)
             .filter { $0.hasSuffix(".deb") && $0.hasPrefix(name + "_") }
-            .map { folder + "/" + $0 }
+            .map { cacheDirectory + "/" + $0 }
     }
 
     /// The names of the `ar` members, in order (`debian-binary`, `control.tar.xz`, …).
     public func members() throws(DebPackage.Error) -> [String] {
         var names: [String] = []
         do throws(ArchiveFailure) {
-            let reader = try ArchiveReader(bytes, formats: [.ar], filters: .none)
+            let reader = try outerReader()
             while let member = try reader.next() {
                 names.append(member.path)
                 try reader.skipData()
@@ -72,53 +88,82 @@ public final class DebPackage {
     /// into (`usr/bin/ls`; the top folder is `.`), as `dpkg-deb -c` lists them without `./`.
     public func entries() throws(DebPackage.Error) -> [ArchiveEntry] {
         var entries: [ArchiveEntry] = []
-        try walkData { entry, reader throws(ArchiveFailure) in
-            try reader.skipData()
+        try walkData { entry, _ throws(ArchiveFailure) in
             entries.append(entry)
+            return true
         }
         return entries
     }
 
-    /// The bytes of the regular file `filePath` (`/usr/lib/systemd/systemd` or
-    /// `usr/lib/systemd/systemd`) in `data.tar.*`.
-    /// - Throws: `.noSuchFile` when the package has no regular file there.
-    public func contents(of filePath: String, limit: Int = 256 << 20) throws(DebPackage.Error) -> [UInt8] {
+    /// The entry `filePath` (`/usr/lib/systemd/systemd` or `usr/lib/systemd/systemd`) of
+    /// `data.tar.*` and, for a regular file, its bytes; nil when the package has no such
+    /// entry. The pass stops at the entry.
+    /// - Parameter limit: a larger file is refused before any of it is read.
+    public func entry(_ filePath: String, limit: Int = DebPackage.fileLimit) throws(DebPackage.Error) -> (ArchiveEntry, [UInt8])? {
         let wanted = ArchiveEntry.normalized(filePath)
-        var found: [UInt8]?
+        var found: (ArchiveEntry, [UInt8])?
         try walkData { entry, reader throws(ArchiveFailure) in
-            guard entry.path == wanted, entry.kind == .file, found == nil else {
-                try reader.skipData()
-                return
+            guard entry.path == wanted else { return true }
+            guard entry.kind == .file else {
+                found = (entry, [])
+                return false
             }
-            let data = try reader.readData(limit: limit)
-            found = (0..<data.count).map { data[$0] }
+            guard entry.size <= Int64(limit) else {
+                throw ArchiveFailure(message: "\(wanted) is \(entry.size) bytes, more than the \(limit) bytes allowed")
+            }
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(Int(entry.size))
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 1 << 16, alignment: 16)
+            defer { buffer.deallocate() }
+            try reader.streamData(through: buffer, limit: limit) { block in
+                bytes.append(contentsOf: block)
+                return true
+            }
+            found = (entry, bytes)
+            return false
         }
-        guard let found else { throw .noSuchFile(path: path, file: wanted) }
         return found
     }
 
-    /// Finds `data.tar*`, decompresses it into memory and walks its tar entries.
-    private func walkData(_ visit: (ArchiveEntry, ArchiveReader) throws(ArchiveFailure) -> Void) throws(DebPackage.Error) {
+    /// The bytes of the regular file `filePath` in `data.tar.*`.
+    /// - Throws: `.noSuchFile` when the package has no regular file there.
+    public func contents(of filePath: String, limit: Int = DebPackage.fileLimit) throws(DebPackage.Error) -> [UInt8] {
+        guard let (entry, bytes) = try entry(filePath, limit: limit), entry.kind == .file else {
+            throw .noSuchFile(path: path, file: ArchiveEntry.normalized(filePath))
+        }
+        return bytes
+    }
+
+    /// Walks the entries of `data.tar*` in one streaming pass, in archive order. `visit`
+    /// may read the entry's data from the reader; it returns false to end the pass.
+    func walkData(_ visit: (ArchiveEntry, ArchiveReader) throws(ArchiveFailure) -> Bool) throws(DebPackage.Error) {
         var member: String?
         do throws(ArchiveFailure) {
-            let outer = try ArchiveReader(bytes, formats: [.ar], filters: .none)
-            var data: ArchiveBytes?
+            let outer = try outerReader()
             while let entry = try outer.next() {
-                if entry.path.hasPrefix("data.tar") {
-                    member = entry.path
-                    data = try outer.readData(limit: Self.memberLimit)
-                    break
+                guard entry.path.hasPrefix("data.tar") else {
+                    try outer.skipData()
+                    continue
                 }
-                try outer.skipData()
+                member = entry.path
+                let inner = try ArchiveReader(entryOf: outer, formats: [.tar], filters: .compressed)
+                while let entry = try inner.next() {
+                    guard try visit(entry, inner) else { return }
+                }
+                return
             }
-            guard let data else { throw ArchiveFailure(message: "no data.tar member") }
-            let inner = try ArchiveReader(data, formats: [.tar], filters: .compressed)
-            while let entry = try inner.next() {
-                try visit(entry, inner)
-            }
+            throw ArchiveFailure(message: "no data.tar member")
         } catch {
             throw .corrupt(path: path, member: member, reason: error.message)
         }
+    }
+
+    /// A reader of the `ar` from the start of the file.
+    private func outerReader() throws(ArchiveFailure) -> ArchiveReader {
+        guard lseek(fd, 0, SEEK_SET) == 0 else {
+            throw ArchiveFailure(message: "cannot rewind \(path): \(String(cString: strerror(errno)))")
+        }
+        return try ArchiveReader(fd: fd, formats: [.ar], filters: .none)
     }
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {

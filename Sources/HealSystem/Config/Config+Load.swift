@@ -10,7 +10,16 @@ extension Config {
     /// defaults; anything else in the file that cannot be used is a warning, never an
     /// error (see `Config`).
     public static func load(root: SystemRoot) -> Config.Loaded {
-        load(path: root.host(Config.path), displayPath: Config.path)
+        // Read inside the root: a link is followed as the booted system would, a FIFO is
+        // never opened (this runs on every boot's detect --quick).
+        let bytes: [UInt8]
+        do {
+            bytes = try root.files.read(Config.path, limit: 1 << 20)
+        } catch {
+            if case .missing = error { return Loaded() }
+            return Loaded(warnings: [Warning(source: Config.path, line: nil, problem: .unreadable(reason: error.description))])
+        }
+        return parse(bytes, source: Config.path)
     }
 
     /// Loads a config file at a host path.

@@ -46,53 +46,77 @@ public struct KernelPanicDetector: Detector {
         }
     }
 
+    /// What one record turned out to be.
+    private enum Examination {
+        case crash(PanicSignature)
+        case handled
+        case skipped(String)
+        case ignored
+    }
+
     /// Reads the kernel log records of `archive` and groups the crashes by signature,
     /// newest first. Records that are not text, not a log record, or an older part of a
-    /// dump without a crash line of its own are skipped with a note and a log message.
+    /// dump without a crash line of its own are skipped with a note and a log message, and
+    /// so, in one note, are the records beyond `PstoreArchive.examinedRecordLimit`. Each
+    /// record's text is parsed and dropped before the next is read.
     public static func read(_ archive: PstoreArchive,
                             logger: Logger = Logger(label: "clarity-heal.detect")) -> Reading {
+        let handledDigests = archive.handledDigests()
+        let scan = archive.scan(kinds: \.isKernelLog) { record, content -> Examination in
+            if let digest = record.sha256, handledDigests.contains(digest) { return .handled }
+            switch content {
+            case .text(let text):
+                let signature: PanicSignature
+                do throws(PanicSignature.Error) {
+                    signature = try PanicSignature(record: text)
+                } catch {
+                    return .skipped(error.description)
+                }
+                guard signature.isCrash else { return .ignored }
+                // Part2 and later hold older log of a dump whose Part1 carries the crash.
+                if signature.part > 1 && signature.reason == nil { return .ignored }
+                return .crash(signature)
+            case .compressed(let byteCount):
+                return .skipped("compressed record (\(byteCount) bytes of deflate data the kernel could not decompress), not read")
+            case .unreadable(let reason):
+                return .skipped(reason)
+            }
+        }
+
         var crashes: [Crash] = []
         var indexByIdentity: [PanicSignature.Identity: Int] = [:]
         var count = 0
         var skipped: [Evidence] = []
-        func skip(_ record: PstoreRecord, _ why: String) {
-            logger.notice("skipping pstore record", metadata: ["path": "\(record.path)", "reason": "\(why)"])
-            skipped.append(Evidence(source: record.path, detail: "skipped: \(why)"))
-        }
-        let handledDigests = archive.handledDigests()
         var handled: [PstoreRecord] = []
-        for record in archive.records() where record.name.isKernelLog {
-            if let digest = record.sha256, handledDigests.contains(digest) {
+        for examined in scan.records {
+            let record = examined.record
+            switch examined.summary {
+            case .handled:
                 handled.append(record)
+            case .ignored:
                 continue
+            case .skipped(let why):
+                logger.notice("skipping pstore record", metadata: ["path": "\(record.path)", "reason": "\(why)"])
+                skipped.append(Evidence(source: record.path, detail: "skipped: \(why)"))
+            case .crash(let signature):
+                count += 1
+                if let index = indexByIdentity[signature.identity] {
+                    crashes[index].records.append(record)
+                } else {
+                    indexByIdentity[signature.identity] = crashes.count
+                    crashes.append(Crash(signature: signature, records: [record]))
+                }
             }
-            let text: String
-            switch record.content {
-            case .text(let read): text = read
-            case .compressed(let byteCount):
-                skip(record, "compressed record (\(byteCount) bytes of deflate data the kernel could not decompress), not read")
-                continue
-            case .unreadable(let reason):
-                skip(record, reason)
-                continue
-            }
-            let signature: PanicSignature
-            do {
-                signature = try PanicSignature(record: text)
-            } catch {
-                skip(record, error.description)
-                continue
-            }
-            guard signature.isCrash else { continue }
-            // Part2 and later hold older log of a dump whose Part1 carries the crash.
-            if signature.part > 1 && signature.reason == nil { continue }
-            count += 1
-            if let index = indexByIdentity[signature.identity] {
-                crashes[index].records.append(record)
-            } else {
-                indexByIdentity[signature.identity] = crashes.count
-                crashes.append(Crash(signature: signature, records: [record]))
-            }
+        }
+        if scan.notExamined > 0 {
+            let why = "\(scan.notExamined) older kernel log record\(scan.notExamined == 1 ? "" : "s") not examined: only the newest \(PstoreArchive.examinedRecordLimit) are read"
+            logger.notice("pstore records not examined", metadata: ["count": "\(scan.notExamined)"])
+            skipped.append(Evidence(source: "pstore", detail: "skipped: \(why)"))
+        }
+        for place in scan.truncatedPlaces {
+            logger.notice("pstore folder listed in part", metadata: ["path": "\(place)"])
+            skipped.append(Evidence(source: place,
+                                    detail: "skipped: more than \(PstoreArchive.directoryEntryLimit) entries; only that many were looked at"))
         }
         return Reading(crashes: crashes, crashRecordCount: count, skipped: skipped, handled: handled)
     }

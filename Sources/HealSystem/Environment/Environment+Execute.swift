@@ -15,12 +15,57 @@ extension Environment {
     ///
     /// File operations act on the canonical path inside the clone (symbolic links followed
     /// as the examined system would, so a link can never lead a write out of the clone).
+    ///
+    /// A run of `restorePackagedFile` operations from the same package is done in one pass
+    /// over that package (`DebPackage.restore`), whatever their number.
     public func execute(_ operations: [RepairOperation]) -> [OperationOutcome] {
         var outcomes: [OperationOutcome] = []
+        var index = operations.startIndex
+        while index < operations.endIndex {
+            var end = index + 1
+            if case .restorePackagedFile(_, let package, _, _) = operations[index] {
+                while end < operations.endIndex, case .restorePackagedFile(_, let next, _, _) = operations[end], next == package {
+                    end += 1
+                }
+                let restored = restore(operations[index..<end])
+                outcomes += restored
+                if restored.contains(where: { !$0.succeeded }) { break }
+            } else {
+                let outcome = perform(operations[index])
+                outcomes.append(outcome)
+                if !outcome.succeeded { break }
+            }
+            index = end
+        }
+        return outcomes
+    }
+
+    /// Restores files of one package in one pass; an outcome per operation, up to the first
+    /// that failed.
+    private func restore(_ operations: ArraySlice<RepairOperation>) -> [OperationOutcome] {
+        var files: [DebPackage.Restoration] = []
+        var package = ""
         for operation in operations {
-            let outcome = perform(operation)
-            outcomes.append(outcome)
-            if !outcome.succeeded { break }
+            guard case .restorePackagedFile(let path, let archive, let member, let md5) = operation else { continue }
+            package = archive
+            files.append(DebPackage.Restoration(path: path, member: member, md5: md5))
+        }
+        let report: DebPackage.RestoreReport
+        do {
+            report = try DebPackage(root: root, path: package).restore(files, into: root)
+        } catch {
+            report = DebPackage.RestoreReport(failure: .init(index: 0, reason: error.description))
+        }
+        var outcomes: [OperationOutcome] = []
+        for (index, operation) in zip(files.indices, operations) {
+            if report.restored.contains(index) {
+                outcomes.append(OperationOutcome(operation: operation.description, succeeded: true, detail: "done"))
+                continue
+            }
+            let reason = report.failure.map { $0.index == index ? $0.reason : "not restored: the pass over \(package) stopped at \(files[$0.index].path): \($0.reason)" }
+            outcomes.append(OperationOutcome(operation: operation.description, succeeded: false,
+                                             detail: reason ?? "not restored"))
+            break
         }
         return outcomes
     }
@@ -39,6 +84,8 @@ extension Environment {
                 try files.makeDirectories(PackagePath.parent(target), links: .followInside)
                 try files.replaceFile(target, bytes: contents, links: .followInside, mode: mode, durable: false)
             })
+        case .restorePackagedFile:
+            return restore([operation][...]).first ?? outcome("nothing restored")
         case .removeFile(let path):
             return outcome(fileOperation(path) { (files) throws(FileError) in
                 let target = parentCanonical(path)

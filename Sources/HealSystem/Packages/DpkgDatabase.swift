@@ -27,7 +27,7 @@ public struct DpkgDatabase: Sendable {
 
     /// Every package that has an md5sums file, sorted by name.
     public func checksumFiles() -> [ChecksumFile] {
-        FileReading.directoryEntries(atPath: root.host(Self.infoDirectory)).compactMap { name in
+        root.files.entriesIfPresent(Self.infoDirectory).compactMap { name in
             guard let (package, architecture) = Md5sums.package(fromFileName: name) else { return nil }
             return ChecksumFile(package: package, architecture: architecture, path: Self.infoDirectory + "/" + name)
         }
@@ -36,14 +36,14 @@ public struct DpkgDatabase: Sendable {
     /// Reads and parses one md5sums file.
     /// - Throws: `FileError` when it cannot be read.
     public func checksums(_ file: ChecksumFile) throws(FileError) -> Md5sums {
-        Md5sums.parse(try FileReading.text(atPath: root.host(file.path)), source: file.path)
+        Md5sums.parse(try root.files.text(file.path), source: file.path)
     }
 
     /// The diversions in force; none when the file is absent (a root dpkg never diverted in).
     public func diversions() throws(DpkgDatabase.Error) -> [Diversion] {
         let text: String
         do {
-            text = try FileReading.text(atPath: root.host(Self.diversionsPath))
+            text = try root.files.text(Self.diversionsPath)
         } catch {
             if case .missing = error { return [] }
             throw .unreadable(error)

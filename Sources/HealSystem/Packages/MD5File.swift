@@ -41,7 +41,27 @@ public enum MD5File {
         return finish(&context)
     }
 
-    private static func finish(_ context: inout MD5_CTX) -> String {
+    /// A digest computed piece by piece, for bytes that are never whole in memory (a file
+    /// streamed out of a package).
+    public struct Stream {
+        private var context = MD5_CTX()
+
+        public init() {
+            MD5Init(&context)
+        }
+
+        /// Adds the next bytes (`MD5Update`).
+        public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+            MD5Update(&context, bytes.baseAddress?.assumingMemoryBound(to: UInt8.self), bytes.count)
+        }
+
+        /// The lowercase hex digest of everything added (`MD5Final`).
+        public mutating func finish() -> String {
+            MD5File.finish(&context)
+        }
+    }
+
+    fileprivate static func finish(_ context: inout MD5_CTX) -> String {
         var digest = [UInt8](repeating: 0, count: digestLength)
         MD5Final(&digest, &context)
         let hex: [UInt8] = Array("0123456789abcdef".utf8)

@@ -16,8 +16,10 @@ public struct PstoreRecord: Sendable, Hashable {
         }
     }
 
-    /// What could be read of it.
+    /// What could be read of a record, handed to `PstoreArchive.scan`'s examiner and
+    /// never kept with the record (a machine may hold thousands).
     public enum Content: Sendable, Hashable {
+        /// The log: its header line and its last `PstoreArchive.textLimit` bytes.
         case text(String)
         /// A `.enc.z` record: the kernel failed to decompress it, so it is still what
         /// pstore compressed (raw deflate through the crypto API on 6.1, crypto/deflate.c,
@@ -37,7 +39,6 @@ public struct PstoreRecord: Sendable, Hashable {
     /// Modification time in seconds since the epoch: for a live ramoops or EFI record the
     /// time the kernel wrote it.
     public var modified: Int
-    public var content: Content
     /// Where the same bytes were found as well (archived copies of a live record).
     public var copies: [String]
     /// SHA-256 of the record's bytes, when they could be read: what
@@ -45,13 +46,12 @@ public struct PstoreRecord: Sendable, Hashable {
     public var sha256: String?
 
     public init(location: Location, path: String, hostPath: String, name: PstoreRecordName,
-                modified: Int, content: Content, copies: [String] = [], sha256: String? = nil) {
+                modified: Int, copies: [String] = [], sha256: String? = nil) {
         self.location = location
         self.path = path
         self.hostPath = hostPath
         self.name = name
         self.modified = modified
-        self.content = content
         self.copies = copies
         self.sha256 = sha256
     }

@@ -1,3 +1,4 @@
+import Glibc
 import HealCore
 import Logging
 
@@ -59,6 +60,8 @@ public struct RepairEngine: Sendable {
                 continue
             }
             let operations: [RepairOperation]
+            let planStart = ContinuousClock.now
+            let planCPU = Self.cpuMicroseconds()
             do {
                 operations = try strategy.plan(repairContext)
             } catch {
@@ -101,7 +104,20 @@ public struct RepairEngine: Sendable {
                 break  // without snapshots nothing can be tried safely
             }
             var notes: [String] = []
+            let executeStart = ContinuousClock.now
             let outcomes = environment.execute(operations)
+            // scripts/bench reads these to time a strategy's own work (a restore from a
+            // package next to `dpkg-deb -x`), apart from detection and validation, and the
+            // process's peak RSS so far (getrusage), before the changes are read back.
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            logger.info("operations executed", metadata: [
+                "strategy": "\(id)", "operations": "\(operations.count)",
+                "plan_seconds": "\(Self.seconds(planStart.duration(to: executeStart)))",
+                "execute_seconds": "\(Self.seconds(executeStart.duration(to: .now)))",
+                "cpu_seconds": "\(Self.seconds(.microseconds(Self.cpuMicroseconds() - planCPU)))",
+                "peak_rss_kib": "\(usage.ru_maxrss)",
+            ])
             if let failed = outcomes.first(where: { !$0.succeeded }) {
                 notes.append("operation failed: \(failed.operation): \(failed.detail)")
             } else {
@@ -137,5 +153,19 @@ public struct RepairEngine: Sendable {
             attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described))
         }
         return Outcome(finding: finding, attempts: attempts, repair: nil)
+    }
+
+    /// User and system time the process has used so far, in microseconds (getrusage).
+    private static func cpuMicroseconds() -> Int64 {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Int64(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) * 1_000_000 + Int64(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec)
+    }
+
+    /// `1.234` for a log line.
+    private static func seconds(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let millis = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        return "\(millis / 1000).\(String(repeating: "0", count: 3 - String(millis % 1000).count))\(millis % 1000)"
     }
 }

@@ -116,6 +116,32 @@ extension ConfinedDirectory {
         return try Self.entries(of: fd, path: path, limit: limit)
     }
 
+    /// Calls `visit` with each name in a folder, in `readdir`'s order, keeping none of them
+    /// (a folder the examined system fills, pstore's, may hold any number).
+    /// - Parameter visit: returns false to stop.
+    public func forEachEntry(_ path: String, links: Links = .followInside, _ visit: (String) -> Bool) throws(FileError) {
+        let located = try locate(path, links: links, followLast: true, directory: true)
+        defer { close(located) }
+        let fd = try reopen(located, flags: O_RDONLY | O_DIRECTORY, path: path)
+        guard let dir = fdopendir(fd) else {
+            let code = errno
+            close(fd)
+            throw .system(path: path, call: "fdopendir", errno: code)
+        }
+        defer { closedir(dir) }
+        while true {
+            errno = 0
+            guard let entry = readdir(dir) else {
+                if errno != 0 { throw .system(path: path, call: "readdir", errno: errno) }
+                return
+            }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != "..", !visit(name) { return }
+        }
+    }
+
     /// The names in a folder, or none when it is missing or unreadable.
     public func entriesIfPresent(_ path: String, limit: Int = defaultEntryLimit) -> [String] {
         (try? entries(path, limit: limit)) ?? []

@@ -43,6 +43,13 @@ public enum FileReading {
         (try? host().entries(absolute(path))) ?? []
     }
 
+    /// Calls `visit` with each name in a folder, in the order `readdir` gives them, holding
+    /// none of them: for folders whose size the examined system decides.
+    /// - Parameter visit: returns false to stop.
+    public static func forEachDirectoryEntry(atPath path: String, _ visit: (String) -> Bool) {
+        try? host().forEachEntry(absolute(path), visit)
+    }
+
     /// The target of a symbolic link, or nil.
     public static func linkTarget(atPath path: String) -> String? {
         var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)

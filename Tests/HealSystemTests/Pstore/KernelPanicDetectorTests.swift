@@ -104,6 +104,24 @@ import TestSupport
         #expect(reading.crashes.first?.records.map(\.path) == ["/sys/fs/pstore/dmesg-ramoops-0"])
     }
 
+    /// More records than are read: the newest crash is found, and one note says how many
+    /// older records were left unread.
+    @Test func recordsBeyondTheLimitAreNotedNotRead() throws {
+        let root = try TemporaryDirectory(prefix: "pstore-root")
+        let panic = try PstoreFixtures.bytes("panic-sysrq")
+        let count = PstoreArchive.examinedRecordLimit + 50
+        for index in 0..<count - 1 {
+            let path = try root.write("var/lib/systemd/pstore/dmesg-ramoops-\(index)", panic + Data("record \(index)\n".utf8))
+            try PstoreFixtures.setModified(path, secondsAgo: Double(10_000 - index))
+        }
+        try PstoreFixtures.place("oops-module", in: root, at: "sys/fs/pstore/dmesg-ramoops-0", secondsAgo: 1)
+        let findings = try detect(root)
+        #expect(findings.map { String($0.summary.prefix(29)) } == ["kernel Oops in module clarity", "kernel panic: sysrq triggered"])
+        #expect(findings.last?.summary.hasSuffix(", \(PstoreArchive.examinedRecordLimit - 1) times") == true)
+        #expect(findings.first?.evidence.last == Evidence(
+            source: "pstore", detail: "skipped: 50 older kernel log records not examined: only the newest \(PstoreArchive.examinedRecordLimit) are read"))
+    }
+
     @Test(arguments: [(0, "1970-01-01 00:00:00 UTC"), (1795988732, "2026-11-29 21:45:32 UTC")])
     func utcTimes(_ seconds: Int, _ text: String) {
         #expect(KernelPanicDetector.utc(seconds) == text)

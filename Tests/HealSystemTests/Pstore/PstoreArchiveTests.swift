@@ -59,11 +59,12 @@ enum PstoreFixtures {
         try PstoreFixtures.place("panic-sysrq", in: live, at: "dmesg-ramoops-0", secondsAgo: 3600)
         try PstoreFixtures.place("oops-module", in: live, at: "dmesg-ramoops-1", secondsAgo: 60)
         try live.write("README", "not a record")
-        let records = PstoreArchive(root: try SystemRoot(root.path), liveDirectory: live.path).records()
+        let scan = PstoreArchive(root: try SystemRoot(root.path), liveDirectory: live.path).scan { $1 }
+        let records = scan.records.map(\.record)
         #expect(records.map(\.path) == [live.path + "/dmesg-ramoops-1", live.path + "/dmesg-ramoops-0"])
         #expect(records.allSatisfy { $0.location == .live && $0.copies.isEmpty })
-        guard case .text(let text) = records.first?.content else {
-            Issue.record("expected text, got \(String(describing: records.first?.content))")
+        guard case .text(let text) = scan.records.first?.summary else {
+            Issue.record("expected text, got \(String(describing: scan.records.first?.summary))")
             return
         }
         #expect(text.hasPrefix("Oops#1 Part1\n"))
@@ -122,14 +123,14 @@ enum PstoreFixtures {
         #expect(truncate(big, off_t(PstoreArchive.recordSizeLimit + 1)) == 0)
         try FileManager.default.createSymbolicLink(atPath: root.path + "/sys/fs/pstore/dmesg-ramoops-4",
                                                    withDestinationPath: "/etc/passwd")
-        let records = PstoreArchive(root: try SystemRoot(root.path)).records()
-        #expect(Set(records.map(\.path)) == ["/sys/fs/pstore/dmesg-efi-177249561401001.enc.z",
-                                             "/sys/fs/pstore/dmesg-ramoops-3"])
-        for record in records {
-            switch record.name.id {
-            case "177249561401001": #expect(record.content == .compressed(byteCount: deflated.count))
+        let records = PstoreArchive(root: try SystemRoot(root.path)).scan { $1 }.records
+        #expect(Set(records.map(\.record.path)) == ["/sys/fs/pstore/dmesg-efi-177249561401001.enc.z",
+                                                    "/sys/fs/pstore/dmesg-ramoops-3"])
+        for examined in records {
+            switch examined.record.name.id {
+            case "177249561401001": #expect(examined.summary == .compressed(byteCount: deflated.count))
             default:
-                #expect(record.content == .unreadable("\(root.path)/sys/fs/pstore/dmesg-ramoops-3 is larger than 4194304 bytes"))
+                #expect(examined.summary == .unreadable("\(root.path)/sys/fs/pstore/dmesg-ramoops-3 is larger than 4194304 bytes"))
             }
         }
     }
@@ -138,4 +139,38 @@ enum PstoreFixtures {
         let root = try TemporaryDirectory(prefix: "pstore-root")
         #expect(PstoreArchive(root: try SystemRoot(root.path), liveDirectory: root.path + "/nowhere").records().isEmpty)
     }
+
+    /// Thousands of records: only the newest `examinedRecordLimit` files are read, wherever
+    /// they sit, and the others are counted, never listed.
+    @Test func onlyTheNewestRecordsAreReadAndTheRestCounted() throws {
+        let root = try TemporaryDirectory(prefix: "pstore-root")
+        let panic = try PstoreFixtures.bytes("panic-sysrq")
+        let limit = PstoreArchive.examinedRecordLimit
+        for index in 0..<300 {
+            let folder = index % 2 == 0 ? "sys/fs/pstore" : "var/lib/systemd/pstore"
+            let path = try root.write("\(folder)/dmesg-ramoops-\(index)", panic + Data("record \(index)\n".utf8))
+            try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSince1970: 1_700_000_000 + Double(index))],
+                                                  ofItemAtPath: path)
+        }
+        var examined = 0
+        let scan = PstoreArchive(root: try SystemRoot(root.path)).scan { _, _ in examined += 1 }
+        #expect(examined == limit)
+        #expect(scan.notExamined == 300 - limit)
+        #expect(scan.records.map(\.record.name.id) == (0..<limit).map { "\(299 - $0)" })
+        #expect(scan.records.first?.record.location == .systemdArchive)
+    }
+
+    /// A record longer than `textLimit` is handed on as its header line and its tail, from a
+    /// line start: the crash at its end is still there.
+    @Test func aLongRecordIsItsHeaderAndItsTail() throws {
+        let filler = String(repeating: "<6>[    1.000000] filler\n", count: 40_000)
+        let panic = "<0>[    2.000000] Kernel panic - not syncing: at the end\n"
+        let text = PstoreArchive.logText(Array(("Panic#1 Part1\n" + filler + panic).utf8))
+        #expect(text.utf8.count <= PstoreArchive.textLimit + "Panic#1 Part1\n".utf8.count)
+        #expect(text.hasPrefix("Panic#1 Part1\n<6>[    1.000000] filler\n"))
+        #expect(text.hasSuffix(panic))
+        let short = "Oops#1 Part1\n" + panic
+        #expect(PstoreArchive.logText(Array(short.utf8)) == short)
+    }
 }
+
