@@ -39,6 +39,9 @@ struct ClarityHeal: AsyncParsableCommand {
         if let quick = QuickDetect(arguments: CommandLine.arguments.dropFirst()) {
             quick.run()
         }
+        // SIGTERM, SIGINT and SIGHUP undo the mounts and scratch folders of a repair before
+        // the process exits (128 + signal); installed before any other thread starts.
+        SignalTeardown.install()
         do {
             var command = try parseAsRoot()
             try finishInterruptedApply(before: command)
