@@ -2,8 +2,10 @@ import Glibc
 
 /// Folder creation and removal for the environments' scratch space.
 enum Paths {
-    /// `mkdir -p`.
+    /// `mkdir -p`. Never after a teardown has begun (`SignalTeardown.checkpoint`): a folder
+    /// made then would outlive the process.
     static func makeDirectory(_ path: String, mode: mode_t = 0o755) throws(EnvironmentError) {
+        SignalTeardown.checkpoint()
         // A relative path stays relative (to the working folder): `--scratch .cache/x`.
         var built = path.hasPrefix("/") ? "" : "."
         for component in path.split(separator: "/", omittingEmptySubsequences: true) {

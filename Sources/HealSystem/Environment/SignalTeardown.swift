@@ -11,15 +11,19 @@ import Synchronization
 ///
 /// ```
 ///  main thread                          teardown thread
-///  gate { claim folder, register }      sigwait(TERM, INT, HUP) … returns
+///  gate { claim folder, register }      sigwait(TERM, INT, HUP) … returns; marks stopping
 ///  gate { mount … }                     1. stop the child processes (SIGTERM, 1 s, SIGKILL):
 ///  runs a tool ───────────────────────►    a tool, a sandbox (its PID namespace goes with it)
 ///  (the tool dies; work goes on)        2. take the gate: waits for the mount or claim in
-///  gate { … } ◄─ blocks for good           progress, so nothing new is made after this
-///  exit() ◄───── parks (atexit)         3. tear down every registered folder, newest first
+///  mkdir, spawn, gate ◄─ parks for good    progress, so nothing new is made after this
+///  exit() ◄───────────── parks          3. tear down every registered folder, newest first
 ///                                       4. stop children started meanwhile; one line on
 ///                                          stderr; _exit(128 + signal)
 /// ```
+///
+/// "Parks": `checkpoint()`, called before each step that makes something (a folder, a
+/// child process, a gated mount), stops the calling thread for good once stopping is
+/// marked — unless it holds the gate, whose step must finish for the teardown to begin.
 ///
 /// Without `install()` (a library user, the tests) registrations are only kept.
 public enum SignalTeardown {
@@ -65,9 +69,18 @@ public enum SignalTeardown {
     /// is registered, or inside a registered folder, before the teardown looks. After a
     /// signal, blocks for good (the process is about to exit).
     static func gate<T, E: Error>(_ body: () throws(E) -> T) throws(E) -> T {
+        checkpoint()
         lock.lock()
         defer { lock.unlock() }
         return try body()
+    }
+
+    /// Once a teardown has begun, stops the calling thread for good (it sleeps until the
+    /// teardown thread exits the process), unless the thread holds the gate. Call it before
+    /// making anything a teardown would have to undo: a folder, a child process.
+    public static func checkpoint() {
+        guard stopping.load(ordering: .sequentiallyConsistent) != 0, !lock.isHeldByCurrentThread else { return }
+        while true { pause() }
     }
 
     /// Registers `folder`, whose teardown is `tearDown`; call it inside `gate`.
@@ -148,9 +161,14 @@ public enum SignalTeardown {
     }
 }
 
-/// A recursive pthread mutex, with a bounded wait for the teardown thread.
+/// A recursive pthread mutex that knows its holder, with a bounded wait for the teardown
+/// thread.
 private final class RecursiveLock: @unchecked Sendable {
     private let mutex: UnsafeMutablePointer<pthread_mutex_t>
+    /// The holding thread (`pthread_self`), 0 when free; written only by the holder.
+    private let owner = Atomic<UInt>(0)
+    /// Nesting depth; touched only by the holder.
+    private var depth = 0
 
     init() {
         mutex = .allocate(capacity: 1)
@@ -161,14 +179,31 @@ private final class RecursiveLock: @unchecked Sendable {
         pthread_mutexattr_destroy(&attributes)
     }
 
-    func lock() { pthread_mutex_lock(mutex) }
-    func unlock() { pthread_mutex_unlock(mutex) }
+    var isHeldByCurrentThread: Bool { owner.load(ordering: .sequentiallyConsistent) == UInt(pthread_self()) }
+
+    func lock() {
+        pthread_mutex_lock(mutex)
+        took()
+    }
+
+    func unlock() {
+        depth -= 1
+        if depth == 0 { owner.store(0, ordering: .sequentiallyConsistent) }
+        pthread_mutex_unlock(mutex)
+    }
 
     /// Takes the lock, waiting at most `timeoutSeconds`; false when the time ran out.
     func lock(timeoutSeconds: Int) -> Bool {
         var deadline = timespec()
         clock_gettime(CLOCK_REALTIME, &deadline)
         deadline.tv_sec += timeoutSeconds
-        return pthread_mutex_timedlock(mutex, &deadline) == 0
+        guard pthread_mutex_timedlock(mutex, &deadline) == 0 else { return false }
+        took()
+        return true
+    }
+
+    private func took() {
+        depth += 1
+        owner.store(UInt(pthread_self()), ordering: .sequentiallyConsistent)
     }
 }
