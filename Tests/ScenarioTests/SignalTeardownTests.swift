@@ -160,6 +160,27 @@ struct SignalTeardownTests {
     }
 }
 
+extension SignalTeardownTests {
+    /// A scratch space others can write to (like /tmp) is refused before anything is made
+    /// in it: another user could have made the folder's predictable name a link.
+    @Test func aScratchSpaceOthersCanWriteToIsRefused() throws {
+        let scratch = try TemporaryDirectory(prefix: "sig-scratch")
+        #expect(chmod(scratch.path, 0o1777) == 0)
+        defer { Leftovers.forceClean(scratch: scratch.path) }
+        let directory = try TemporaryDirectory(prefix: "sig-disk")
+        let image = try FilesystemErrorsScenarioTests.corrupted(in: directory, uuid: ScenarioDisk.uuid())
+
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", image, "--scratch", scratch.path,
+                                                     "--out", directory.path + "/out"])
+
+        #expect(result.status == 3, "\(result.stderr)")
+        #expect(result.stderr.contains("\(scratch.path): others can write to it or it is not this user's: not a safe scratch space"),
+                "\(result.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: scratch.path) == [])
+        #expect(Leftovers.loops(reading: image).isEmpty)
+    }
+}
+
 // MARK: - Fixtures
 
 /// An ext4 image of a copy of the test root (`mkfs.ext4 -d`) with one inode cleared

@@ -72,9 +72,9 @@ enum ProcessStopper {
     static func stop(_ pidfds: [Int32], grace: Int32) {
         guard !pidfds.isEmpty else { return }
         for fd in pidfds { _ = pidfd_send_signal(fd, SIGTERM, nil, 0) }
-        var remaining = wait(pidfds, milliseconds: grace * 1000)
+        let remaining = wait(pidfds, milliseconds: grace * 1000)
         for fd in remaining { _ = pidfd_send_signal(fd, SIGKILL, nil, 0) }
-        remaining = wait(remaining, milliseconds: 5000)
+        _ = wait(remaining, milliseconds: 5000)
         for fd in pidfds { close(fd) }
     }
 

@@ -34,13 +34,30 @@ public final class ScratchFolder {
     /// Makes `path` (and its parents), records this process as its owner and registers it
     /// for teardown. Before that, once per process and scratch space, removes the folders
     /// beside it whose owner is dead.
-    /// - Throws: `EnvironmentError.io` when the folder or its record cannot be written;
-    ///   nothing is registered then.
+    ///
+    /// The folder it is made in must belong to this user and be writable by no one else:
+    /// in a folder like /tmp another user could make the predictable name first, as a link
+    /// to where a clone would then be mounted.
+    /// - Throws: `EnvironmentError.io` when the scratch space is not safe, or the folder or
+    ///   its record cannot be written; nothing is registered then.
     public init(claiming path: String) throws(EnvironmentError) {
         self.path = path
-        Self.removeStaleOnce(in: Self.parent(of: path))
+        let parent = Self.parent(of: path)
+        Self.removeStaleOnce(in: parent)
         registration = try SignalTeardown.gate { () throws(EnvironmentError) -> SignalTeardown.Registration in
-            try Paths.makeDirectory(path)
+            try Paths.makeDirectory(parent)
+            var st = stat()
+            guard stat(parent, &st) == 0 else { throw .io(path: parent, reason: String(cString: strerror(errno))) }
+            guard st.st_uid == geteuid(), st.st_mode & 0o022 == 0 else {
+                throw .io(path: parent, reason: "others can write to it or it is not this user's: not a safe scratch space")
+            }
+            if mkdir(path, 0o755) != 0 {
+                let code = errno
+                guard code == EEXIST, let existing = FileReading.status(atPath: path),
+                      (existing.st_mode & S_IFMT) == S_IFDIR, existing.st_uid == geteuid() else {
+                    throw .io(path: path, reason: code == EEXIST ? "exists and is not this user's folder" : String(cString: strerror(code)))
+                }
+            }
             guard let owner = ProcessIdentity.current() else {
                 throw .io(path: path, reason: "cannot read this process's start time from /proc")
             }
@@ -70,7 +87,7 @@ public final class ScratchFolder {
 
     /// Writes `owner` as the owner record of `folder` (write beside, then rename: a reader
     /// sees a whole record or none, and a folder without one is never touched).
-    public static func writeOwner(_ owner: ProcessIdentity, into folder: String) throws(EnvironmentError) {
+    static func writeOwner(_ owner: ProcessIdentity, into folder: String) throws(EnvironmentError) {
         let text = "\(header)\npid \(owner.pid)\nstart \(owner.startTime)\nboot \(owner.boot)\n"
         let temporary = folder + "/" + ownerRecord + ".new"
         let fd = retryingEINTR { open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0o644) }

@@ -96,9 +96,6 @@ public enum SignalTeardown {
         gate { entries.removeAll { $0.id == registration.id } }
     }
 
-    /// The folders registered now, oldest first.
-    static var registeredFolders: [String] { gate { entries.map(\.folder) } }
-
     // MARK: - The teardown thread
 
     private static func signalSet() -> sigset_t {
@@ -115,22 +112,23 @@ public enum SignalTeardown {
         stopping.store(received, ordering: .sequentiallyConsistent)
         let me = getpid()
         ProcessStopper.stop(childPidfds(of: me), grace: 1)
-        // Bounded: a gated step waits on nothing but the children just stopped.
+        // Bounded: a gated step waits on nothing but the children just stopped. One that
+        // still has not finished (a mount hanging) is raced: undoing what can be undone is
+        // better than leaving it all.
         let gated = lock.lock(timeoutSeconds: 10)
-        let pending = gated ? entries : []
+        let pending = entries
         var failures: [String] = []
         for entry in pending.reversed() {
             if let failure = entry.tearDown() { failures.append(failure) }
         }
         ProcessStopper.stop(childPidfds(of: me), grace: 1)
         var line = "clarity-heal: stopped by \(name(of: received))"
-        if !gated {
-            line += "; could not tear down: a step in progress did not finish"
-        } else if pending.isEmpty {
+        if pending.isEmpty {
             line += "; nothing to tear down"
         } else {
             line += "; tore down \(pending.count) scratch folder\(pending.count == 1 ? "" : "s")"
         }
+        if !gated { line += " while a step in progress had not finished" }
         if let first = failures.first {
             line += "; left behind: \(first)" + (failures.count > 1 ? " (and \(failures.count - 1) more)" : "")
         }
