@@ -91,7 +91,7 @@ let package = Package(
         ),
 
         // Shared by the suites: the cached Debian test root, overlay copies, real tools.
-        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),
         .testTarget(name: "HealCoreTests", dependencies: ["HealCore"]),
         .testTarget(
             name: "HealSystemTests",

@@ -3,6 +3,8 @@
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <sys/pidfd.h>
+#include <linux/loop.h>
 #include <stdio.h>
 
 // Swift 6 refuses glibc's `stdout` variable (shared mutable state); the stream itself is

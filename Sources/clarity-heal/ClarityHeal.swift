@@ -30,6 +30,9 @@ struct ClarityHeal: AsyncParsableCommand {
         if let quick = QuickDetect(arguments: arguments) {
             quick.run()
         }
+        // SIGTERM, SIGINT and SIGHUP undo the mounts and scratch folders of a repair before
+        // the process exits (128 + signal); installed before any other thread starts.
+        SignalTeardown.install()
         let json = wantsJSON(arguments)
         var writes = false
         do {

@@ -25,7 +25,7 @@ struct FilesystemErrorsLoopTests {
         let directory = try TemporaryDirectory(prefix: "fsdup")
         let uuid = ScenarioDisk.uuid()
         let image = try FilesystemErrorsScenarioTests.corrupted(in: directory, uuid: uuid)
-        let loop = try ScenarioLoop(image: image)
+        let loop = try AttachedLoop(image: image)
         let copy = try throughFstab ? Self.root(mounting: uuid) : TestRoot.writableCopy()
         if throughFstab {
             // Without the image as a device, fstab's loop device is what there is to name.
@@ -52,7 +52,7 @@ struct FilesystemErrorsLoopTests {
         let directory = try TemporaryDirectory(prefix: "fsdup")
         let uuid = ScenarioDisk.uuid()
         let image = try FilesystemErrorsScenarioTests.corrupted(in: directory, uuid: uuid)
-        let loop = try ScenarioLoop(image: image)
+        let loop = try AttachedLoop(image: image)
         let copy = try Self.root(mounting: uuid)
 
         let result = try Tool.run(Tool.clarityHeal, ["detect", "--root", copy.path, "--device", TestRoot.image,

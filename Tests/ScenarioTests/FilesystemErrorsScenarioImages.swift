@@ -2,7 +2,7 @@ import Foundation
 import TestSupport
 
 /// Small real filesystems for the filesystem and resource scenarios: made with mkfs,
-/// broken with debugfs, attached with losetup and mounted with `mount -o loop`.
+/// broken with debugfs, attached to loop devices (AttachedLoop) and mounted with `mount -o loop`.
 enum ScenarioDisk {
     @discardableResult
     static func run(_ tool: String, _ arguments: [String]) throws -> Tool.Result {
@@ -32,20 +32,6 @@ enum ScenarioDisk {
     static func uuid() -> String { UUID().uuidString.lowercased() }
 }
 
-/// An image attached to a loop device for the length of a test.
-final class ScenarioLoop: @unchecked Sendable {
-    let path: String
-
-    init(image: String) throws {
-        path = try ScenarioDisk.run("losetup", ["-f", "--show", image]).stdout
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    deinit {
-        _ = try? Tool.run("losetup", ["-d", path])
-    }
-}
-
 /// An image mounted with `mount -o loop` on a folder; unmounted when released.
 final class ScenarioMount: @unchecked Sendable {
     let path: String
@@ -57,6 +43,8 @@ final class ScenarioMount: @unchecked Sendable {
     }
 
     deinit {
-        _ = try? Tool.run("umount", [path])
+        // Busy (a file still open in it): detached now, and its loop device (autoclear, as
+        // `mount -o loop` makes it) freed when the last user goes.
+        if (try? Tool.run("umount", [path]))?.status != 0 { _ = try? Tool.run("umount", ["-l", path]) }
     }
 }

@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 
 /// The real Debian root that `scripts/make-test-root` builds and caches, and writable
@@ -68,7 +69,10 @@ public final class OverlayCopy: @unchecked Sendable {
     }
 }
 
-/// A temporary folder under .cache/tmp, removed when released.
+/// A temporary folder under .cache/tmp, removed when released — after whatever is still
+/// mounted in it is unmounted and every loop device reading a file in it is detached, so a
+/// fixture released in any order (an image's folder before the mount made from it) leaves
+/// neither a mount nor a loop device on a deleted file behind.
 public final class TemporaryDirectory: @unchecked Sendable {
     public let path: String
 
@@ -98,7 +102,20 @@ public final class TemporaryDirectory: @unchecked Sendable {
     }
 
     deinit {
+        Self.release(below: path)
         try? FileManager.default.removeItem(atPath: path)
+    }
+
+    /// Lazily unmounts every mount on or below `folder` (deepest first) and detaches the
+    /// loop devices reading a file below it (the kernel frees a busy one at its last close).
+    static func release(below folder: String) {
+        for mount in KernelState.mounts(below: folder) { umount2(mount.target, Int32(MNT_DETACH)) }
+        for device in KernelState.loops(below: folder) {
+            let fd = open(device, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { continue }
+            _ = ioctl(fd, UInt(LOOP_CLR_FD), 0)
+            close(fd)
+        }
     }
 }
 

@@ -6,7 +6,7 @@ import Glibc
 /// `mount -o loop` use it like the device itself. No device-mapper or nbd is needed.
 ///
 /// ```
-///  directory/
+///  directory/          owned by this process (ScratchFolder)
 ///  ├── overlay.qcow2   qcow2, backing = the base (raw, read-only): the snapshot's writes
 ///  ├── snapshot.img    FUSE export of the overlay, writable, base-sized: `path`
 ///  └── daemon.pid      qemu-storage-daemon's pid (--daemonize --pidfile)
@@ -32,6 +32,7 @@ public final class BlockSnapshot {
     public let directory: String
     private let runner: any CommandRunner
     private var daemon: pid_t?
+    private var folder: ScratchFolder?
 
     public enum Error: Swift.Error, Equatable, CustomStringConvertible {
         case snapshot(base: String, reason: String)
@@ -63,7 +64,7 @@ public final class BlockSnapshot {
         }
         size = try Self.size(of: base)
         do {
-            try Paths.makeDirectory(directory)
+            folder = try ScratchFolder(claiming: directory)
         } catch {
             throw .snapshot(base: base, reason: "\(error)")
         }
@@ -78,7 +79,7 @@ public final class BlockSnapshot {
     deinit { close() }
 
     /// Stops the daemon (SIGTERM, then SIGKILL after 1 s), detaches a FUSE mount it left,
-    /// and removes the folder. Safe to call twice.
+    /// and removes the folder (`ScratchFolder.release`). Safe to call twice.
     public func close() {
         if let pid = daemon {
             daemon = nil
@@ -95,7 +96,8 @@ public final class BlockSnapshot {
         // A daemon that died hard leaves its FUSE mount behind ("transport endpoint is not
         // connected"): detach it so the file can be removed.
         if isMounted { umount2(path, Int32(MNT_DETACH)) }
-        try? Paths.removeTree(directory)
+        folder?.release()
+        folder = nil
     }
 
     /// Whether the export is still mounted on `path`.
@@ -117,15 +119,17 @@ public final class BlockSnapshot {
         Glibc.close(fd)
         let pidFile = directory + "/daemon.pid"
         let driver = blockDevice ? "host_device" : "file"
-        // --daemonize returns only once every export is set up (or start-up failed).
-        try tool("qemu-storage-daemon", [
+        // --daemonize returns only once every export is set up (or start-up failed). Gated:
+        // a teardown on SIGTERM finds the daemon by its open files in the folder, so it
+        // looks after the start has finished.
+        try SignalTeardown.gate { () throws(BlockSnapshot.Error) in try tool("qemu-storage-daemon", [
             "--blockdev", "driver=\(driver),node-name=base,filename=\(Self.escaped(base)),read-only=on",
             "--blockdev", "driver=raw,node-name=rawb,file=base,read-only=on",
             "--blockdev", "driver=file,node-name=ovf,filename=\(Self.escaped(overlay))",
             "--blockdev", "driver=qcow2,node-name=ov,file=ovf,backing=rawb",
             "--export", "type=fuse,id=snapshot,node-name=ov,mountpoint=\(Self.escaped(path)),writable=on",
             "--pidfile", pidFile, "--daemonize",
-        ])
+        ]) }
         guard let text = try? FileReading.text(atPath: pidFile, limit: 64),
               let pid = pid_t(text.trimmingCharacters(in: " \n")) else {
             throw .snapshot(base: base, reason: "qemu-storage-daemon wrote no pid to \(pidFile)")

@@ -7,7 +7,7 @@ import HealCore
 /// cost grows with the size of the root, and reports say so.
 ///
 /// ```
-///  scratch/
+///  scratch/            owned by this process (ScratchFolder)
 ///  ├── clone/          the working copy
 ///  └── snapshots/N/    the copy frozen by the N-th snapshot (0 = as made)
 /// ```
@@ -16,6 +16,7 @@ public final class CopyEnvironment: Environment {
     public let root: SystemRoot
     public let source: SystemRoot
     private let scratch: String
+    private let folder: ScratchFolder
     private let runner: any CommandRunner
     private let sandbox: Sandbox
     private var snapshots = 0
@@ -27,13 +28,20 @@ public final class CopyEnvironment: Environment {
         self.scratch = scratch
         self.runner = runner
         self.sandbox = Sandbox(runner: runner)
-        try Paths.makeDirectory(scratch + "/snapshots")
-        try Self.copy(source.path, to: scratch + "/snapshots/0", runner: runner)
-        try Self.copy(scratch + "/snapshots/0", to: scratch + "/clone", runner: runner)
-        do {
-            root = try SystemRoot(scratch + "/clone")
+        let folder = try ScratchFolder(claiming: scratch)
+        self.folder = folder
+        do throws(EnvironmentError) {
+            try Paths.makeDirectory(scratch + "/snapshots")
+            try Self.copy(source.path, to: scratch + "/snapshots/0", runner: runner)
+            try Self.copy(scratch + "/snapshots/0", to: scratch + "/clone", runner: runner)
+            do {
+                root = try SystemRoot(scratch + "/clone")
+            } catch {
+                throw .setup("\(error)")
+            }
         } catch {
-            throw .setup("\(error)")
+            folder.release()
+            throw error
         }
     }
 
@@ -67,7 +75,7 @@ public final class CopyEnvironment: Environment {
     }
 
     public func tearDown() {
-        try? Paths.removeTree(scratch)
+        folder.release()
     }
 
     private func snapshotPath(_ number: Int) -> String { scratch + "/snapshots/\(number)" }

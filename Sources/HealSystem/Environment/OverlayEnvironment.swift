@@ -6,7 +6,7 @@ import HealCore
 /// layer, every change lands in an upper layer under a scratch folder.
 ///
 /// ```
-///  scratch/
+///  scratch/        owned by this process (ScratchFolder)
 ///  ├── layers/1/   upper while layer 1 is current; frozen into a lower by snapshot()
 ///  ├── layers/2/   the next upper, and so on
 ///  ├── work/       overlayfs' work folder, emptied at each mount
@@ -22,25 +22,34 @@ public final class OverlayEnvironment: Environment {
     /// The examined root: only ever the lowest, read-only layer.
     public let lower: SystemRoot
     private let scratch: String
+    private let folder: ScratchFolder
     private let sandbox: Sandbox
     /// Number of the current (writable) layer; layers below it are frozen.
     private var current = 1
     private var mounted = false
 
-    /// Mounts a clone of `lower` with its scratch folders under `scratch` (created; must be
-    /// on a filesystem that can hold an overlay upper layer, such as ext4 or tmpfs).
+    /// Mounts a clone of `lower` with its scratch folders under `scratch` (created and owned
+    /// by this process, see `ScratchFolder`; must be on a filesystem that can hold an
+    /// overlay upper layer, such as ext4 or tmpfs).
     public init(lower: SystemRoot, scratch: String, runner: any CommandRunner = SpawnCommandRunner())
         throws(EnvironmentError)
     {
         self.lower = lower
         self.scratch = scratch
         self.sandbox = Sandbox(runner: runner)
-        try Paths.makeDirectory(scratch + "/layers/1")
-        try Paths.makeDirectory(scratch + "/merged")
-        do {
-            self.root = try SystemRoot(scratch + "/merged")
+        let folder = try ScratchFolder(claiming: scratch)
+        self.folder = folder
+        do throws(EnvironmentError) {
+            try Paths.makeDirectory(scratch + "/layers/1")
+            try Paths.makeDirectory(scratch + "/merged")
+            do {
+                self.root = try SystemRoot(scratch + "/merged")
+            } catch {
+                throw .setup("\(error)")
+            }
         } catch {
-            throw .setup("\(error)")
+            folder.release()
+            throw error
         }
         try mount()
     }
@@ -82,7 +91,7 @@ public final class OverlayEnvironment: Environment {
 
     public func tearDown() {
         if mounted { try? unmount() }
-        try? Paths.removeTree(scratch)
+        folder.release()
     }
 
     private func layer(_ number: Int) -> String { scratch + "/layers/\(number)" }
@@ -93,9 +102,11 @@ public final class OverlayEnvironment: Environment {
         try Paths.makeDirectory(scratch + "/work")
         let lowers = stride(from: current - 1, through: 1, by: -1).map(layer) + [lower.path]
         let options = "lowerdir=\(lowers.joined(separator: ":")),upperdir=\(layer(current)),workdir=\(scratch)/work"
-        guard Glibc.mount("overlay", root.path, "overlay", 0, options) == 0 else {
-            throw .mount(target: root.path, reason: String(cString: strerror(errno)) + " (\(options))")
+        // Gated: a teardown on SIGTERM runs before this mount or after it, never during.
+        let failure: String? = SignalTeardown.gate {
+            Glibc.mount("overlay", root.path, "overlay", 0, options) == 0 ? nil : String(cString: strerror(errno))
         }
+        if let failure { throw .mount(target: root.path, reason: failure + " (\(options))") }
         mounted = true
     }
 

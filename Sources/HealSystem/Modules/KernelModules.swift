@@ -53,8 +53,11 @@ public final class KernelModules {
     public let version: String
     /// The modules folder as the root sees it: `/lib/modules/<version>`.
     public let directory: String
-    /// The modules folder on this machine.
+    /// The modules folder on this machine, as `<root>/lib/modules/<version>`.
     public let hostDirectory: String
+    /// The same folder resolved inside the root (merged /usr: `<root>/usr/lib/modules/…`),
+    /// the path libkmod is given.
+    private let kmodDirectory: String
 
     private let context: OpaquePointer
     private let logSink: UnsafeMutablePointer<heal_kmod_log_sink>
@@ -72,16 +75,17 @@ public final class KernelModules {
         // libkmod takes host paths and opens files below them itself: the folders are
         // resolved inside the root first, so the paths it is given pass no link (merged
         // /usr's `lib -> usr/lib` is followed here, an absolute link stays inside the root).
-        let hostDirectory = root.host(root.canonical(directory))
+        let kmodDirectory = root.host(root.canonical(directory))
         self.directory = directory
-        self.hostDirectory = hostDirectory
+        self.hostDirectory = root.host(directory)
+        self.kmodDirectory = kmodDirectory
         let configPaths = ["/etc/modprobe.d", "/run/modprobe.d", "/lib/modprobe.d"].map { root.host(root.canonical($0)) }
         let cPaths: [UnsafeMutablePointer<CChar>?] = configPaths.map { strdup($0) } + [nil]
         defer { cPaths.forEach { free($0) } }
         let made: OpaquePointer? = cPaths.withUnsafeBufferPointer { buffer in
-            buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { kmod_new(hostDirectory, $0.baseAddress) }
+            buffer.withMemoryRebound(to: UnsafePointer<CChar>?.self) { kmod_new(kmodDirectory, $0.baseAddress) }
         }
-        guard let made else { throw .cannotCreateContext(directory: hostDirectory) }
+        guard let made else { throw .cannotCreateContext(directory: kmodDirectory) }
         context = made
         // libkmod prints errors to stderr by default; keep them for our error messages.
         log = LogLines()
@@ -270,7 +274,7 @@ public final class KernelModules {
         // file otherwise (dirname + the modules.dep entry).
         if let cPath = kmod_module_get_path(handle) {
             var path = String(cString: cPath)
-            if path.hasPrefix(hostDirectory + "/") { path.removeFirst(hostDirectory.count + 1) }
+            if path.hasPrefix(kmodDirectory + "/") { path.removeFirst(kmodDirectory.count + 1) }
             return KernelModule(name: name, location: .file(relativePath: path))
         }
         return KernelModule(name: name, location: isBuiltin(name) ? .builtin : .unknown)

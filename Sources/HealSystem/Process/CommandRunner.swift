@@ -51,6 +51,8 @@ public struct SpawnCommandRunner: CommandRunner {
     public init() {}
 
     public func run(_ executable: String, _ arguments: [String]) throws(CommandError) -> CommandResult {
+        // After SIGTERM (SignalTeardown) no new tool starts: it could outlive the teardown.
+        SignalTeardown.checkpoint()
         var outPipe: [Int32] = [-1, -1]
         var errPipe: [Int32] = [-1, -1]
         guard pipe(&outPipe) == 0, pipe(&errPipe) == 0 else {

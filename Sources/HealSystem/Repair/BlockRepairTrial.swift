@@ -48,8 +48,16 @@ struct BlockRepairTrial {
         } catch {
             return Outcome(notes: ["\(error)"])
         }
-        let folder = scratch + "/block-\(getpid())-\(Self.nextTrial())"
-        defer { try? Paths.removeTree(folder) }
+        // Owned by this process (ScratchFolder): the snapshot, its daemon and the mounts in
+        // it are undone on SIGTERM, or by the next run if this one is killed outright.
+        let owned: ScratchFolder
+        do {
+            owned = try ScratchFolder(claiming: scratch + "/block-\(getpid())-\(Self.nextTrial())")
+        } catch {
+            return Outcome(notes: ["\(error)"])
+        }
+        defer { owned.release() }
+        let folder = owned.path
         let snapshot: BlockSnapshot
         do {
             snapshot = try BlockSnapshot(base: device, directory: folder + "/snapshot", runner: runner)

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// A disk image or device mounted read-only to be examined as an offline root (`repair
@@ -6,10 +7,21 @@ import Glibc
 /// A read-only mount alone does not keep the bytes: ext4 records an error it meets (a
 /// cleared inode looked up) in the superblock through a writable device even when mounted
 /// `ro,noload`, and `mount -o loop` reuses a read-write loop device already attached to the
-/// same file. So the disk is attached with `losetup --read-only --find --show` to a loop
-/// device of its own (a block device given directly gets a read-only loop over it too),
-/// and that is mounted `ro,noload` (`noload`: no journal replay). Every write the kernel
-/// tries is refused by the loop driver.
+/// same file. So the disk is attached to a loop device of its own, read-only in the kernel
+/// (a block device given directly gets a read-only loop over it too), and that is mounted
+/// `ro,noload` (`noload`: no journal replay). Every write the kernel tries is refused by
+/// the loop driver.
+///
+/// The loop device is attached with `LOOP_CONFIGURE` and `LO_FLAGS_AUTOCLEAR` (loop(4)):
+/// the kernel detaches it when its last user closes it — this object's descriptor until the
+/// mount holds it, then the mount. However the process ends (a signal, SIGKILL, a crash),
+/// the loop device goes with the mount: nothing is left attached to the disk.
+///
+/// ```
+///  scratch/
+///  └── disk-PID-N/       owned by this process (ScratchFolder)
+///      └── root/         the mount point: `root`
+/// ```
 public final class ReadOnlyDisk {
     public let image: String
     /// The read-only loop device the filesystem is mounted from (`/dev/loopN`).
@@ -17,6 +29,7 @@ public final class ReadOnlyDisk {
     public let root: SystemRoot
     private let mountPoint: String
     private let runner: any CommandRunner
+    private let folder: ScratchFolder
     private var released = false
 
     public enum Error: Swift.Error, CustomStringConvertible {
@@ -40,87 +53,127 @@ public final class ReadOnlyDisk {
         guard kind == S_IFREG || kind == S_IFBLK else {
             throw .attach(image: image, reason: "neither a block device nor an image file")
         }
-        let device = try Self.attach(image, runner: runner)
-        let mountPoint = scratch + "/disk-\(getpid())"
+        let folder: ScratchFolder
         do {
-            try Paths.makeDirectory(mountPoint)
+            folder = try ScratchFolder(claiming: scratch + "/disk-\(getpid())-\(Self.nextDisk())")
+            try Paths.makeDirectory(folder.path + "/root")
         } catch {
-            Self.detach(device, runner: runner)
             throw .mount(image: image, reason: "\(error)")
         }
-        let result: CommandResult
-        do {
-            result = try runner.run("mount", ["-o", "ro,noload", device, mountPoint])
+        let mountPoint = folder.path + "/root"
+        // Gated: a teardown on SIGTERM runs before the loop device exists or once it is
+        // mounted in the folder, never in between.
+        let device: String
+        do throws(ReadOnlyDisk.Error) {
+            device = try SignalTeardown.gate { () throws(ReadOnlyDisk.Error) -> String in
+                let loop = try Self.attach(image)
+                // The loop device's own descriptor keeps it until the mount holds it.
+                defer { close(loop.fd) }
+                let result: CommandResult
+                do {
+                    result = try runner.run("mount", ["-o", "ro,noload", loop.device, mountPoint])
+                } catch {
+                    throw .mount(image: image, reason: "\(error)")
+                }
+                guard result.succeeded else {
+                    throw .mount(image: image, reason: Self.lastLine(result) ?? "mount exited \(result.status)")
+                }
+                return loop.device
+            }
         } catch {
-            rmdir(mountPoint)
-            Self.detach(device, runner: runner)
-            throw .mount(image: image, reason: "\(error)")
-        }
-        guard result.succeeded else {
-            rmdir(mountPoint)
-            Self.detach(device, runner: runner)
-            throw .mount(image: image, reason: Self.lastLine(result) ?? "mount exited \(result.status)")
+            folder.release()
+            throw error
         }
         let root: SystemRoot
         do {
             root = try SystemRoot(mountPoint)
         } catch {
             _ = try? runner.run("umount", [mountPoint])
-            rmdir(mountPoint)
-            Self.detach(device, runner: runner)
+            folder.release()
             throw .mount(image: image, reason: "\(error)")
         }
         self.image = image
         self.device = device
         self.mountPoint = mountPoint
         self.runner = runner
+        self.folder = folder
         self.root = root
     }
 
     deinit { release() }
 
-    /// Unmounts the disk and detaches its loop device. Safe to call twice.
+    /// Unmounts the disk, which frees its loop device, and removes the folder. Safe to
+    /// call twice.
     public func release() {
         guard !released else { return }
         released = true
         if let unmounted = try? runner.run("umount", [mountPoint]), !unmounted.succeeded {
             // Still busy (a file left open): detach it from the tree now; the loop device
-            // below is freed when the last user goes (the kernel's autoclear, see detach).
+            // below is freed when the last user goes (autoclear).
             _ = try? runner.run("umount", ["-l", mountPoint])
         }
-        rmdir(mountPoint)
-        Self.detach(device, runner: runner)
+        folder.release()
     }
 
-    /// `losetup --read-only --find --show`: a new loop device, never one already attached
-    /// to the file, read-only in the kernel (`/sys/class/block/loopN/ro` is 1).
-    private static func attach(_ image: String, runner: any CommandRunner) throws(ReadOnlyDisk.Error) -> String {
-        let result: CommandResult
-        do {
-            result = try runner.run("losetup", ["--read-only", "--find", "--show", image])
-        } catch {
-            throw .attach(image: image, reason: "\(error)")
+    /// A new loop device over `image`, read-only and autoclear, and an open descriptor of
+    /// it (`LOOP_CTL_GET_FREE`, then `LOOP_CONFIGURE`; `LOOP_SET_FD` and
+    /// `LOOP_SET_STATUS64` on kernels before 5.8). Never one already attached to the file;
+    /// read-only in the kernel (`/sys/class/block/loopN/ro` is 1).
+    private static func attach(_ image: String) throws(ReadOnlyDisk.Error) -> (device: String, fd: Int32) {
+        func failure(_ what: String) -> ReadOnlyDisk.Error {
+            .attach(image: image, reason: what + ": " + String(cString: strerror(errno)))
         }
-        guard result.succeeded else {
-            throw .attach(image: image, reason: lastLine(result) ?? "losetup exited \(result.status)")
+        let backing = retryingEINTR { open(image, O_RDONLY | O_CLOEXEC) }
+        guard backing >= 0 else { throw failure("cannot open it") }
+        defer { close(backing) }
+        let control = retryingEINTR { open("/dev/loop-control", O_RDWR | O_CLOEXEC) }
+        guard control >= 0 else { throw failure("cannot open /dev/loop-control") }
+        defer { close(control) }
+        // Another process may take the free device between the two calls: try the next.
+        for _ in 0..<16 {
+            let number = ioctl(control, UInt(LOOP_CTL_GET_FREE))
+            guard number >= 0 else { throw failure("no free loop device") }
+            let device = "/dev/loop\(number)"
+            let fd = retryingEINTR { open(device, O_RDONLY | O_CLOEXEC) }
+            guard fd >= 0 else { throw failure("cannot open \(device)") }
+            var config = loop_config()
+            config.fd = UInt32(backing)
+            config.info.lo_flags = UInt32(LO_FLAGS_READ_ONLY) | UInt32(LO_FLAGS_AUTOCLEAR)
+            withUnsafeMutableBytes(of: &config.info.lo_file_name) { name in
+                for (index, byte) in image.utf8.prefix(name.count - 1).enumerated() { name[index] = byte }
+            }
+            var rc = ioctl(fd, UInt(LOOP_CONFIGURE), &config)
+            if rc != 0 && (errno == EINVAL || errno == ENOTTY) {
+                rc = ioctl(fd, UInt(LOOP_SET_FD), backing)
+                if rc == 0 {
+                    var status = config.info
+                    status.lo_flags = UInt32(LO_FLAGS_AUTOCLEAR)
+                    rc = ioctl(fd, UInt(LOOP_SET_STATUS64), &status)
+                    if rc != 0 { _ = ioctl(fd, UInt(LOOP_CLR_FD), 0) }
+                }
+            }
+            if rc != 0 {
+                let code = errno
+                close(fd)
+                if code == EBUSY { continue }
+                errno = code
+                throw failure("cannot attach \(device)")
+            }
+            let name = "loop\(number)"
+            let readOnly = (try? FileReading.text(atPath: "/sys/class/block/\(name)/ro", limit: 16))?.hasPrefix("1") ?? false
+            guard readOnly else {
+                close(fd)  // autoclear: the last close detaches it
+                throw .attach(image: image, reason: "\(device) is not read-only")
+            }
+            return (device, fd)
         }
-        let device = String(result.output.prefix { $0 != "\n" })
-        guard device.hasPrefix("/dev/") else {
-            throw .attach(image: image, reason: "losetup named no device")
-        }
-        let name = device.split(separator: "/").last.map(String.init) ?? ""
-        let readOnly = (try? FileReading.text(atPath: "/sys/class/block/\(name)/ro", limit: 16))?.hasPrefix("1") ?? false
-        guard readOnly else {
-            detach(device, runner: runner)
-            throw .attach(image: image, reason: "\(device) is not read-only")
-        }
-        return device
+        throw .attach(image: image, reason: "every free loop device was taken by another process first")
     }
 
-    /// `losetup -d`: frees the loop device now when unused, else the kernel marks it
-    /// autoclear and frees it when its last user (a lazily unmounted filesystem) closes it.
-    private static func detach(_ device: String, runner: any CommandRunner) {
-        _ = try? runner.run("losetup", ["-d", device])
+    nonisolated(unsafe) private static var disks = 0
+    private static func nextDisk() -> Int {
+        disks += 1
+        return disks
     }
 
     private static func lastLine(_ result: CommandResult) -> String? {

@@ -6,8 +6,10 @@ import TestSupport
 /// .deb reading against dpkg-deb on the packages of the cached root's apt cache.
 @Suite("DebPackage")
 struct DebPackageTests {
+    /// The host path of the cached package (`cached` names it as the root does).
     static func package(_ name: String) throws -> String {
-        try #require(DebPackage.cached(named: name, in: try SystemRoot(TestRoot.root)).first)
+        let root = try SystemRoot(TestRoot.root)
+        return root.host(try #require(DebPackage.cached(named: name, in: root).first))
     }
 
     /// `dpkg-deb -c` lines (`drwxr-xr-x root/root 0 2023-01-01 00:00 ./usr/`) → `usr`.

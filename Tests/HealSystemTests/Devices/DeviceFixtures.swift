@@ -51,18 +51,3 @@ enum DeviceFixture {
     /// A fresh UUID, so images never collide with another suite's loop devices.
     static func uuid() -> String { UUID().uuidString.lowercased() }
 }
-
-/// A loop device attached to an image for the length of a test (`losetup -f --show`,
-/// with `options` such as `--read-only` or `--offset N`), detached when released.
-final class AttachedLoop: @unchecked Sendable {
-    let path: String
-
-    init(image: String, options: [String] = []) throws {
-        path = try DeviceFixture.run("losetup", ["-f", "--show"] + options + [image])
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-    }
-
-    deinit {
-        _ = try? Tool.run("losetup", ["-d", path])
-    }
-}

@@ -3,7 +3,7 @@ import HealSystem
 import Testing
 import TestSupport
 
-/// `LoopDevice` against real loop devices attached with `losetup --read-only`.
+/// `LoopDevice` against real read-only loop devices, and against what `losetup` lists.
 @Suite("LoopDevice against losetup")
 struct LoopDeviceTests {
     let directory: TemporaryDirectory
@@ -15,8 +15,8 @@ struct LoopDeviceTests {
     }
 
     /// `file` attached read-only, detached when the result is released.
-    func attach(_ file: String, _ options: [String] = []) throws -> AttachedLoop {
-        try AttachedLoop(image: file, options: ["--read-only"] + options)
+    func attach(_ file: String, offset: UInt64 = 0, sizeLimit: UInt64 = 0) throws -> AttachedLoop {
+        try AttachedLoop(image: file, readOnly: true, offset: offset, sizeLimit: sizeLimit)
     }
 
     @Test("a loop device's node and number name its backing file, as losetup lists it")
@@ -34,8 +34,8 @@ struct LoopDeviceTests {
 
     @Test("an offset or a size limit shows part of the file")
     func partOfTheFile() throws {
-        let offset = try attach(image, ["--offset", "1048576"])
-        let limited = try attach(image, ["--sizelimit", "1048576"])
+        let offset = try attach(image, offset: 1 << 20)
+        let limited = try attach(image, sizeLimit: 1 << 20)
         for attached in [offset, limited] {
             let loop = try #require(LoopDevice(node: attached.path))
             #expect(!loop.coversWholeFile, "\(attached.path)")

@@ -125,7 +125,7 @@ struct FilesystemRepairTests {
         let uuid = ScenarioDisk.uuid()
         let image = try Self.corrupted(in: directory, uuid: uuid)
         let before = try Self.sha256(image)
-        let loop = try ScenarioLoop(image: image)
+        let loop = try AttachedLoop(image: image)
         let copy = try TestRoot.writableCopy()
         let fstab = try String(contentsOfFile: copy.at("/etc/fstab"), encoding: .utf8)
         try FileManager.default.removeItem(atPath: copy.at("/etc/fstab"))
