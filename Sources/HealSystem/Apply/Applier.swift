@@ -45,6 +45,9 @@ public struct Applier: Sendable {
         do {
             return try StateDirectory.make(root)
         } catch {
+            // A folder that cannot be made (a read-only root, a full disk) is an I/O
+            // failure; one that is not clarity-heal's own is refused.
+            if case .io(let failure) = error { throw .io(path: root.host(failure.path), reason: failure.reason) }
             throw .untrustedState(error.description)
         }
     }
