@@ -207,14 +207,21 @@ struct UntrustedInputTests {
         }
     }
 
-    @Test func aFifoInAPackageIsRefusedAtOnce() throws {
+    /// A broken copy of the root, and a copy of its real package whose contents file was
+    /// replaced by what `replace` makes at the given path.
+    static func packageWithContents(_ replace: (String) throws -> Void) throws -> (OverlayCopy, TemporaryDirectory, String) {
         let copy = try TestRoot.writableCopy()
         try ApplyFixtures.scenarios[0].breakRoot(copy)
         let (keep, package) = try ApplyHostileTests.rewritten { _ in }
-        _ = keep
         let file = try #require(FileManager.default.contentsOfDirectory(atPath: package + "/files").first)
         try FileManager.default.removeItem(atPath: package + "/files/" + file)
-        #expect(mkfifo(package + "/files/" + file, 0o644) == 0)
+        try replace(package + "/files/" + file)
+        return (copy, keep, package)
+    }
+
+    @Test func aFifoInAPackageIsRefusedAtOnce() throws {
+        let (copy, keep, package) = try Self.packageWithContents { #expect(mkfifo($0, 0o644) == 0) }
+        _ = keep
         let result = try Self.run(["apply", package, "--root", copy.path])
         #expect(result.status == 3, "\(result.stdout) \(result.stderr)")
         #expect(result.stderr.contains("FIFO"), "\(result.stderr)")
@@ -230,13 +237,10 @@ struct UntrustedInputTests {
     }
 
     @Test func aContentsFileLinkedToDevZeroIsRefusedWithoutReadingIt() throws {
-        let copy = try TestRoot.writableCopy()
-        try ApplyFixtures.scenarios[0].breakRoot(copy)
-        let (keep, package) = try ApplyHostileTests.rewritten { _ in }
+        let (copy, keep, package) = try Self.packageWithContents {
+            try FileManager.default.createSymbolicLink(atPath: $0, withDestinationPath: "/dev/zero")
+        }
         _ = keep
-        let file = try #require(FileManager.default.contentsOfDirectory(atPath: package + "/files").first)
-        try FileManager.default.removeItem(atPath: package + "/files/" + file)
-        try FileManager.default.createSymbolicLink(atPath: package + "/files/" + file, withDestinationPath: "/dev/zero")
         let (result, peak) = try Self.peakKiB(["apply", package, "--root", copy.path])
         #expect(result.status == 3, "\(result.stdout) \(result.stderr)")
         #expect(result.stderr.contains("symbolic link"), "\(result.stderr)")

@@ -123,6 +123,30 @@ extension ConfinedDirectory {
         let located = try locate(path, links: links, followLast: true, directory: true)
         defer { close(located) }
         let fd = try reopen(located, flags: O_RDONLY | O_DIRECTORY, path: path)
+        try Self.names(of: fd, path: path, visit)
+    }
+
+    /// The names in a folder, or none when it is missing or unreadable.
+    public func entriesIfPresent(_ path: String, limit: Int = defaultEntryLimit) -> [String] {
+        (try? entries(path, limit: limit)) ?? []
+    }
+
+    /// Lists the folder open at `fd` and closes it.
+    static func entries(of fd: Int32, path: String, limit: Int) throws(FileError) -> [String] {
+        var names: [String] = []
+        var overflow = false
+        try Self.names(of: fd, path: path) { name in
+            names.append(name)
+            overflow = names.count > limit
+            return !overflow
+        }
+        if overflow { throw .tooLarge(path: path, limit: limit) }
+        return names.sorted()
+    }
+
+    /// Calls `visit` with each name of the folder open at `fd` (not `.` and `..`), in
+    /// `readdir`'s order, until it returns false; closes `fd`.
+    static func names(of fd: Int32, path: String, _ visit: (String) -> Bool) throws(FileError) {
         guard let dir = fdopendir(fd) else {
             let code = errno
             close(fd)
@@ -140,36 +164,6 @@ extension ConfinedDirectory {
             }
             if name != "." && name != "..", !visit(name) { return }
         }
-    }
-
-    /// The names in a folder, or none when it is missing or unreadable.
-    public func entriesIfPresent(_ path: String, limit: Int = defaultEntryLimit) -> [String] {
-        (try? entries(path, limit: limit)) ?? []
-    }
-
-    /// Lists the folder open at `fd` and closes it.
-    static func entries(of fd: Int32, path: String, limit: Int) throws(FileError) -> [String] {
-        guard let dir = fdopendir(fd) else {
-            let code = errno
-            close(fd)
-            throw .system(path: path, call: "fdopendir", errno: code)
-        }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while true {
-            errno = 0
-            guard let entry = readdir(dir) else {
-                if errno != 0 { throw .system(path: path, call: "readdir", errno: errno) }
-                break
-            }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            names.append(name)
-            if names.count > limit { throw .tooLarge(path: path, limit: limit) }
-        }
-        return names.sorted()
     }
 
     /// Opens a folder inside as a confined directory of its own (a package's `files/`,

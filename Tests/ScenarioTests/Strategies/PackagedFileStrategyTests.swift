@@ -100,7 +100,8 @@ struct PackagedFileStrategyTests {
         // dpkg-deb -x makes of the same cached .deb: bytes, modes and links.
         let apply = try Tool.run(Tool.clarityHeal, ["apply", fix, "--root", copy.path])
         #expect(apply.status == 0, "\(apply.stderr)")
-        let cached = try #require(DebPackage.cached(named: "linux-image-\(kernel)", in: try SystemRoot(TestRoot.root)).first)
+        let pristine = try SystemRoot(TestRoot.root)
+        let cached = pristine.host(try #require(DebPackage.cached(named: "linux-image-\(kernel)", in: pristine).first))
         let extracted = work.path + "/dpkg-deb"
         let unpack = try Tool.run("/usr/bin/dpkg-deb", ["-x", cached, extracted])
         #expect(unpack.status == 0, "\(unpack.stderr)")
