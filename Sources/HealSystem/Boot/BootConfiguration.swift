@@ -84,7 +84,9 @@ public struct BootConfiguration: Sendable {
     ///   throw: they are recorded (GRUB boots without a grubenv, and skips bad entries).
     public static func load(_ root: SystemRoot) throws(BootConfiguration.Error) -> BootConfiguration {
         let defaultGrub = try loadDefaultGrub(root)
-        let paths = LoaderPaths(bootIsSeparate: readText(root, "/etc/fstab").map { LoaderPaths.bootIsSeparate(fstab: $0) } ?? false,
+        let fstab = readText(root, "/etc/fstab")
+        let paths = LoaderPaths(bootIsSeparate: fstab.map { LoaderPaths.bootIsSeparate(fstab: $0) } ?? false,
+                                bootSubvolume: fstab.flatMap { LoaderPaths.bootSubvolume(fstab: $0) },
                                 exists: { Self.exists(root, $0) })
 
         // BLS entries, from the first directory that has any.

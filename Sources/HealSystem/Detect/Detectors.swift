@@ -6,6 +6,7 @@ public enum Detectors {
         [
             KernelPanicDetector(),
             BootFailuresDetector(),
+            BootFilesystemsDetector(),
             BootloaderEnvDetector(),
             BootloaderDefaultDetector(),
             RootDeviceDetector(),

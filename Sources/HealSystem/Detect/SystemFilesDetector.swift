@@ -4,6 +4,11 @@ import HealCore
 /// from the digest dpkg recorded in its md5sums. Files the boot never reads (documentation,
 /// network and sound modules: `BootCriticalPackages.matters(path:)`) are left out. One
 /// finding per package, one piece of evidence per file.
+///
+/// A file missing under the mount point of a filesystem fstab mounts but that is not
+/// mounted under the root (an offline root's separate /boot) is not missing from the
+/// system: it is on that filesystem, which cannot be seen here, so it is not reported
+/// (`BootFilesystemsDetector` says what could not be examined).
 public struct SystemFilesDetector: Detector {
     public let name = "system-files"
     public let classes: [FailureClass] = [.systemFileCorrupt]
@@ -19,8 +24,17 @@ public struct SystemFilesDetector: Detector {
         context.logger.debug("package files checked", metadata: [
             "packages": "\(report.packages.count)", "files": "\(report.checkedFiles)", "bytes": "\(report.checkedBytes)",
         ])
+        let unmounted = ((try? Fstab.load(root: context.root))?.unmountedMountPoints(in: context.root) ?? []).map(\.mountPoint)
         var byPackage: [String: [PackageIntegrity.Mismatch]] = [:]
-        for mismatch in report.mismatches { byPackage[mismatch.package, default: []].append(mismatch) }
+        for mismatch in report.mismatches {
+            if case .missing = mismatch.problem,
+               let mountPoint = unmounted.first(where: { mismatch.path.hasPrefix($0 + "/") }) {
+                context.logger.notice("packaged file on a filesystem not mounted here", metadata: [
+                    "path": "\(mismatch.path)", "mountPoint": "\(mountPoint)"])
+                continue
+            }
+            byPackage[mismatch.package, default: []].append(mismatch)
+        }
         return byPackage.keys.sorted().map { package in
             let files = byPackage[package] ?? []
             let names = files.prefix(3).map(\.path).joined(separator: ", ") + (files.count > 3 ? ", …" : "")

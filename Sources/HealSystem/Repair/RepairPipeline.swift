@@ -138,10 +138,15 @@ public struct RepairPipeline {
         case environment(String)
         /// The fix package could not be written.
         case package(String)
+        /// Nothing was found, but part of the root could not be examined (a detector could
+        /// not look): the root is not known to be healthy.
+        case incomplete([String])
 
         public var description: String {
             switch self {
             case .unsupportedEnvironment(let why), .environment(let why), .package(let why): why
+            case .incomplete(let failures):
+                "nothing to repair was found, but part of the root could not be examined: " + failures.joined(separator: "; ")
             }
         }
     }
@@ -194,6 +199,12 @@ public struct RepairPipeline {
     public func run(_ request: Request) throws(RepairPipeline.Error) -> Result {
         let (diagnosis, findings, selected) = select(request)
         guard let finding = selected else {
+            // "Healthy" only when every step could look (a separate /boot that is not
+            // mounted hides the whole boot chain). Verify's retry asks about one class and
+            // keeps its own answer.
+            if request.failureClass == nil, findings.isEmpty, !diagnosis.errors.isEmpty {
+                throw .incomplete(diagnosis.errors.map(\.message))
+            }
             return Result(status: .healthy, root: request.root.path, environment: nil, finding: nil, diagnosis: diagnosis,
                           attempts: [], excluded: request.excluded, remaining: findings)
         }
