@@ -87,6 +87,25 @@ struct FstabStrategyTests {
         }
     }
 
+    /// The only unclaimed ext4 filesystem on the machine is a loop device attached now: it
+    /// will not be there at the next boot, so it is no match for a line the boot mounts.
+    @Test("re-pointing never picks a loop device this machine has attached")
+    func repointIgnoresLoopDevices() throws {
+        let work = try TemporaryDirectory(prefix: "repoint-loop")
+        let image = work.path + "/other.img"
+        #expect(try Tool.run("/usr/bin/truncate", ["-s", "16M", image]).status == 0)
+        #expect(try Tool.run("/sbin/mkfs.ext4", ["-q", "-U", "5ca1ab1e-0000-4000-8000-00000000100f", image]).status == 0)
+        let loop = try AttachedLoop(image: image, readOnly: true)
+        #expect(try Tool.run("/sbin/blkid", ["-U", "5ca1ab1e-0000-4000-8000-00000000100f"]).stdout.contains(loop.path))
+        let copy = try TestRoot.writableCopy()
+        try Break.write(copy, "/etc/fstab", try Break.originalFstab() + "\(Self.deadUUID) /srv ext4 defaults 0 2\n")
+        let run = try BootRepairRun(copy)
+        let strategy = try StrategyCatalogue.strategy("fstab-repoint-source")
+        let reason = try #require(strategy.unmetPrecondition(try run.context(.fstabUnresolvableSource)))
+        #expect(reason.contains("no unique ext4 filesystem matches \(Self.deadUUID)"), "\(reason)")
+        _ = loop
+    }
+
     @Test("nofail and a 10 s device timeout on the line whose device is gone")
     func addNofail() throws {
         let copy = try TestRoot.writableCopy()

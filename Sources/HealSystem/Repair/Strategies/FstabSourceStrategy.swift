@@ -16,9 +16,14 @@ struct FstabRepointSourceStrategy: PlanFirstStrategy {
     func decide(_ context: RepairContext) throws(PlanError) -> [RepairOperation] {
         let survey = try FstabSurvey.load(context, strategy: descriptor.id)
         let lines = try FstabSourceLines.offending(survey, strategy: descriptor.id, action: "re-pointing")
+        // A loop device this machine has attached now is not a disk the examined system
+        // boots with (it is gone at the next boot), unless it reads one of the system's own
+        // images: never a candidate for a line the boot mounts.
+        let images = Set(survey.devices.devices.filter(\.isExtra).map(\.path))
         let candidates = survey.devices.devices.compactMap { device -> SourceMatch.Candidate? in
             guard device.problem == nil, let type = device.info.type,
                   device.info.usage == "filesystem" || type == "swap" else { return nil }
+            if !device.isExtra, let loop = LoopDevice(node: device.path), !images.contains(loop.backingFile) { return nil }
             return SourceMatch.Candidate(id: device.path, type: type, label: device.info.label, uuid: device.info.uuid,
                                          partLabel: device.info.values["PART_ENTRY_NAME"],
                                          partUUID: device.info.values["PART_ENTRY_UUID"])
