@@ -11,10 +11,13 @@ import TestSupport
 struct UntrustedInputTests {
     // MARK: Helpers
 
-    /// `clarity-heal ARGS` under `timeout 60`: a hang shows as status 124, never as a stuck suite.
+    /// `clarity-heal ARGS` killed after 60 s: a hang shows as status 137, never as a stuck
+    /// suite. SIGKILL, because the test process blocks SIGTERM and its children inherit that.
     static func run(_ arguments: [String]) throws -> Tool.Result {
-        try Tool.run("/usr/bin/timeout", ["60", Tool.clarityHeal] + arguments)
+        try Tool.run("/usr/bin/timeout", ["--signal=KILL", "60", Tool.clarityHeal] + arguments)
     }
+
+    static let hung: Int32 = 137
 
     /// A package with `changes` (contents in `files`, keyed by SHA-256), built on the real
     /// grubenv package's manifest so only apply's own checks can refuse it.
@@ -68,7 +71,7 @@ struct UntrustedInputTests {
         let before = try ApplyFixtures.hashTree(copy.path)
 
         let result = try Self.run(command + ["--root", copy.path])
-        #expect(result.status != 124, "hung")
+        #expect(result.status != Self.hung, "hung")
         #expect(!FileManager.default.fileExists(atPath: hostFile), "\(command) wrote \(hostFile)")
         #expect(try ApplyFixtures.hashTree(copy.path) == before, "\(command) changed the root: \(result.stderr)")
         if Self.writingCommands.contains(command) {
@@ -97,7 +100,7 @@ struct UntrustedInputTests {
 
         for command in Self.readOnlyCommands + Self.writingCommands {
             let result = try Self.run(command + ["--root", copy.path])
-            #expect(result.status != 124, "\(command) hung")
+            #expect(result.status != Self.hung, "\(command) hung")
             #expect(FileManager.default.fileExists(atPath: outside.path + "/precious"), "\(command) deleted the host file")
             #expect(FileManager.default.fileExists(atPath: outside.path + "/.precious.partial/inner"), "\(command) deleted the host folder")
         }
@@ -202,7 +205,7 @@ struct UntrustedInputTests {
         for command in [["detect", "--quick"], ["detect"]] {
             let started = Date()
             let result = try Self.run(command + ["--root", copy.path])
-            #expect(result.status != 124, "\(command) hung on a FIFO at \(path)")
+            #expect(result.status != Self.hung, "\(command) hung on a FIFO at \(path)")
             #expect(Date().timeIntervalSince(started) < 50)
         }
     }
@@ -231,7 +234,7 @@ struct UntrustedInputTests {
 
     /// Peak RSS in KiB of `clarity-heal ARGS` (GNU time's %M).
     static func peakKiB(_ arguments: [String]) throws -> (Tool.Result, Int) {
-        let result = try Tool.run("/usr/bin/time", ["-f", "%M", "/usr/bin/timeout", "60", Tool.clarityHeal] + arguments)
+        let result = try Tool.run("/usr/bin/time", ["-f", "%M", "/usr/bin/timeout", "--signal=KILL", "60", Tool.clarityHeal] + arguments)
         let last = result.stderr.split(separator: "\n").last.map(String.init) ?? ""
         return (result, Int(last.trimmingCharacters(in: .whitespaces)) ?? Int.max)
     }
