@@ -75,6 +75,20 @@ import Testing
         #expect(problems.contains(.badHeader))
     }
 
+    // Found by Fuzz/Harnesses/GrubEnvBlockFuzz.swift: a damaged file shorter than the
+    // header, without it, whose last line has no newline, made salvage count lines from
+    // byte 25 of a shorter array (a trap on every boot's `detect --quick`).
+    @Test(arguments: [
+        (Array("x\ny".utf8), [GrubEnvBlock.Error.wrongSize(3), .badHeader, .unterminatedLine(line: 2, offset: 2)]),
+        ([0x0a, 0x00, 0x47, 0x52, 0x23, 0x20, 0x47, 0x52, 0x55, 0x42],
+         [.wrongSize(10), .badHeader, .unterminatedLine(line: 2, offset: 1)]),
+    ])
+    func salvagesShortFilesWithoutHeader(bytes: [UInt8], problems: [GrubEnvBlock.Error]) {
+        let salvaged = GrubEnvBlock.salvage(bytes)
+        #expect(salvaged.problems == problems)
+        #expect(salvaged.block.variables.isEmpty)
+    }
+
     @Test func setReplacesInPlaceAndUnsetRemoves() throws {
         var block = GrubEnvBlock()
         block.set("a", "1")

@@ -174,7 +174,9 @@ extension GrubEnvBlock {
             // Text after the last newline that is not all '#': a line cut off.
             var start = end
             while start > p && bytes[start - 1] != newline { start -= 1 }
-            let lineNumber = 2 + bytes[signature.count..<max(start, signature.count)].filter { $0 == newline }.count
+            // Line 1 is the header (or the damaged line salvage skipped); p is where line 2
+            // starts, never past `start`, and within a file shorter than the header.
+            let lineNumber = 2 + bytes[p..<start].filter { $0 == newline }.count
             let error = Error.unterminatedLine(line: lineNumber, offset: start)
             if scan.error == nil { scan.error = error }
             scan.problems.append(error)
