@@ -275,7 +275,8 @@ extension GrubConfig {
         }
 
         mutating func parseIf(test: [Word], line: Int) throws(GrubConfig.Error) {
-            // Each `elif` nests one level deeper, as in GRUB's grammar (and in `conditions`).
+            // Each `elif` counts one level deeper: GRUB's grammar nests it, and each branch
+            // carries the negations of those before it, so a long chain costs quadratic time.
             let outerDepth = depth
             defer { depth = outerDepth }
             var test = test
