@@ -106,6 +106,37 @@ import Testing
         #expect(throws: error) { try GrubConfig(parsing: text) }
     }
 
+    // Found with the grub.cfg fuzz harness: 30,000 nested `{` (60 KB) overflowed the
+    // recursive parser's stack (a 2 MB grub.cfg made `detect` die of SIGSEGV).
+    static func nesting(_ kind: String, _ count: Int) -> String {
+        switch kind {
+        case "{": String(repeating: "{ ", count: count)
+        case "if": String(repeating: "if a; then\n", count: count) + "set x=1\n" + String(repeating: "fi\n", count: count)
+        case "submenu": String(repeating: "submenu s {\n", count: count) + "set x=1\n" + String(repeating: "}\n", count: count)
+        default: "if a; then\nset x=1\n" + String(repeating: "elif b; then\nset x=1\n", count: count) + "fi\n"
+        }
+    }
+
+    @Test(arguments: [
+        ("{", 30000, 1),
+        ("if", GrubConfig.maximumDepth, GrubConfig.maximumDepth),
+        ("submenu", GrubConfig.maximumDepth, GrubConfig.maximumDepth),
+        ("elif", 30000, 2 * GrubConfig.maximumDepth - 1),
+    ])
+    func refusesNestingDeeperThanTheBound(kind: String, count: Int, line: Int) {
+        #expect(throws: GrubConfig.Error.tooDeep(line: line)) { try GrubConfig(parsing: Self.nesting(kind, count)) }
+    }
+
+    @Test(arguments: [
+        ("if", GrubConfig.maximumDepth - 1, 1),
+        ("submenu", GrubConfig.maximumDepth - 1, 1),
+        ("elif", GrubConfig.maximumDepth - 2, GrubConfig.maximumDepth - 1),
+    ])
+    func readsNestingUpToTheBound(kind: String, count: Int, assignments: Int) throws {
+        let config = try GrubConfig(parsing: Self.nesting(kind, count))
+        #expect(config.assignments.count == assignments)
+    }
+
     @Test func errorsNameTheLine() {
         #expect(GrubConfig.Error.unclosed(block: "menuentry", line: 4).description
                 == "cannot parse grub.cfg line 4: menuentry has no matching end")

@@ -75,6 +75,44 @@ import Testing
         #expect(problems.contains(.badHeader))
     }
 
+    // Found by Fuzz/Harnesses/GrubEnvBlockFuzz.swift: a damaged file shorter than the
+    // header, without it, whose last line has no newline, made salvage count lines from
+    // byte 25 of a shorter array (a trap on every boot's `detect --quick`).
+    @Test(arguments: [
+        (Array("x\ny".utf8), [GrubEnvBlock.Error.wrongSize(3), .badHeader, .unterminatedLine(line: 2, offset: 2)]),
+        ([0x0a, 0x00, 0x47, 0x52, 0x23, 0x20, 0x47, 0x52, 0x55, 0x42],
+         [.wrongSize(10), .badHeader, .unterminatedLine(line: 2, offset: 1)]),
+    ])
+    func salvagesShortFilesWithoutHeader(bytes: [UInt8], problems: [GrubEnvBlock.Error]) {
+        let salvaged = GrubEnvBlock.salvage(bytes)
+        #expect(salvaged.problems == problems)
+        #expect(salvaged.block.variables.isEmpty)
+    }
+
+    // Found by Fuzz/Harnesses/GrubEnvBlockFuzz.swift, checked against GRUB's reading
+    // (grub-core/lib/envblk.c): a last line whose newline is escaped runs into the padding,
+    // where GRUB finds no end and reads nothing more; it was read as a value ending in a
+    // newline and written back one byte longer.
+    @Test(arguments: [
+        ("a=x\\\n", GrubEnvBlock.Error.unterminatedLine(line: 2, offset: 25)),
+        ("a=1\n# note\\\n", .unterminatedLine(line: 3, offset: 29)),
+    ])
+    func aLineEndingInAnEscapedNewlineIsCutOff(body: String, error: GrubEnvBlock.Error) {
+        #expect(throws: error) { try GrubEnvBlock(parsing: Self.block(body)) }
+        let salvaged = GrubEnvBlock.salvage(Self.block(body))
+        #expect(salvaged.problems == [error])
+        #expect(salvaged.block.variables.map(\.name) == (body.hasPrefix("a=1") ? ["a"] : []))
+    }
+
+    // Found while modelling GRUB's reading for that harness: GRUB ends a comment at the
+    // first newline no backslash escapes, so the line after "# note\" is comment too.
+    @Test func aCommentEndingInABackslashTakesTheNextLine() throws {
+        let bytes = Self.block("# note\\\nhidden=1\nshown=2\n")
+        let block = try GrubEnvBlock(parsing: bytes)
+        #expect(block.lines == [.comment("# note\\\nhidden=1"), .variable(name: "shown", value: "2")])
+        #expect(try block.serialized() == bytes)
+    }
+
     @Test func setReplacesInPlaceAndUnsetRemoves() throws {
         var block = GrubEnvBlock()
         block.set("a", "1")

@@ -58,6 +58,22 @@ import Testing
         #expect(entry.fileName.triesLeft == 2)
     }
 
+    // Found by Fuzz/Harnesses/LoaderEntryFuzz.swift: "\r\n" is one Character, so lines
+    // split at the Character "\n" read a CRLF file as one line ("0.conf", "\r\n" minimized).
+    @Test(arguments: [
+        ("\r\n", nil, nil, nil, [String]()),
+        ("title Fedora\r\nlinux /vmlinuz\r\noptions ro\r\n", "Fedora", "/vmlinuz", 2, []),
+        ("title Fedora\rlinux /vmlinuz\r", "Fedora", "/vmlinuz", 2, []),
+        ("title Fedora\r\n\r\nx\ry\n", "Fedora", nil, nil, ["x", "y"]),
+    ] as [(String, String?, String?, Int?, [String])])
+    func linesEndAsSystemdReadsThem(text: String, title: String?, linux: String?, linuxLine: Int?, unknown: [String]) throws {
+        let entry = try LoaderEntry(fileName: "0.conf", parsing: text)
+        #expect(entry.title == title)
+        #expect(entry.linux == linux)
+        #expect(entry.linuxLine == linuxLine)
+        #expect(entry.unknownKeys == unknown)
+    }
+
     @Test func refusesBinaryAndBadNames() {
         #expect(throws: LoaderEntry.Error.binary(file: "x.conf")) { try LoaderEntry(fileName: "x.conf", parsing: "title \0\u{1}") }
         #expect(throws: LoaderEntry.Error.badFileName("x.txt")) { try LoaderEntry(fileName: "x.txt", parsing: "") }

@@ -50,23 +50,25 @@ public enum JournalRecord: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses one line (without its newline); nil when torn or unknown.
     public static func parse(_ line: Substring) -> JournalRecord? {
-        let parts = line.split(separator: " ", maxSplits: 1)
+        // Split at the space scalars the writer puts between fields, not at Characters: a
+        // space followed by a combining mark is one Character and would hide a split.
+        let parts = line.unicodeScalars.split(separator: " ", maxSplits: 1).map(Substring.init)
         guard parts.count == 2, parts[0].utf8.count == 8 else { return nil }
         let payload = parts[1]
         guard CRC32.hex(Array(payload.utf8)) == parts[0] else { return nil }
-        let fields = payload.split(separator: " ").map(String.init)
+        let fields = payload.unicodeScalars.split(separator: " ").map { String(Substring($0)) }
         guard let verb = fields.first else { return nil }
         switch (verb, fields.count) {
         case ("prepare", 3):
             guard let operation = Operation(rawValue: fields[1]) else { return nil }
             return .prepare(operation, fixID: fields[2])
         case ("begin", 5):
-            guard let operation = Operation(rawValue: fields[1]), let steps = Int(fields[3]) else { return nil }
+            guard let operation = Operation(rawValue: fields[1]), let steps = count(fields[3]) else { return nil }
             return .begin(operation, fixID: fields[2], steps: steps, backupSHA256: fields[4])
         case ("intent", 2):
-            return Int(fields[1]).map { .intent(step: $0) }
+            return count(fields[1]).map { .intent(step: $0) }
         case ("done", 2):
-            return Int(fields[1]).map { .done(step: $0) }
+            return count(fields[1]).map { .done(step: $0) }
         case ("commit", 3):
             guard let operation = Operation(rawValue: fields[1]) else { return nil }
             return .commit(operation, fixID: fields[2])
@@ -75,12 +77,23 @@ public enum JournalRecord: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// A step count or index as `payload` writes it: decimal digits only. A sign is refused:
+    /// recovery forms `0..<steps` from it, which a negative count would trap on.
+    private static func count(_ field: String) -> Int? {
+        guard !field.isEmpty, field.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return nil
+        }
+        return Int(field)
+    }
+
     /// The durable records of a journal file's text: after the header, every complete line
     /// with a good checksum, stopping at the first torn one (nothing after a torn record
     /// can have been acknowledged).
     /// - Returns: nil when the header is missing (an empty or torn new journal).
     public static func records(in text: String) -> [JournalRecord]? {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        // Lines end at each "\n" scalar: split at Characters, a "\r\n" (one Character) would
+        // not end its line, and a record could carry a newline in a field.
+        var lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false).map(Substring.init)
         // The piece after the last newline is incomplete (or empty).
         lines.removeLast()
         guard lines.first == Substring(header) else { return nil }

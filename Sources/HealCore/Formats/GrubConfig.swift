@@ -93,6 +93,8 @@ public struct GrubConfig: Sendable, Hashable {
         case unterminated(what: String, line: Int)
         case unexpected(token: String, line: Int)
         case unclosed(block: String, line: Int)
+        /// Blocks and `elif` branches nested deeper than `GrubConfig.maximumDepth`.
+        case tooDeep(line: Int)
         case binary
 
         public var description: String {
@@ -103,6 +105,8 @@ public struct GrubConfig: Sendable, Hashable {
                 "cannot parse grub.cfg line \(line): unexpected \(token)"
             case .unclosed(let block, let line):
                 "cannot parse grub.cfg line \(line): \(block) has no matching end"
+            case .tooDeep(let line):
+                "cannot parse grub.cfg line \(line): blocks nested more than \(GrubConfig.maximumDepth) deep"
             case .binary:
                 "cannot parse grub.cfg: it contains NUL bytes, not text"
             }
@@ -128,6 +132,13 @@ public struct GrubConfig: Sendable, Hashable {
 // MARK: - Parsing
 
 extension GrubConfig {
+    /// The deepest nesting of blocks and `elif` branches read. A generated grub.cfg nests
+    /// two or three; GRUB's own parser (bison, `YYMAXDEPTH` 10000) gives up at 1666 nested
+    /// `if`s, 1665 `elif`s or 1999 nested `submenu`s ("memory exhausted" from
+    /// `grub-script-check`). The bound keeps this recursive parser within an 8 MB stack on
+    /// hostile input, in a debug build too.
+    public static let maximumDepth = 1000
+
     /// Parses grub.cfg text.
     /// - Throws: `GrubConfig.Error` for text GRUB could not parse either (an unclosed
     ///   quote or block, a stray `}` or `fi`) and for binary data.
@@ -154,6 +165,8 @@ extension GrubConfig {
         var entry: MenuEntry?
         /// Open `{` blocks: a `}` at depth 0 is a stray one.
         var braceDepth = 0
+        /// Blocks and `elif` branches around the statement being read.
+        var depth = 0
 
         init(tokens: [Lexed]) { self.tokens = tokens }
 
@@ -178,6 +191,11 @@ extension GrubConfig {
         /// consumed), a `}` (not consumed), or the end.
         @discardableResult
         mutating func parseBlock(until terminators: Set<String>) throws(GrubConfig.Error) -> String? {
+            depth += 1
+            defer { depth -= 1 }
+            guard depth <= GrubConfig.maximumDepth else {
+                throw .tooDeep(line: position < tokens.count ? tokens[position].line : tokens.last?.line ?? 1)
+            }
             while true {
                 skipSeparators()
                 guard !atEnd else { return nil }
@@ -257,6 +275,10 @@ extension GrubConfig {
         }
 
         mutating func parseIf(test: [Word], line: Int) throws(GrubConfig.Error) {
+            // Each `elif` counts one level deeper: GRUB's grammar nests it, and each branch
+            // carries the negations of those before it, so a long chain costs quadratic time.
+            let outerDepth = depth
+            defer { depth = outerDepth }
             var test = test
             var earlier: [Condition] = []
             while true {
@@ -270,6 +292,7 @@ extension GrubConfig {
                 switch ended {
                 case "elif":
                     position += 1
+                    depth += 1
                     test = readCommand().words
                 case "else":
                     position += 1

@@ -174,7 +174,9 @@ extension GrubEnvBlock {
             // Text after the last newline that is not all '#': a line cut off.
             var start = end
             while start > p && bytes[start - 1] != newline { start -= 1 }
-            let lineNumber = 2 + bytes[signature.count..<max(start, signature.count)].filter { $0 == newline }.count
+            // Line 1 is the header (or the damaged line salvage skipped); p is where line 2
+            // starts, never past `start`, and within a file shorter than the header.
+            let lineNumber = 2 + bytes[p..<start].filter { $0 == newline }.count
             let error = Error.unterminatedLine(line: lineNumber, offset: start)
             if scan.error == nil { scan.error = error }
             scan.problems.append(error)
@@ -185,9 +187,21 @@ extension GrubEnvBlock {
             lineNumber += 1
             let start = p
             if bytes[p] == hash {
-                while p < end && bytes[p] != newline { p += 1 }
-                scan.lines.append(.comment(String(decoding: bytes[start..<p], as: UTF8.self)))
-                p += 1
+                // GRUB ends a comment, like a value, at the first newline no backslash
+                // escapes (envblk.c `find_next_line`): a comment whose last byte is a
+                // backslash takes the next line with it, variable or not.
+                var q = p
+                while q < end && bytes[q] != newline { q += bytes[q] == backslash ? 2 : 1 }
+                if q >= end {
+                    let error = Error.unterminatedLine(line: lineNumber, offset: start)
+                    if scan.error == nil { scan.error = error }
+                    scan.problems.append(error)
+                    if !lenient { return scan }
+                    break
+                }
+                scan.lines.append(.comment(String(decoding: bytes[start..<q], as: UTF8.self)))
+                lineNumber += bytes[start..<q].filter { $0 == newline }.count
+                p = q + 1
                 continue
             }
             var q = p
@@ -224,6 +238,15 @@ extension GrubEnvBlock {
                 }
             }
             p = q + 1
+            if q >= end {
+                // The line's own newline was escaped: it runs on into the padding, where GRUB
+                // finds no end to it and stops reading (grub_envblk_iterate: "Broken").
+                let error = Error.unterminatedLine(line: lineNumber, offset: start)
+                if scan.error == nil { scan.error = error }
+                scan.problems.append(error)
+                if !lenient { return scan }
+                break
+            }
             if broken {
                 let error = Error.badEscape(line: lineNumber, offset: start)
                 if scan.error == nil { scan.error = error }

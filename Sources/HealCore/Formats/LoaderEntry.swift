@@ -102,7 +102,11 @@ public struct LoaderEntry: Sendable, Hashable {
         initrds = []
         options = []
         unknownKeys = []
-        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        // Lines end at "\n", "\r\n" or "\r", as systemd reads these files (src/basic/fileio.c
+        // `read_line_full`). Splitting at the Character "\n" alone would miss "\r\n", which
+        // Swift treats as one Character, and read a CRLF file as one line.
+        let lines = text.split(omittingEmptySubsequences: false) { $0 == "\n" || $0 == "\r\n" || $0 == "\r" }
+        for (index, rawLine) in lines.enumerated() {
             let line = rawLine.drop { $0 == " " || $0 == "\t" }
             if line.isEmpty || line.hasPrefix("#") { continue }
             let key = String(line.prefix { $0 != " " && $0 != "\t" })

@@ -133,6 +133,29 @@ struct JournalRecordTests {
         #expect(JournalState([]) == nil)
     }
 
+    /// A line as the writer would checksum it, whatever its payload.
+    static func checksummed(_ payload: String) -> String {
+        CRC32.hex(Array(payload.utf8)) + " " + payload
+    }
+
+    // Found by Fuzz/Harnesses/JournalFuzz.swift: a planted journal with a good checksum
+    // and a negative count made recovery form `0..<steps` and trap.
+    @Test(arguments: ["begin apply d -9 d", "begin apply fix-1-a +3 b", "intent -1", "done -2", "done ", "intent 1x"])
+    func refusesCountsTheWriterNeverWrites(payload: String) {
+        #expect(JournalRecord.parse(Substring(Self.checksummed(payload))) == nil)
+    }
+
+    // Found by the same harness: "\r\n" is one Character, so a journal split at the
+    // Character "\n" read a CRLF line and the next as one record with a newline in its id.
+    @Test(arguments: [
+        (JournalRecord.header + "\n" + checksummed("prepare apply fix-a\r\nx") + "\n", [JournalRecord]()),
+        (JournalRecord.header + "\n" + checksummed("prepare apply fix-a \u{301}b") + "\n", []),
+        (JournalRecord.header + "\n" + checksummed("prepare apply fix-a") + "\n", [.prepare(.apply, fixID: "fix-a")]),
+    ])
+    func splitsLinesAndFieldsAtTheBytesWritten(text: String, records: [JournalRecord]) {
+        #expect(JournalRecord.records(in: text) == records)
+    }
+
     @Test func crc32MatchesZlib() {
         #expect(CRC32.hex(Array("123456789".utf8)) == "cbf43926")
     }
