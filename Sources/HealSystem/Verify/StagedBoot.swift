@@ -111,7 +111,10 @@ public struct StagedBoot {
             do {
                 applied = try applier.apply(package)
             } catch {
-                try refuse(id, reason: error.description, unchanged: error.leftTargetUnchanged, into: &result,
+                // Whether the root changed is read from what is left on it: an I/O failure
+                // before `begin` left no journal past `prepare`, so nothing was touched.
+                let unchanged = error.leftTargetUnchanged || [nil, .discard, .remove].contains(applier.pendingRecovery()?.action)
+                try refuse(id, reason: error.description, unchanged: unchanged, into: &result,
                            failureClass: manifest.failureClass, strategy: manifest.strategy.id, state: state)
                 continue
             }
