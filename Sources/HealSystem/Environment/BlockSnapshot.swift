@@ -100,6 +100,27 @@ public final class BlockSnapshot {
         folder = nil
     }
 
+    /// Stops the daemon and moves the overlay to `destination` before the folder is
+    /// removed: a qcow2 file whose backing is the base (read-only), holding every write
+    /// made through `path` — what a guest then boots from (`BootLayer`).
+    /// - Throws: `BlockSnapshot.Error` when the overlay cannot be moved; the folder is
+    ///   removed either way.
+    public func keepOverlay(as destination: String) throws(BlockSnapshot.Error) {
+        defer { close() }
+        if let pid = daemon {
+            daemon = nil
+            kill(pid, SIGTERM)
+            if !Self.waitGone(pid, seconds: 5) {
+                kill(pid, SIGKILL)
+                _ = Self.waitGone(pid, seconds: 5)
+            }
+        }
+        if isMounted { umount2(path, Int32(MNT_DETACH)) }
+        guard rename(overlay, destination) == 0 else {
+            throw .snapshot(base: base, reason: "cannot keep \(overlay) as \(destination): \(String(cString: strerror(errno)))")
+        }
+    }
+
     /// Whether the export is still mounted on `path`.
     public var isMounted: Bool {
         guard let mounts = try? MountInfo.current() else { return false }
