@@ -61,13 +61,17 @@ public struct GuestConsole: Sendable, Hashable, Codable {
 
     public init() {}
 
+    /// Console text after which a guest does nothing more on its own: systemd's emergency
+    /// and rescue shells wait for a person.
+    public static let endMarkers = ["You are in emergency mode", "You are in rescue mode"]
+
     /// The marker every probe line starts with.
     public static let marker = "clarity-heal-probe"
 
     /// Reads a console log; `nonce` is the one the probe of this boot was given.
     public init(text: String, nonce: String) {
         let prefix = Self.marker + " " + nonce + " "
-        let lines = text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" })
+        let lines = text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline)
         var panicLine: Int?
         for (index, line) in lines.enumerated() {
             if line.firstRange(of: prefix) != nil {
@@ -84,7 +88,7 @@ public struct GuestConsole: Sendable, Hashable, Codable {
             if panicLine == nil, let range = line.firstRange(of: "Kernel panic - not syncing: ") {
                 panic = String(line[range.upperBound...].reversed().drop { $0 == " " || $0 == "\t" }.reversed())
                 panicLine = index
-            } else if line.contains("You are in emergency mode") || line.contains("You are in rescue mode") {
+            } else if Self.endMarkers.contains(where: { line.contains($0) }) {
                 emergency = true
             } else if let range = line.firstRange(of: "ALERT!  "), line.contains(" does not exist") {
                 let rest = line[range.upperBound...]
@@ -140,7 +144,7 @@ public struct GuestConsole: Sendable, Hashable, Codable {
     /// The last `count` lines of a console log, for evidence (control characters other
     /// than tab dropped: a console carries escape sequences).
     public static func excerpt(_ text: String, lines count: Int = 25) -> [String] {
-        text.split(omittingEmptySubsequences: true, whereSeparator: { $0 == "\n" || $0 == "\r" })
+        text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline)
             .map(printable)
             .filter { !$0.isEmpty }
             .suffix(count)

@@ -89,8 +89,13 @@ public struct GuestBoot {
             unlink(prepared.kernel)
             if let initrd = prepared.initrd { unlink(initrd) }
         }
-        let options = prepared.entry.options.filter { !$0.hasPrefix("panic=") }
-            + ["console=ttyS0", "panic=-1"] + GuestProbe.commandLine
+        // panic=-1: a kernel panic, and initramfs-tools' panic() (a root device that never
+        // appeared), reset the guest at once instead of waiting for a person; -no-reboot
+        // turns the reset into QEMU's exit. rootdelay: a virtual disk appears within
+        // seconds, initramfs-tools would wait 180 s for one that will not.
+        var options = prepared.entry.options.filter { !$0.hasPrefix("panic=") }
+        if !options.contains(where: { $0.hasPrefix("rootdelay=") }) { options.append("rootdelay=60") }
+        options += ["console=ttyS0", "panic=-1"] + GuestProbe.commandLine
         let commandLine = options.joined(separator: " ")
         var arguments = request.hypervisor.machine + Hypervisor.confinement + [
             "-m", "\(request.memoryMiB)", "-smp", "\(request.cpus)", "-no-reboot", "-serial", "stdio",
@@ -112,8 +117,9 @@ public struct GuestBoot {
         let stable = GuestConsole.marker + " " + request.probe.nonce + " stable"
         let run = try GuestProcess.run(
             qemu: request.hypervisor.qemu, arguments: arguments, consolePath: consolePath, deadline: deadline,
-            // The probe's last line is the verdict; the shutdown after it proves nothing.
-            watch: { $0.contains(stable) },
+            // The probe's last line is the verdict; the shutdown after it proves nothing. An
+            // emergency shell waits for a person forever: its banner is the verdict.
+            watch: { console in GuestConsole.endMarkers.contains { console.contains($0) } || console.contains(stable) },
             progress: { seconds in
                 request.logger.notice("booting the clone", metadata: [
                     "entry": "\(title)", "accelerator": "\(accelerator)", "elapsed_seconds": "\(seconds)",

@@ -35,9 +35,11 @@ public final class MicroVMEnvironment: Environment, BootValidating {
     /// The file-level clone the strategies run in.
     private let files: OverlayEnvironment
     private let folder: ScratchFolder
-    private let failedUnitThreshold: Int
-    /// Units that failed on the examined system's last recorded boot.
-    private let failedBefore: Set<String>
+    /// Units that failed before any repair: on the examined system's last recorded boot,
+    /// and — once a repaired boot shows failures the journal does not — on a boot of the
+    /// unrepaired disk.
+    private var failedBefore: Set<String>
+    private var bootedUnrepaired = false
     private let runner: any CommandRunner
     private let logger: Logger
     /// The last boot's console, kept for the fix package and `report`.
@@ -48,12 +50,11 @@ public final class MicroVMEnvironment: Environment, BootValidating {
     ///   - disk: the disk itself, only ever a read-only backing file.
     ///   - scratch: a folder of this process's to make (the overlay and the boot layers).
     public init(lower: SystemRoot, disk: String, hypervisor: Hypervisor, settings: MicroVMSettings,
-                failedUnitThreshold: Int, scratch: String, runner: any CommandRunner = SpawnCommandRunner(),
+                scratch: String, runner: any CommandRunner = SpawnCommandRunner(),
                 logger: Logger) throws(EnvironmentError) {
         self.disk = disk
         self.hypervisor = hypervisor
         self.settings = settings
-        self.failedUnitThreshold = failedUnitThreshold
         self.runner = runner
         self.logger = logger
         folder = try ScratchFolder(claiming: scratch)
@@ -91,9 +92,25 @@ public final class MicroVMEnvironment: Environment, BootValidating {
                 .init(name: "stability", verdict: .notRun, detail: "needs a boot of the repaired disk"),
             ]
         }
-        let verdict = BootVerdict(console: outcome.console, end: outcome.run.end,
+        var verdict = BootVerdict(console: outcome.console, end: outcome.run.end,
                                   emulated: hypervisor.accelerator == .tcg, failedBefore: failedBefore,
-                                  failedUnitThreshold: failedUnitThreshold, excerpt: lastConsole)
+                                  excerpt: lastConsole)
+        // A disk broken in more than one way fails units the repair did not touch; a boot
+        // of the disk as it is tells them apart (once: its failures hold for every repair).
+        if !verdict.newFailures.isEmpty, !bootedUnrepaired {
+            bootedUnrepaired = true
+            let repairedConsole = lastConsole
+            if let unrepaired = try? boot(Changeset()) {
+                failedBefore.formUnion(unrepaired.console.failedUnits)
+                failedBefore.formUnion(unrepaired.console.stableFailedUnits ?? [])
+                failedBefore.formUnion(unrepaired.console.consoleFailures)
+                logger.notice("boot of the unrepaired disk", metadata: [
+                    "failed_units": "\(failedBefore.sorted().joined(separator: " "))",
+                ])
+            }
+            lastConsole = repairedConsole
+            verdict.failedBefore = failedBefore
+        }
         logger.notice("validation boot", metadata: [
             "entry": "\(outcome.entry.title)", "seconds": "\(Int(outcome.run.seconds))",
             "boot": "\(verdict.checks.first?.verdict.rawValue ?? "")",

@@ -347,8 +347,7 @@ public struct RepairPipeline {
             request.logger.notice("microVM", metadata: ["accelerator": "\(hypervisor.accelerator.rawValue)",
                                                         "reason": "\(hypervisor.reason)"])
             return .success(try MicroVMEnvironment(lower: request.root, disk: disk, hypervisor: hypervisor,
-                                                   settings: request.microVM, failedUnitThreshold: request.thresholds.failedUnits,
-                                                   scratch: scratch, runner: request.runner, logger: request.logger))
+                                                   settings: request.microVM, scratch: scratch, runner: request.runner, logger: request.logger))
         } catch let error as MicroVMError {
             return .failure(error)
         } catch {
