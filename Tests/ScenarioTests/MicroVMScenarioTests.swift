@@ -9,13 +9,22 @@ import TestSupport
 /// kernel and initramfs, QEMU (TCG here: nested KVM hangs, the probe falls back). Each
 /// boot takes 30-120 s, so the suite runs one boot at a time.
 @Suite(.serialized) struct MicroVMScenarioTests {
-    /// A disk image of the test root with `breaking` applied to a copy first.
+    /// A disk image of the test root with `breaking` applied to a copy first. The image has
+    /// a UUID and label of its own (fstab and grub.cfg follow): other suites running at the
+    /// same time resolve the test root's UUID among the host's block devices, and a loop
+    /// device held for minutes by a boot must not be a second match.
     static func disk(_ directory: TemporaryDirectory, _ breaking: (OverlayCopy) throws -> Void) throws -> String {
         let broken = try TestRoot.writableCopy()
+        let uuid = ScenarioDisk.uuid()
+        for file in ["/etc/fstab", "/boot/grub/grub.cfg"] {
+            let text = try String(contentsOfFile: broken.at(file), encoding: .utf8)
+            try text.replacingOccurrences(of: TestRoot.rootUUID, with: uuid)
+                .write(toFile: broken.at(file), atomically: false, encoding: .utf8)
+        }
         try breaking(broken)
         let disk = directory.path + "/disk.img"
         try ScenarioDisk.run("/usr/bin/truncate", ["-s", "2G", disk])
-        try ScenarioDisk.run("/sbin/mkfs.ext4", ["-q", "-F", "-L", "clarity-root", "-U", TestRoot.rootUUID, "-d", broken.path, disk])
+        try ScenarioDisk.run("/sbin/mkfs.ext4", ["-q", "-F", "-L", "clarity-vm", "-U", uuid, "-d", broken.path, disk])
         return disk
     }
 

@@ -124,7 +124,10 @@ public final class BlockSnapshot {
     /// Whether the export is still mounted on `path`.
     public var isMounted: Bool {
         guard let mounts = try? MountInfo.current() else { return false }
-        return mounts.mounts.contains { $0.target == path }
+        // The mount table names the mount point with links resolved (a scratch folder
+        // reached through a link).
+        let target = ScratchFolder.canonical(path) ?? path
+        return mounts.mounts.contains { $0.target == target || $0.target == path }
     }
 
     /// Whether the daemon is still running.

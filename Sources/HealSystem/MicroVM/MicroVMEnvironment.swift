@@ -87,9 +87,14 @@ public final class MicroVMEnvironment: Environment, BootValidating {
         do {
             outcome = try boot(changes)
         } catch {
+            // A repaired disk that cannot be booted (no entry, no kernel, no driver for any
+            // controller) fails; QEMU or a layer that could not be started judges nothing.
+            let verdict: ValidationReport.Verdict
+            if case .unbootable = error { verdict = .failed } else { verdict = .inconclusive }
             return [
-                .init(name: "boot", verdict: .notRun, detail: "\(error)"),
-                .init(name: "stability", verdict: .notRun, detail: "needs a boot of the repaired disk"),
+                .init(name: "boot", verdict: verdict, detail: "\(error)"),
+                .init(name: "stability", verdict: verdict == .failed ? .notRun : .inconclusive,
+                      detail: "needs a boot of the repaired disk"),
             ]
         }
         var verdict = BootVerdict(console: outcome.console, end: outcome.run.end,
