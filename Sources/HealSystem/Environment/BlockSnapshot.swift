@@ -81,6 +81,13 @@ public final class BlockSnapshot {
     /// Stops the daemon (SIGTERM, then SIGKILL after 1 s), detaches a FUSE mount it left,
     /// and removes the folder (`ScratchFolder.release`). Safe to call twice.
     public func close() {
+        stopDaemon(grace: 1)
+        folder?.release()
+        folder = nil
+    }
+
+    /// Stops the daemon: SIGTERM, then SIGKILL after `grace` seconds.
+    private func stopDaemon(grace: Int) {
         if let pid = daemon {
             daemon = nil
             kill(pid, SIGTERM)
@@ -88,7 +95,7 @@ public final class BlockSnapshot {
             // its default, so SIGTERM stops it. SIGKILL stays as the fallback for a daemon
             // that hangs on its way out (or one started by another runner); the FUSE mount
             // it then leaves is detached below.
-            if !Self.waitGone(pid, seconds: 1) {
+            if !Self.waitGone(pid, seconds: grace) {
                 kill(pid, SIGKILL)
                 _ = Self.waitGone(pid, seconds: 5)
             }
@@ -96,8 +103,6 @@ public final class BlockSnapshot {
         // A daemon that died hard leaves its FUSE mount behind ("transport endpoint is not
         // connected"): detach it so the file can be removed.
         if isMounted { umount2(path, Int32(MNT_DETACH)) }
-        folder?.release()
-        folder = nil
     }
 
     /// Stops the daemon and moves the overlay to `destination` before the folder is
@@ -107,15 +112,8 @@ public final class BlockSnapshot {
     ///   removed either way.
     public func keepOverlay(as destination: String) throws(BlockSnapshot.Error) {
         defer { close() }
-        if let pid = daemon {
-            daemon = nil
-            kill(pid, SIGTERM)
-            if !Self.waitGone(pid, seconds: 5) {
-                kill(pid, SIGKILL)
-                _ = Self.waitGone(pid, seconds: 5)
-            }
-        }
-        if isMounted { umount2(path, Int32(MNT_DETACH)) }
+        // A clean stop flushes the qcow2 metadata: more time than for a throwaway snapshot.
+        stopDaemon(grace: 5)
         guard rename(overlay, destination) == 0 else {
             throw .snapshot(base: base, reason: "cannot keep \(overlay) as \(destination): \(String(cString: strerror(errno)))")
         }

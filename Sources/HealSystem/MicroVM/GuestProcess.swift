@@ -40,28 +40,12 @@ public struct GuestProcess {
         defer { close(errors); unlink(errorPath) }
 
         SignalTeardown.checkpoint()
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, console, 1)
-        posix_spawn_file_actions_adddup2(&actions, errors, 2)
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptyMask = sigset_t()
-        sigemptyset(&emptyMask)
-        posix_spawnattr_setsigmask(&attributes, &emptyMask)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in SpawnCommandRunner.childDefaultSignals { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-        let argv: [UnsafeMutablePointer<CChar>?] = ([qemu] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, qemu, &actions, &attributes, argv, environ)
-        guard rc == 0 else { throw .launch("cannot start \(qemu): \(String(cString: strerror(rc)))") }
+        let pid: pid_t
+        do {
+            pid = try SpawnCommandRunner.spawn(qemu, arguments, standardOutput: console, standardError: errors)
+        } catch {
+            throw .launch("\(error)")
+        }
 
         let clock = ContinuousClock()
         let start = clock.now
