@@ -25,7 +25,7 @@ extension ClarityHeal {
         @Option(name: .long, help: ArgumentHelp("A disk image or device holding the root, examined read-only (instead of --root).", valueName: "image"))
         var disk: String?
 
-        @Option(name: .long, help: "Where to try repairs: auto (overlay, else copy), overlay, copy or microvm.")
+        @Option(name: .long, help: "Where to try repairs: auto (with --disk the microVM when QEMU is here and the disk has a bootable entry; else overlay, else copy), overlay, copy or microvm (boots each repair; needs --disk).")
         var environment: RepairPipeline.EnvironmentChoice = .auto
 
         @Option(name: .long, help: ArgumentHelp("Where to write the fix package.", valueName: "dir"))
@@ -70,6 +70,7 @@ extension ClarityHeal {
             let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(root))
             let request = RepairPipeline.Request(root: root, devices: devices, thresholds: config.config.thresholds,
                                                  pstoreDirectory: system.pstore, environment: environment,
+                                                 disk: disk, microVM: config.config.microVM,
                                                  scratch: scratch, out: .folder(out), clock: ClarityHeal.clock, logger: logger)
             if dryRun {
                 let plans = RepairPipeline().plans(request)

@@ -10,7 +10,7 @@ import TestSupport
 /// binary runs in the root with only those libraries, and a missing one is an error it
 /// reports; the dracut module installs the same libraries; systemd-analyze accepts the
 /// unit; grub-script-check accepts the GRUB snippet.
-@Suite(.serialized, .timeLimit(.minutes(5)))
+@Suite(.serialized, .timeLimit(.minutes(10)))
 struct HooksTests {
     /// The release build (`--static-swift-stdlib`) that scripts/test makes: the one that
     /// goes into initramfs images.

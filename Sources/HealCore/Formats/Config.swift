@@ -20,6 +20,9 @@
 ///   Urgency=critical:1 high:3 moderate:7
 ///                           days a fix may wait for the window, per severity
 ///   MaxAttempts=3           fixes tried for one failure before a person is called
+///
+///   [MicroVM]               (MicroVMSettings)
+///   Accelerator=auto  MemoryMiB=1024  CPUs=2  StabilitySeconds=10  BootTimeout=600
 /// ```
 public struct Config: Sendable, Equatable {
     /// The path of the file on a root.
@@ -27,6 +30,7 @@ public struct Config: Sendable, Equatable {
 
     public var thresholds = Thresholds()
     public var reboot = RebootPolicy()
+    public var microVM = MicroVMSettings()
 
     public init() {}
 
@@ -130,7 +134,7 @@ public struct Config: Sendable, Equatable {
 
     /// The sections this version knows. Settings of any other section are reported and
     /// left alone, so a file written for a newer version (with `[Fleet]`, say) still loads.
-    public static let knownSections: Set<String> = ["Thresholds", "Reboot"]
+    public static let knownSections: Set<String> = ["Thresholds", "Reboot", "MicroVM"]
 
     /// Applies one `Key=Value` of `[section]`; later settings of the same key win, as in
     /// systemd's configuration files.
@@ -146,6 +150,10 @@ public struct Config: Sendable, Equatable {
         }
         if section == "Reboot" {
             try reboot.set(key: key, value: value)
+            return
+        }
+        if section == "MicroVM" {
+            try microVM.set(key: key, value: value)
             return
         }
         switch key {
@@ -170,6 +178,8 @@ public struct Config: Sendable, Equatable {
             thresholds.resourceExhaustionPercent = defaults.thresholds.resourceExhaustionPercent
         case ("Reboot", _):
             guard reboot.resetToDefault(key: key) else { return nil }
+        case ("MicroVM", _):
+            guard microVM.resetToDefault(key: key) else { return nil }
         default:
             return nil
         }
@@ -186,6 +196,7 @@ public struct Config: Sendable, Equatable {
             config.thresholds.resourceExhaustionPercent == config.thresholds.resourceExhaustionPercent.rounded()
                 ? "\(Int(config.thresholds.resourceExhaustionPercent))%" : "\(config.thresholds.resourceExhaustionPercent)%"
         case ("Reboot", _): config.reboot.text(key: key)
+        case ("MicroVM", _): config.microVM.text(key: key)
         default: nil
         }
     }

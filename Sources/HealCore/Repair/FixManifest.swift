@@ -43,12 +43,28 @@ public struct FixManifest: Sendable, Codable, Hashable {
         /// Why it was skipped or failed; what passed when it validated.
         public var notes: [String]
         public var operations: [String]
+        /// The validation checks it went through, when it got that far.
+        public var checks: [ValidationReport.Check]
 
-        public init(strategy: String, validated: Bool, notes: [String], operations: [String]) {
+        public init(strategy: String, validated: Bool, notes: [String], operations: [String],
+                    checks: [ValidationReport.Check] = []) {
             self.strategy = strategy
             self.validated = validated
             self.notes = notes
             self.operations = operations
+            self.checks = checks
+        }
+
+        enum CodingKeys: String, CodingKey { case strategy, validated, notes, operations, checks }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            strategy = try container.decode(String.self, forKey: .strategy)
+            validated = try container.decode(Bool.self, forKey: .validated)
+            notes = try container.decode([String].self, forKey: .notes)
+            operations = try container.decode([String].self, forKey: .operations)
+            // Packages written before attempts carried their checks have none.
+            checks = try container.decodeIfPresent([ValidationReport.Check].self, forKey: .checks) ?? []
         }
     }
 
@@ -104,7 +120,9 @@ public struct FixManifest: Sendable, Codable, Hashable {
 
 /// What validation on the clone showed, check by check.
 public struct ValidationReport: Sendable, Codable, Hashable {
-    public enum Verdict: String, Sendable, Codable { case passed, failed, notRun = "not-run" }
+    /// `inconclusive`: the check ran but could not tell (a boot under TCG that ran out of
+    /// time); it fails nothing and proves nothing.
+    public enum Verdict: String, Sendable, Codable { case passed, failed, notRun = "not-run", inconclusive }
 
     public struct Check: Sendable, Codable, Hashable {
         /// A stable name: `resolved`, `no-regressions`, `changes-declared`, `core-boot-chain`,
@@ -112,11 +130,34 @@ public struct ValidationReport: Sendable, Codable, Hashable {
         public var name: String
         public var verdict: Verdict
         public var detail: String
+        /// What the check saw, line by line (a boot's console excerpt); empty for most.
+        public var evidence: [String]
 
-        public init(name: String, verdict: Verdict, detail: String) {
+        public init(name: String, verdict: Verdict, detail: String, evidence: [String] = []) {
             self.name = name
             self.verdict = verdict
             self.detail = detail
+            self.evidence = evidence
+        }
+
+        // Written as `status`; packages written before it was renamed say `verdict`.
+        enum CodingKeys: String, CodingKey { case name, status, verdict, detail, evidence }
+
+        public init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            name = try container.decode(String.self, forKey: .name)
+            verdict = try container.decodeIfPresent(Verdict.self, forKey: .status)
+                ?? container.decode(Verdict.self, forKey: .verdict)
+            detail = try container.decode(String.self, forKey: .detail)
+            evidence = try container.decodeIfPresent([String].self, forKey: .evidence) ?? []
+        }
+
+        public func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(name, forKey: .name)
+            try container.encode(verdict, forKey: .status)
+            try container.encode(detail, forKey: .detail)
+            try container.encode(evidence, forKey: .evidence)
         }
     }
 

@@ -81,6 +81,13 @@ public final class BlockSnapshot {
     /// Stops the daemon (SIGTERM, then SIGKILL after 1 s), detaches a FUSE mount it left,
     /// and removes the folder (`ScratchFolder.release`). Safe to call twice.
     public func close() {
+        stopDaemon(grace: 1)
+        folder?.release()
+        folder = nil
+    }
+
+    /// Stops the daemon: SIGTERM, then SIGKILL after `grace` seconds.
+    private func stopDaemon(grace: Int) {
         if let pid = daemon {
             daemon = nil
             kill(pid, SIGTERM)
@@ -88,7 +95,7 @@ public final class BlockSnapshot {
             // its default, so SIGTERM stops it. SIGKILL stays as the fallback for a daemon
             // that hangs on its way out (or one started by another runner); the FUSE mount
             // it then leaves is detached below.
-            if !Self.waitGone(pid, seconds: 1) {
+            if !Self.waitGone(pid, seconds: grace) {
                 kill(pid, SIGKILL)
                 _ = Self.waitGone(pid, seconds: 5)
             }
@@ -96,14 +103,29 @@ public final class BlockSnapshot {
         // A daemon that died hard leaves its FUSE mount behind ("transport endpoint is not
         // connected"): detach it so the file can be removed.
         if isMounted { umount2(path, Int32(MNT_DETACH)) }
-        folder?.release()
-        folder = nil
+    }
+
+    /// Stops the daemon and moves the overlay to `destination` before the folder is
+    /// removed: a qcow2 file whose backing is the base (read-only), holding every write
+    /// made through `path` — what a guest then boots from (`BootLayer`).
+    /// - Throws: `BlockSnapshot.Error` when the overlay cannot be moved; the folder is
+    ///   removed either way.
+    public func keepOverlay(as destination: String) throws(BlockSnapshot.Error) {
+        defer { close() }
+        // A clean stop flushes the qcow2 metadata: more time than for a throwaway snapshot.
+        stopDaemon(grace: 5)
+        guard rename(overlay, destination) == 0 else {
+            throw .snapshot(base: base, reason: "cannot keep \(overlay) as \(destination): \(String(cString: strerror(errno)))")
+        }
     }
 
     /// Whether the export is still mounted on `path`.
     public var isMounted: Bool {
         guard let mounts = try? MountInfo.current() else { return false }
-        return mounts.mounts.contains { $0.target == path }
+        // The mount table names the mount point with links resolved (a scratch folder
+        // reached through a link).
+        let target = ScratchFolder.canonical(path) ?? path
+        return mounts.mounts.contains { $0.target == target || $0.target == path }
     }
 
     /// Whether the daemon is still running.

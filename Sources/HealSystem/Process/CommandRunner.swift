@@ -61,12 +61,37 @@ public struct SpawnCommandRunner: CommandRunner {
         // pipe2 needs _GNU_SOURCE; mark the ends close-on-exec by hand so only the dup2'd
         // copies reach the child.
         for fd in outPipe + errPipe { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let pid: pid_t
+        do {
+            pid = try Self.spawn(executable, arguments, standardOutput: outPipe[1], standardError: errPipe[1])
+        } catch {
+            close(outPipe[0]); close(outPipe[1])
+            close(errPipe[0]); close(errPipe[1])
+            throw error
+        }
+        close(outPipe[1])
+        close(errPipe[1])
+        let (out, err) = Self.drain(outPipe[0], errPipe[0])
+        close(outPipe[0])
+        close(errPipe[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        // WIFEXITED / WEXITSTATUS are macros: decode the wait status by hand.
+        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return CommandResult(status: exitStatus, standardOutput: out, standardError: err)
+    }
+
+    /// Starts `executable` (searched in PATH when it has no slash) with stdin from
+    /// /dev/null and stdout and stderr on the descriptors given, an empty signal mask and
+    /// `childDefaultSignals` at their default; returns its pid.
+    static func spawn(_ executable: String, _ arguments: [String], standardOutput: Int32,
+                      standardError: Int32) throws(CommandError) -> pid_t {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outPipe[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, errPipe[1], 2)
+        posix_spawn_file_actions_adddup2(&actions, standardOutput, 1)
+        posix_spawn_file_actions_adddup2(&actions, standardError, 2)
 
         // posix_spawnattr_setsigmask / _setsigdefault: the child's mask is empty and the
         // signals a tool expects to act on are at their default, not inherited.
@@ -78,7 +103,7 @@ public struct SpawnCommandRunner: CommandRunner {
         posix_spawnattr_setsigmask(&attributes, &emptyMask)
         var defaults = sigset_t()
         sigemptyset(&defaults)
-        for signal in Self.childDefaultSignals { sigaddset(&defaults, signal) }
+        for signal in childDefaultSignals { sigaddset(&defaults, signal) }
         posix_spawnattr_setsigdefault(&attributes, &defaults)
         posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
 
@@ -86,21 +111,8 @@ public struct SpawnCommandRunner: CommandRunner {
         defer { argv.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = posix_spawnp(&pid, executable, &actions, &attributes, argv, environ)
-        close(outPipe[1])
-        close(errPipe[1])
-        guard rc == 0 else {
-            close(outPipe[0])
-            close(errPipe[0])
-            throw .cannotStart(executable: executable, reason: String(cString: strerror(rc)))
-        }
-        let (out, err) = Self.drain(outPipe[0], errPipe[0])
-        close(outPipe[0])
-        close(errPipe[0])
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        // WIFEXITED / WEXITSTATUS are macros: decode the wait status by hand.
-        let exitStatus: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return CommandResult(status: exitStatus, standardOutput: out, standardError: err)
+        guard rc == 0 else { throw .cannotStart(executable: executable, reason: String(cString: strerror(rc))) }
+        return pid
     }
 
     /// Reads both pipes to their end with poll, so neither can fill and block the child.

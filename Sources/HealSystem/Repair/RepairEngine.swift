@@ -3,8 +3,9 @@ import HealCore
 import Logging
 
 /// Tries strategies for one finding on a clone until one validates (docs/architecture.md,
-/// data flow): snapshot, plan, execute, validate; restore the snapshot when a
-/// strategy fails, so the next one starts from the same clone.
+/// data flow): snapshot, plan, execute, validate (and, in an environment that boots, boot
+/// what passed the static checks); restore the snapshot when a strategy fails, so the
+/// next one starts from the same clone.
 public struct RepairEngine: Sendable {
     /// A strategy that validated: exactly what it changed and the proof.
     public struct ValidatedRepair: Sendable {
@@ -84,7 +85,7 @@ public struct RepairEngine: Sendable {
                 if let validation = outcome.validation, validation.passed {
                     attempts.append(.init(strategy: id, validated: true,
                                           notes: validation.checks.map { "\($0.name): \($0.verdict.rawValue): \($0.detail)" },
-                                          operations: described))
+                                          operations: described, checks: validation.checks))
                     return Outcome(finding: finding, attempts: attempts,
                                    repair: ValidatedRepair(strategy: strategy.descriptor, operations: operations,
                                                            changes: Changeset(), validation: validation,
@@ -92,7 +93,8 @@ public struct RepairEngine: Sendable {
                 }
                 let failed = outcome.validation?.checks.filter { $0.verdict == .failed }
                     .map { "validation failed: \($0.name): \($0.detail)" } ?? []
-                attempts.append(.init(strategy: id, validated: false, notes: outcome.notes + failed, operations: described))
+                attempts.append(.init(strategy: id, validated: false, notes: outcome.notes + failed, operations: described,
+                                      checks: outcome.validation?.checks ?? []))
                 continue
             }
 
@@ -104,6 +106,7 @@ public struct RepairEngine: Sendable {
                 break  // without snapshots nothing can be tried safely
             }
             var notes: [String] = []
+            var checks: [ValidationReport.Check] = []
             let executeStart = ContinuousClock.now
             let outcomes = environment.execute(operations)
             // scripts/bench reads these to time a strategy's own work (a restore from a
@@ -126,17 +129,24 @@ public struct RepairEngine: Sendable {
                     if changes.modifiedPaths.isEmpty {
                         notes.append("changed nothing")
                     } else {
-                        let validation = validator.validate(repairing: finding.failureClass, context: context,
+                        var validation = validator.validate(repairing: finding.failureClass, context: context,
                                                             baseline: baseline, operations: operations, changes: changes)
+                        // Only what passed every static check is worth a boot (minutes under TCG).
+                        if validation.passed, let booting = environment as? BootValidating {
+                            validation.checks.removeAll { $0.name == "boot" || $0.name == "stability" }
+                            validation.checks += booting.validateBoot(changes)
+                        }
                         if validation.passed {
                             notes += validation.checks.map { "\($0.name): \($0.verdict.rawValue): \($0.detail)" }
-                            attempts.append(.init(strategy: id, validated: true, notes: notes, operations: described))
+                            attempts.append(.init(strategy: id, validated: true, notes: notes, operations: described,
+                                                  checks: validation.checks))
                             return Outcome(finding: finding, attempts: attempts,
                                            repair: ValidatedRepair(strategy: strategy.descriptor, operations: operations,
                                                                    changes: changes, validation: validation))
                         }
                         notes += validation.checks.filter { $0.verdict == .failed }
                             .map { "validation failed: \($0.name): \($0.detail)" }
+                        checks = validation.checks
                     }
                 } catch {
                     notes.append("cannot read the changes: \(error)")
@@ -147,10 +157,10 @@ public struct RepairEngine: Sendable {
                 notes.append("clone restored")
             } catch {
                 notes.append("cannot restore the clone: \(error)")
-                attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described))
+                attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described, checks: checks))
                 break  // a clone in an unknown state must not be used for the next strategy
             }
-            attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described))
+            attempts.append(.init(strategy: id, validated: false, notes: notes, operations: described, checks: checks))
         }
         return Outcome(finding: finding, attempts: attempts, repair: nil)
     }

@@ -46,6 +46,11 @@ public struct RepairPipeline {
         /// Set on the boot path of the boot being counted (see `DetectionContext`).
         public var countsCurrentBoot: Bool
         public var environment: EnvironmentChoice
+        /// The disk `root` is mounted from (`repair --disk`): what the microVM boots. Nil
+        /// for a root given as a folder, which cannot be booted.
+        public var disk: String?
+        /// `[MicroVM]` of the config.
+        public var microVM: MicroVMSettings
         /// Where clones are made (an overlay upper layer must be able to live there).
         public var scratch: String
         /// Where the fix package folder is written: a host folder (made when missing), or
@@ -64,7 +69,8 @@ public struct RepairPipeline {
 
         public init(root: SystemRoot, devices: [String] = [], thresholds: Thresholds = Thresholds(),
                     pstoreDirectory: String? = nil, countsCurrentBoot: Bool = false,
-                    environment: EnvironmentChoice = .auto, scratch: String = "/var/tmp/clarity-heal",
+                    environment: EnvironmentChoice = .auto, disk: String? = nil,
+                    microVM: MicroVMSettings = MicroVMSettings(), scratch: String = "/var/tmp/clarity-heal",
                     out: Output = .folder("/var/lib/clarity-heal/fixes"), failureClass: FailureClass? = nil,
                     excluded: [String] = [], clock: any Clock = SystemClock(),
                     runner: any CommandRunner = SpawnCommandRunner(),
@@ -75,6 +81,8 @@ public struct RepairPipeline {
             self.pstoreDirectory = pstoreDirectory
             self.countsCurrentBoot = countsCurrentBoot
             self.environment = environment
+            self.disk = disk
+            self.microVM = microVM
             self.scratch = scratch
             self.out = out
             self.failureClass = failureClass
@@ -283,12 +291,25 @@ public struct RepairPipeline {
         }
         switch request.environment {
         case .microvm:
-            throw .unsupportedEnvironment("the microVM environment is not built yet; use --environment overlay or copy")
+            switch microVM(request, scratch: scratch) {
+            case .success(let environment): return environment
+            case .failure(let reason): throw .unsupportedEnvironment(reason.description)
+            }
         case .overlay:
             return try overlay()
         case .copy:
             return try copy()
         case .auto:
+            // The microVM when it can boot the clone; otherwise the validation says why the
+            // boot checks did not run.
+            if request.disk != nil {
+                switch microVM(request, scratch: scratch) {
+                case .success(let environment): return environment
+                case .failure(let reason):
+                    request.logger.notice("the microVM cannot be used; the repaired disk will not be booted",
+                                          metadata: ["reason": "\(reason)"])
+                }
+            }
             do {
                 return try overlay()
             } catch {
@@ -296,6 +317,41 @@ public struct RepairPipeline {
                                        metadata: ["reason": "\(error)"])
                 return try copy()
             }
+        }
+    }
+
+    /// The microVM environment for the request's disk, or why it cannot be used: no disk
+    /// (a root given as a folder), no QEMU, no default entry with a kernel on the disk.
+    private func microVM(_ request: Request, scratch: String) -> Swift.Result<any Environment, MicroVMError> {
+        guard let disk = request.disk else {
+            return .failure(.unbootable("only a disk can be booted (repair --disk IMAGE): a root given as a folder, "
+                + "or a system mounted read-write, has no consistent block-level image; use --environment overlay"))
+        }
+        let kernel: String
+        do {
+            let configuration = try BootConfiguration.load(request.root)
+            guard let entry = configuration.defaultEntry, let path = entry.kernel else {
+                return .failure(.unbootable("its boot configuration has no default entry with a kernel"))
+            }
+            guard request.root.files.kind(request.root.canonical(path), followLast: true) == .regular else {
+                return .failure(.unbootable("the default entry's kernel \(path) is not on the disk"))
+            }
+            kernel = request.root.files.hostPath(request.root.canonical(path))
+        } catch {
+            return .failure(.unbootable("cannot read its boot configuration: \(error)"))
+        }
+        do {
+            try Paths.makeDirectory(request.scratch)
+            let hypervisor = try Hypervisor.find(kernel: kernel, wanted: request.microVM.accelerator.rawValue,
+                                                 scratch: request.scratch)
+            request.logger.notice("microVM", metadata: ["accelerator": "\(hypervisor.accelerator.rawValue)",
+                                                        "reason": "\(hypervisor.reason)"])
+            return .success(try MicroVMEnvironment(lower: request.root, disk: disk, hypervisor: hypervisor,
+                                                   settings: request.microVM, scratch: scratch, runner: request.runner, logger: request.logger))
+        } catch let error as MicroVMError {
+            return .failure(error)
+        } catch {
+            return .failure(.launch("\(error)"))
         }
     }
 

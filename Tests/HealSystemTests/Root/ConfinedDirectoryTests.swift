@@ -7,7 +7,7 @@ import TestSupport
 /// The one file layer under every root: paths resolve inside, only regular files are read,
 /// nothing blocks, sizes are bounded, writes never pass a link. Every case runs with the
 /// kernel's `openat2` and with the walk used on kernels without it.
-@Suite(.timeLimit(.minutes(1)))
+@Suite(.timeLimit(.minutes(10)))
 struct ConfinedDirectoryTests {
     static let resolvers: [ConfinedDirectory.Resolver] = [.kernel, .walk]
 

@@ -189,7 +189,10 @@ struct RepairCommandTests {
 
         let out = try TemporaryDirectory(prefix: "fixes")
         let scratch = try TemporaryDirectory(prefix: "scratch")
-        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--out", out.path, "--scratch", scratch.path, "--json"])
+        // The overlay: a microVM boot would hold a loop device of the test root's UUID for a
+        // minute while other suites resolve that UUID (MicroVMScenarioTests boots disks).
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "overlay",
+                                                     "--out", out.path, "--scratch", scratch.path, "--json"])
         let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
         #expect(result.status == 1, "\(result.stderr)")
         #expect(output.finding?.class == "bootloader-env-corrupt")

@@ -28,7 +28,7 @@ struct FilesystemCheckStrategy: RepairStrategy {
         } catch {
             return error.reason
         }
-        if let missing = Self.tools.first(where: { Self.executable($0) == nil }) {
+        if let missing = Self.tools.first(where: { Executable.find($0) == nil }) {
             return "\(missing) is not installed, so no block-level snapshot can be made and e2fsck is not tried"
         }
         guard access("/dev/fuse", R_OK | W_OK) == 0 else {
@@ -76,10 +76,4 @@ struct FilesystemCheckStrategy: RepairStrategy {
         return nil
     }
 
-    /// The full path of `name` in PATH (with the sbin folders a root's tools live in).
-    static func executable(_ name: String) -> String? {
-        let path = getenv("PATH").map { String(cString: $0) } ?? ""
-        let folders = path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
-        return folders.map { $0 + "/" + name }.first { access($0, X_OK) == 0 }
-    }
 }

@@ -1,0 +1,180 @@
+import Foundation
+import HealCore
+import Logging
+import Testing
+import TestSupport
+@testable import HealSystem
+
+/// Repairs proven by booting them: real disk images of the Debian test root, its own
+/// kernel and initramfs, QEMU (TCG here: nested KVM hangs, the probe falls back). Each
+/// boot takes 30-120 s, so the suite runs one boot at a time.
+@Suite(.serialized) struct MicroVMScenarioTests {
+    /// A disk image of the test root with `breaking` applied to a copy first. The image has
+    /// a UUID and label of its own (fstab and grub.cfg follow): other suites running at the
+    /// same time resolve the test root's UUID among the host's block devices, and a loop
+    /// device held for minutes by a boot must not be a second match.
+    static func disk(_ directory: TemporaryDirectory, _ breaking: (OverlayCopy) throws -> Void) throws -> String {
+        let broken = try TestRoot.writableCopy()
+        let uuid = ScenarioDisk.uuid()
+        for file in ["/etc/fstab", "/boot/grub/grub.cfg"] {
+            let text = try String(contentsOfFile: broken.at(file), encoding: .utf8)
+            try text.replacingOccurrences(of: TestRoot.rootUUID, with: uuid)
+                .write(toFile: broken.at(file), atomically: false, encoding: .utf8)
+        }
+        try breaking(broken)
+        let disk = directory.path + "/disk.img"
+        try ScenarioDisk.run("/usr/bin/truncate", ["-s", "2G", disk])
+        try ScenarioDisk.run("/sbin/mkfs.ext4", ["-q", "-F", "-L", "clarity-vm", "-U", uuid, "-d", broken.path, disk])
+        return disk
+    }
+
+    /// The demo's fstab typo: a data disk by a label no disk has. systemd waits 90 s for
+    /// the device, then drops to its emergency shell.
+    static func fstabTypo(_ copy: OverlayCopy) throws {
+        let fstab = copy.at("/etc/fstab")
+        let text = try String(contentsOfFile: fstab, encoding: .utf8)
+        try (text + "LABEL=dtaa  /srv/data  ext4  defaults  0  2\n").write(toFile: fstab, atomically: false, encoding: .utf8)
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        try ScenarioDisk.run("/usr/bin/sha256sum", [path]).stdout
+    }
+
+    /// A plain boot of `disk` as it is (no changes), with the probe.
+    static func plainBoot(_ disk: String, in directory: TemporaryDirectory) throws -> GuestBoot.Outcome {
+        let folder = directory.path + "/boot"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let kernel = TestRoot.root + "/boot/vmlinuz-" + TestRoot.kernelVersion
+        let hypervisor = try Hypervisor.find(kernel: kernel, scratch: folder)
+        return try GuestBoot.boot(.init(disk: disk, probe: GuestProbe(nonce: GuestProbe.makeNonce(), stabilitySeconds: 5),
+                                        hypervisor: hypervisor, folder: folder, memoryMiB: 1024,
+                                        logger: Logger(label: "test")))
+    }
+
+    struct Output: Decodable {
+        struct Check: Decodable { var name: String; var status: String; var detail: String; var evidence: [String] }
+        struct Attempt: Decodable { var strategy: String; var validated: Bool; var checks: [Check] }
+        var status: String
+        var environment: String?
+        var attempts: [Attempt]
+        var fixPackage: String?
+    }
+
+    @Test func aBrokenFstabFailsToBootTheRepairIsBootedAndTheAppliedDiskBoots() throws {
+        let directory = try TemporaryDirectory(prefix: "microvm")
+        let disk = try Self.disk(directory, Self.fstabTypo)
+        let before = try Self.sha256(disk)
+
+        // The broken disk does not boot: the console says why.
+        let broken = try Self.plainBoot(disk, in: directory)
+        let brokenVerdict = BootVerdict(console: broken.console, end: broken.run.end, emulated: true, excerpt: []).checks[0]
+        #expect(brokenVerdict.verdict == .failed)
+        #expect(broken.console.emergency, "\(broken.run.console.suffix(2000))")
+        #expect(broken.run.console.contains("Timed out waiting for device"))
+        #expect(broken.run.console.contains("/dev/disk/by-label/dtaa"))
+
+        // repair boots what it validates; the disk is only read.
+        let out = try TemporaryDirectory(prefix: "fixes")
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
+                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
+        #expect(result.status == 1, "\(result.stderr)")
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        #expect(output.environment == "microvm")
+        let validated = try #require(output.attempts.first { $0.validated })
+        let boot = try #require(validated.checks.first { $0.name == "boot" })
+        #expect(boot.status == "passed", "\(boot.detail)")
+        #expect(boot.evidence.contains { $0.contains("clarity-heal-probe") && $0.hasSuffix(" ready") })
+        #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
+        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
+
+        // Applied to the disk, it boots to its default target without the probe's layer.
+        let package = try #require(output.fixPackage)
+        do {
+            let mount = try ScenarioMount(image: disk, at: directory.path + "/mnt")
+            let apply = try Tool.run(Tool.clarityHeal, ["apply", package, "--root", mount.path, "--json"])
+            #expect([0, 1].contains(apply.status), "\(apply.stdout)\(apply.stderr)")
+        }
+        let repaired = try Self.plainBoot(disk, in: directory)
+        let checks = BootVerdict(console: repaired.console, end: repaired.run.end, emulated: true, excerpt: []).checks
+        #expect(checks.map(\.verdict) == [.passed, .passed], "\(repaired.run.console.suffix(3000))")
+    }
+
+    @Test func aSiteCheckThatFailsInsideTheGuestFailsTheValidation() throws {
+        let directory = try TemporaryDirectory(prefix: "microvm")
+        let disk = try Self.disk(directory) { copy in
+            try Self.fstabTypo(copy)
+            let checks = copy.at("/etc/clarity-heal/health.d")
+            try FileManager.default.createDirectory(atPath: checks, withIntermediateDirectories: true)
+            // A site check: the data disk must be mounted, which no fstab repair can give.
+            try "#!/bin/sh\nmountpoint -q /srv/data\n".write(toFile: checks + "/20-data-mounted", atomically: false, encoding: .utf8)
+            try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: checks + "/20-data-mounted")
+        }
+        let out = try TemporaryDirectory(prefix: "fixes")
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
+                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
+        #expect(result.status == 4, "\(result.stderr)")
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        #expect(output.status == "unrepairable")
+        let booted = output.attempts.filter { !$0.checks.isEmpty }
+        #expect(booted.count >= 1)
+        for attempt in booted {
+            let boot = try #require(attempt.checks.first { $0.name == "boot" })
+            #expect(boot.status == "failed")
+            #expect(boot.detail.hasPrefix("site check 20-data-mounted failed inside the guest (exit 1)"), "\(boot.detail)")
+            // The static checks passed: only the boot told.
+            #expect(attempt.checks.filter { $0.status == "failed" }.map(\.name) == ["boot"])
+        }
+    }
+
+    /// A strategy that passes every static check but breaks the boot (it also makes the
+    /// emergency target the default, which no detector reads): the engine restores the
+    /// clone and the next strategy is booted and validated.
+    struct BreaksTheBoot: RepairStrategy {
+        let descriptor = StrategyDescriptor(id: "test-breaks-the-boot",
+                                            title: "comment out the line and make emergency.target the default",
+                                            classes: [.fstabUnresolvableSource], risk: 1, sideEffects: "the boot ends in emergency mode",
+                                            priorEffectiveness: 0.9, estimatedSeconds: 1)
+        func unmetPrecondition(_ context: RepairContext) -> String? { nil }
+        func plan(_ context: RepairContext) throws -> [RepairOperation] {
+            let fstab = try context.root.files.text("/etc/fstab")
+            let lines = fstab.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.contains("LABEL=dtaa") ? "# " + $0 : String($0) }
+            return [.writeFile(path: "/etc/fstab", contents: Array(lines.joined(separator: "\n").utf8), mode: 0o644),
+                    .makeSymlink(path: "/etc/systemd/system/default.target", target: "/lib/systemd/system/emergency.target")]
+        }
+    }
+
+    @Test func aStrategyThatPassesTheStaticChecksButFailsTheBootIsRestoredAndTheNextIsBooted() throws {
+        let directory = try TemporaryDirectory(prefix: "microvm")
+        let disk = try Self.disk(directory, Self.fstabTypo)
+        let mounted = try ReadOnlyDisk(image: disk, scratch: directory.path + "/disks")
+        defer { mounted.release() }
+        let kernel = TestRoot.root + "/boot/vmlinuz-" + TestRoot.kernelVersion
+        var settings = MicroVMSettings()
+        settings.stabilitySeconds = 5
+        let environment = try MicroVMEnvironment(
+            lower: mounted.root, disk: disk, hypervisor: try Hypervisor.find(kernel: kernel, scratch: directory.path),
+            settings: settings, scratch: directory.path + "/env", logger: Logger(label: "test"))
+        defer { environment.tearDown() }
+        let context = DetectionContext(root: mounted.root, extraDevices: [disk])
+        let finding = try #require(DetectionEngine().run(context).findings.first { $0.failureClass == .fstabUnresolvableSource })
+
+        let engine = RepairEngine(candidates: { _ in [BreaksTheBoot(), FstabAddNofailStrategy()] })
+        let outcome = engine.repair(finding, in: environment, detection: context)
+
+        #expect(outcome.attempts.map(\.strategy) == ["test-breaks-the-boot", "fstab-add-nofail"])
+        let first = outcome.attempts[0]
+        #expect(!first.validated)
+        #expect(first.checks.filter { $0.verdict == .passed }.map(\.name)
+                == ["resolved", "no-regressions", "changes-declared", "core-boot-chain"])
+        let boot = try #require(first.checks.first { $0.name == "boot" })
+        #expect(boot.verdict == .failed)
+        #expect(boot.detail.hasPrefix("the guest dropped to systemd's emergency shell"), "\(boot.detail)")
+        #expect(first.notes.contains("clone restored"))
+        let repair = try #require(outcome.repair)
+        #expect(repair.strategy.id == "fstab-add-nofail")
+        #expect(repair.validation.checks.first { $0.name == "boot" }?.verdict == .passed)
+        // The package holds the second strategy's change only: the restore dropped the link.
+        #expect(repair.changes.modifiedPaths == ["/etc/fstab"])
+    }
+}
