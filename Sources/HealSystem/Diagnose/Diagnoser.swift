@@ -27,7 +27,9 @@ public struct Diagnoser: Sendable {
     }
 
     /// Diagnoses `context.root`.
-    public func run(_ context: DetectionContext) -> Diagnosis {
+    /// - Parameter booted: what a boot of the disk showed (`diagnose --boot`): its finding
+    ///   is the first step's, and the plan adapts to it as to a detector's.
+    public func run(_ context: DetectionContext, booted: BootObservation? = nil) -> Diagnosis {
         let root = context.root
         let entry = try? BootConfiguration.load(root).defaultEntry
         let defaultKernel = entry?.kernelVersion ?? KernelInventory.scan(root).first?.version
@@ -51,6 +53,17 @@ public struct Diagnoser: Sendable {
             return observation
         }
 
+        if let booted {
+            let step = PlannedStep(name: "boot the disk in QEMU", stage: booted.finding?.failureClass.stage ?? .bootloader,
+                                   probe: .booted, reason: "asked for (--boot)")
+            let found = booted.finding.map { [$0] } ?? []
+            findings += found
+            steps.append(DiagnosisStep(step: step, ran: ["a boot of the disk with its default entry"],
+                                       found: [Evidence(source: "boot", detail: booted.note)],
+                                       findings: found.map(\.failureClass), significant: !found.isEmpty))
+            _ = plan.adapt(to: found.map { Observation(finding: $0, panic: booted.panic, defaultKernel: defaultKernel) })
+        }
+
         while let step = plan.next() {
             context.logger.debug("diagnosis step", metadata: ["step": "\(step.name)"])
             switch step.probe {
@@ -72,6 +85,8 @@ public struct Diagnoser: Sendable {
                     context.logger.info("diagnosis plan adapted", metadata: [
                         "after": "\(step.name)", "next": "\(adapted.map(\.name).joined(separator: "; "))"])
                 }
+            case .booted:
+                continue  // taken above, never planned
             case .moduleFile(let module, let kernel), .moduleDependencies(let module, let kernel),
                  .moduleInInitramfs(let module, let kernel), .modulePackage(let module, let kernel):
                 let probe = ModuleProbe(root: root, module: module, kernel: kernel, initrd: entry?.initrd)

@@ -328,17 +328,9 @@ public struct RepairPipeline {
                 + "or a system mounted read-write, has no consistent block-level image; use --environment overlay"))
         }
         let kernel: String
-        do {
-            let configuration = try BootConfiguration.load(request.root)
-            guard let entry = configuration.defaultEntry, let path = entry.kernel else {
-                return .failure(.unbootable("its boot configuration has no default entry with a kernel"))
-            }
-            guard request.root.files.kind(request.root.canonical(path), followLast: true) == .regular else {
-                return .failure(.unbootable("the default entry's kernel \(path) is not on the disk"))
-            }
-            kernel = request.root.files.hostPath(request.root.canonical(path))
-        } catch {
-            return .failure(.unbootable("cannot read its boot configuration: \(error)"))
+        switch GuestBoot.defaultKernel(of: request.root) {
+        case .success(let path): kernel = path
+        case .failure(let reason): return .failure(reason)
         }
         do {
             try Paths.makeDirectory(request.scratch)
