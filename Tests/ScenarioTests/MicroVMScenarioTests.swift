@@ -141,7 +141,7 @@ import TestSupport
         let grub = try String(contentsOfFile: copy.at("/boot/grub/grub.cfg"), encoding: .utf8)
         try grub.replacingOccurrences(of: " ro console=ttyS0", with: " ro oops=panic console=ttyS0")
             .write(toFile: copy.at("/boot/grub/grub.cfg"), atomically: false, encoding: .utf8)
-        try BootloaderScenarioTests.editenv(copy, ["set", "clarity_heal_attempts=2"])
+        try BootScenario.editenv(copy, ["set", "clarity_heal_attempts=2"])
     }
 
     struct DiagnosisOutput: Decodable {
@@ -174,6 +174,22 @@ import TestSupport
         // The plan went on from the module the console named.
         #expect(diagnosis.steps.contains { $0.name.contains("clarity_oops") })
         #expect(try Self.sha256(disk) == before, "the boot wrote the disk")
+    }
+
+    @Test func aPanicSeenOnlyOnTheConsoleIsRepairedAndTheRepairBoots() throws {
+        let directory = try TemporaryDirectory(prefix: "microvm")
+        let disk = try Self.disk(directory, Self.panicsAtBoot)
+        let before = try Self.sha256(disk)
+        let out = try TemporaryDirectory(prefix: "fixes")
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
+                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        let validated = try #require(output.attempts.first { $0.validated }, "\(result.stdout)")
+        #expect(validated.strategy == "module-blacklist")
+        #expect(validated.checks.first { $0.name == "boot" }?.status == "passed", "\(validated.checks)")
+        #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
+        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
     }
 
     /// A strategy that passes every static check but breaks the boot (it also makes the

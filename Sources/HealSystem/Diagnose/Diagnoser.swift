@@ -45,6 +45,8 @@ public struct Diagnoser: Sendable {
             if finding.failureClass == .kernelPanic {
                 if crashes == nil { crashes = KernelPanicDetector.read(PstoreArchive(context), logger: context.logger).crashes }
                 panic = crashes?.first { finding.summary.hasPrefix($0.signature.summary) }?.signature
+                // A panic seen on a boot's console has no record: its crash came with it.
+                if panic == nil, finding == booted?.finding { panic = booted?.panic }
             }
             var observation = Observation(finding: finding, panic: panic, defaultKernel: defaultKernel)
             if let module = observation.attributes["module"], let facts = moduleFacts[KernelModules.normalized(module)] {
@@ -55,13 +57,13 @@ public struct Diagnoser: Sendable {
 
         if let booted {
             let step = PlannedStep(name: "boot the disk in QEMU", stage: booted.finding?.failureClass.stage ?? .bootloader,
-                                   probe: .booted, reason: "asked for (--boot)")
+                                   probe: .booted, reason: "a boot of the disk, before the offline steps")
             let found = booted.finding.map { [$0] } ?? []
             findings += found
             steps.append(DiagnosisStep(step: step, ran: ["a boot of the disk with its default entry"],
                                        found: [Evidence(source: "boot", detail: booted.note)],
                                        findings: found.map(\.failureClass), significant: !found.isEmpty))
-            _ = plan.adapt(to: found.map { Observation(finding: $0, panic: booted.panic, defaultKernel: defaultKernel) })
+            _ = plan.adapt(to: found.map(observe))
         }
 
         while let step = plan.next() {
