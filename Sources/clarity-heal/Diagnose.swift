@@ -14,22 +14,60 @@ extension ClarityHeal {
                 settles the root cause with the knowledge base: the built-in signatures plus
                 <root>/etc/clarity-heal/knowledge.d/*.json. Only reads: a bad config setting is
                 a warning (its default is used), an interrupted apply is reported, not finished.
+                With --disk IMAGE --boot, the disk is first booted in QEMU over a throwaway
+                layer (the disk is never written): a panic, an emergency shell, a root device
+                that never appeared or a hang on its console is the first finding, and the
+                diagnosis goes on from it.
                 Exits 0 when healthy, 1 when a root cause was found, 2 on a usage error or a bad
-                knowledge file, 3 when nothing was found but a step could not look.
+                knowledge file, 3 when nothing was found but a step could not look, or the boot
+                asked for could not be made.
                 """
         )
 
         @OptionGroup var global: GlobalOptions
         @OptionGroup var system: SystemOptions
 
+        @Option(name: .long, help: ArgumentHelp("A disk image or device holding the root, examined read-only (instead of --root).", valueName: "image"))
+        var disk: String?
+
+        @Flag(name: .long, help: "Boot the disk (--disk) in QEMU first and read the failure from its console.")
+        var boot = false
+
+        @Option(name: .long, help: ArgumentHelp("Scratch space for the disk's mount and the boot.", valueName: "dir"))
+        var scratch: String = "/var/tmp/clarity-heal"
+
         func validate() throws {
-            _ = try global.systemRoot()
+            if disk != nil && global.root != "/" {
+                throw ValidationError("give either --root or --disk, not both")
+            }
+            if boot && disk == nil {
+                throw ValidationError("--boot needs --disk: only a disk image or an unmounted device can be booted")
+            }
+            if let disk, FileReading.status(atPath: disk, followLinks: true) == nil {
+                throw ValidationError("cannot use --disk \(disk): it does not exist")
+            }
+            if disk == nil { _ = try global.systemRoot() }
         }
 
         func run() throws {
             global.bootstrapLogging()
             let logger = Logger(label: "clarity-heal.diagnose")
-            let root = try global.systemRoot()
+            var mountedDisk: ReadOnlyDisk?
+            defer { mountedDisk?.release() }
+            var devices = system.device
+            let root: SystemRoot
+            if let disk {
+                do {
+                    let mounted = try ReadOnlyDisk(image: disk, scratch: scratch)
+                    mountedDisk = mounted
+                    root = mounted.root
+                    devices.append(disk)
+                } catch {
+                    throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
+                }
+            } else {
+                root = try global.systemRoot()
+            }
             let config = SystemOptions.config(root)
             let knowledge: KnowledgeBase
             do {
@@ -38,9 +76,18 @@ extension ClarityHeal {
                 throw CommandFailure(.config, "\(error)", status: ExitStatus.usage)
             }
             let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(root))
-            let context = DetectionContext(root: root, thresholds: config.config.thresholds, extraDevices: system.device,
+            let context = DetectionContext(root: root, thresholds: config.config.thresholds, extraDevices: devices,
                                            pstoreDirectory: system.pstore, logger: logger)
-            let diagnosis = Diagnoser(knowledgeBase: knowledge).run(context)
+            var booted: BootObservation?
+            if boot, let disk {
+                do {
+                    booted = try DiagnosisBoot.observe(disk: disk, root: root, settings: config.config.microVM,
+                                                       scratch: scratch, logger: logger)
+                } catch {
+                    throw CommandFailure(.failed, "cannot boot \(disk): \(error)", status: ExitStatus.failedSafely)
+                }
+            }
+            let diagnosis = Diagnoser(knowledgeBase: knowledge).run(context, booted: booted)
             if global.json {
                 try printJSON(diagnosis, notes: notes)
             } else {

@@ -126,6 +126,72 @@ import TestSupport
         }
     }
 
+    /// A disk that panics on every boot: an out-of-tree module that Oopses in its init
+    /// (scripts/make-oops-module), loaded from modules-load.d, on a kernel line with
+    /// `oops=panic`; no crash record on the disk, only GRUB's attempt counter.
+    static func panicsAtBoot(_ copy: OverlayCopy) throws {
+        let module = try Tool.run(TestRoot.repository + "/scripts/make-oops-module", [])
+        try #require(module.status == 0, "make-oops-module: \(module.stderr)")
+        let tree = copy.at("/lib/modules/\(TestRoot.kernelVersion)")
+        try FileManager.default.createDirectory(atPath: tree + "/extra", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: module.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+                                         toPath: tree + "/extra/clarity_oops.ko")
+        try ScenarioDisk.run("/sbin/depmod", ["-b", copy.path, TestRoot.kernelVersion])
+        try "clarity_oops\n".write(toFile: copy.at("/etc/modules-load.d/clarity.conf"), atomically: false, encoding: .utf8)
+        let grub = try String(contentsOfFile: copy.at("/boot/grub/grub.cfg"), encoding: .utf8)
+        try grub.replacingOccurrences(of: " ro console=ttyS0", with: " ro oops=panic console=ttyS0")
+            .write(toFile: copy.at("/boot/grub/grub.cfg"), atomically: false, encoding: .utf8)
+        try BootScenario.editenv(copy, ["set", "clarity_heal_attempts=2"])
+    }
+
+    struct DiagnosisOutput: Decodable {
+        struct Cause: Decodable { var `class`: String; var specifics: [String: String] }
+        struct Step: Decodable { var name: String; var found: [Evidence] }
+        struct Evidence: Decodable { var source: String; var detail: String }
+        var rootCause: Cause?
+        var steps: [Step]
+    }
+
+    @Test func aDiskThatPanicsAtBootIsDiagnosedByBootingIt() throws {
+        let directory = try TemporaryDirectory(prefix: "microvm")
+        let disk = try Self.disk(directory, Self.panicsAtBoot)
+        let before = try Self.sha256(disk)
+
+        // The offline scan sees only the failed boots.
+        let offline = try Tool.run(Tool.clarityHeal, ["diagnose", "--disk", disk, "--scratch", directory.path + "/scratch", "--json"])
+        let scanned = try JSONDecoder().decode(DiagnosisOutput.self, from: Data(offline.stdout.utf8))
+        #expect(scanned.rootCause?.class != "kernel-panic", "\(offline.stdout)")
+
+        let booted = try Tool.run(Tool.clarityHeal, ["diagnose", "--disk", disk, "--boot", "--scratch", directory.path + "/scratch", "--json"])
+        #expect(booted.status == 1, "\(booted.stderr)")
+        let diagnosis = try JSONDecoder().decode(DiagnosisOutput.self, from: Data(booted.stdout.utf8))
+        let first = try #require(diagnosis.steps.first)
+        #expect(first.name == "boot the disk in QEMU")
+        #expect(first.found.first?.detail.hasPrefix("a boot of the disk panicked: Fatal exception") == true, "\(first.found)")
+        #expect(first.found.first?.detail.contains("(in module clarity_oops)") == true)
+        #expect(diagnosis.rootCause?.class == "kernel-panic", "\(booted.stdout)")
+        #expect(diagnosis.rootCause?.specifics["module"] == "clarity_oops")
+        // The plan went on from the module the console named.
+        #expect(diagnosis.steps.contains { $0.name.contains("clarity_oops") })
+        #expect(try Self.sha256(disk) == before, "the boot wrote the disk")
+    }
+
+    @Test func aPanicSeenOnlyOnTheConsoleIsRepairedAndTheRepairBoots() throws {
+        let directory = try TemporaryDirectory(prefix: "microvm")
+        let disk = try Self.disk(directory, Self.panicsAtBoot)
+        let before = try Self.sha256(disk)
+        let out = try TemporaryDirectory(prefix: "fixes")
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
+                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
+        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        let validated = try #require(output.attempts.first { $0.validated }, "\(result.stdout)")
+        #expect(validated.strategy == "module-blacklist")
+        #expect(validated.checks.first { $0.name == "boot" }?.status == "passed", "\(validated.checks)")
+        #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
+        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
+    }
+
     /// A strategy that passes every static check but breaks the boot (it also makes the
     /// emergency target the default, which no detector reads): the engine restores the
     /// clone and the next strategy is booted and validated.

@@ -43,7 +43,7 @@ struct VerifyTests {
 
     struct Output: Decodable {
         struct Verification: Decodable {
-            struct Check: Decodable { var name: String; var verdict: String; var detail: String }
+            struct Check: Decodable { var name: String; var status: String; var detail: String }
             var status: String
             var fix: String?
             var attempt: Int?
@@ -79,7 +79,7 @@ struct VerifyTests {
         #expect(output.status == "good")
         #expect(output.fix == scenario.package.manifest.id)
         #expect(output.checks.map(\.name) == ["resolved", "core-boot-chain", "failed-units"])
-        #expect(output.checks.filter { $0.verdict == "failed" }.isEmpty, "\(output.checks)")
+        #expect(output.checks.filter { $0.status == "failed" }.isEmpty, "\(output.checks)")
         #expect(output.bootCounterReset == "/boot/grub/grubenv")
 
         #expect(try VerifyFlag.read(root: SystemRoot(copy.path)) == nil, "the flag is cleared")

@@ -10,6 +10,8 @@ public enum Probe: Sendable, Hashable, Codable {
     case moduleInInitramfs(module: String, kernel: String)
     /// Which installed package ships the module's file (dpkg's `*.list`).
     case modulePackage(module: String, kernel: String)
+    /// A boot of the disk in QEMU (`diagnose --boot`); never planned, run before the plan.
+    case booted
 }
 
 /// One step of a plan: what it is called, its stage, what it runs, and why it was added

@@ -14,6 +14,9 @@ public struct DetectionContext: Sendable {
     /// True when the run is on the boot path of the boot being counted (initramfs or
     /// early userspace): the boot in progress is not a failed attempt yet.
     public var countsCurrentBoot: Bool
+    /// Crashes seen on the console of a boot of the disk (`diagnose --boot`, or the
+    /// pipeline's own diagnosis boot): no record of them is on the disk.
+    public var bootCrashes: [PanicSignature] = []
     public var runner: any CommandRunner
     public var logger: Logger
 

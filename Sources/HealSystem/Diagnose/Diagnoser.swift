@@ -27,7 +27,9 @@ public struct Diagnoser: Sendable {
     }
 
     /// Diagnoses `context.root`.
-    public func run(_ context: DetectionContext) -> Diagnosis {
+    /// - Parameter booted: what a boot of the disk showed (`diagnose --boot`): its finding
+    ///   is the first step's, and the plan adapts to it as to a detector's.
+    public func run(_ context: DetectionContext, booted: BootObservation? = nil) -> Diagnosis {
         let root = context.root
         let entry = try? BootConfiguration.load(root).defaultEntry
         let defaultKernel = entry?.kernelVersion ?? KernelInventory.scan(root).first?.version
@@ -43,12 +45,25 @@ public struct Diagnoser: Sendable {
             if finding.failureClass == .kernelPanic {
                 if crashes == nil { crashes = KernelPanicDetector.read(PstoreArchive(context), logger: context.logger).crashes }
                 panic = crashes?.first { finding.summary.hasPrefix($0.signature.summary) }?.signature
+                // A panic seen on a boot's console has no record: its crash came with it.
+                if panic == nil, finding == booted?.finding { panic = booted?.panic }
             }
             var observation = Observation(finding: finding, panic: panic, defaultKernel: defaultKernel)
             if let module = observation.attributes["module"], let facts = moduleFacts[KernelModules.normalized(module)] {
                 observation.attributes.merge(facts) { old, _ in old }
             }
             return observation
+        }
+
+        if let booted {
+            let step = PlannedStep(name: "boot the disk in QEMU", stage: booted.finding?.failureClass.stage ?? .bootloader,
+                                   probe: .booted, reason: "a boot of the disk, before the offline steps")
+            let found = booted.finding.map { [$0] } ?? []
+            findings += found
+            steps.append(DiagnosisStep(step: step, ran: ["a boot of the disk with its default entry"],
+                                       found: [Evidence(source: "boot", detail: booted.note)],
+                                       findings: found.map(\.failureClass), significant: !found.isEmpty))
+            _ = plan.adapt(to: found.map(observe))
         }
 
         while let step = plan.next() {
@@ -72,6 +87,8 @@ public struct Diagnoser: Sendable {
                     context.logger.info("diagnosis plan adapted", metadata: [
                         "after": "\(step.name)", "next": "\(adapted.map(\.name).joined(separator: "; "))"])
                 }
+            case .booted:
+                continue  // taken above, never planned
             case .moduleFile(let module, let kernel), .moduleDependencies(let module, let kernel),
                  .moduleInInitramfs(let module, let kernel), .modulePackage(let module, let kernel):
                 let probe = ModuleProbe(root: root, module: module, kernel: kernel, initrd: entry?.initrd)

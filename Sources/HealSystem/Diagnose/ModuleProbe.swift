@@ -35,7 +35,7 @@ struct ModuleProbe {
         case .moduleDependencies: dependencies()
         case .moduleInInitramfs: inInitramfs()
         case .modulePackage: package()
-        case .detectors: Outcome(ran: [], found: [], significant: false, attributes: [:])
+        case .detectors, .booted: Outcome(ran: [], found: [], significant: false, attributes: [:])
         }
     }
 

@@ -63,6 +63,33 @@ public struct GuestBoot {
         public var console: GuestConsole
         /// Where the console log was kept (in the request's folder).
         public var consolePath: String
+
+        /// The console lines that say most: around a panic or the emergency shell's
+        /// banner, else the last 40.
+        public var excerpt: [String] {
+            let text = run.console
+            if console.panic != nil { return GuestConsole.excerpt(text, around: "Kernel panic - not syncing") }
+            if console.emergency { return GuestConsole.excerpt(text, around: "emergency mode") }
+            return GuestConsole.excerpt(text, lines: 40)
+        }
+    }
+
+    /// The host path of the kernel of `root`'s default entry (to probe KVM with), or why
+    /// the root cannot be booted.
+    public static func defaultKernel(of root: SystemRoot) -> Swift.Result<String, MicroVMError> {
+        do {
+            let configuration = try BootConfiguration.load(root)
+            guard let entry = configuration.defaultEntry, let path = entry.kernel else {
+                return .failure(.unbootable("its boot configuration has no default entry with a kernel"))
+            }
+            let canonical = root.canonical(path)
+            guard root.files.kind(canonical, followLast: true) == .regular else {
+                return .failure(.unbootable("the default entry's kernel \(path) is not on the disk"))
+            }
+            return .success(root.files.hostPath(canonical))
+        } catch {
+            return .failure(.unbootable("cannot read its boot configuration: \(error)"))
+        }
     }
 
     /// What one boot prepared in its layer.

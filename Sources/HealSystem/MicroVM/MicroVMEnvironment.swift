@@ -136,10 +136,7 @@ public final class MicroVMEnvironment: Environment, BootValidating {
             memoryMiB: Self.memory(settings), cpus: Self.cpus(settings),
             deadlineSeconds: settings.bootTimeoutSeconds, runner: runner, logger: logger)
         let outcome = try GuestBoot.boot(request)
-        let text = outcome.run.console
-        lastConsole = outcome.console.panic != nil ? GuestConsole.excerpt(text, around: "Kernel panic - not syncing")
-            : outcome.console.emergency ? GuestConsole.excerpt(text, around: "emergency mode")
-            : GuestConsole.excerpt(text, lines: 40)
+        lastConsole = outcome.excerpt
         return outcome
     }
 

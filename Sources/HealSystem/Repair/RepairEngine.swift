@@ -51,10 +51,11 @@ public struct RepairEngine: Sendable {
 
         for strategy in candidates(finding.failureClass) {
             let id = strategy.descriptor.id
-            let repairContext = RepairContext(root: environment.root, finding: finding,
+            var repairContext = RepairContext(root: environment.root, finding: finding,
                                               extraDevices: detection.extraDevices, thresholds: detection.thresholds,
                                               runner: detection.runner,
                                               logger: logger)
+            repairContext.bootCrashes = detection.bootCrashes
             if let reason = strategy.unmetPrecondition(repairContext) {
                 logger.info("strategy skipped", metadata: ["strategy": "\(id)", "reason": "\(reason)"])
                 attempts.append(.init(strategy: id, validated: false, notes: ["precondition not met: \(reason)"], operations: []))

@@ -66,6 +66,8 @@ public struct RepairPipeline {
         public var clock: any Clock
         public var runner: any CommandRunner
         public var logger: Logger
+        /// Crashes a diagnosis boot saw on the console (set by the pipeline).
+        var bootCrashes: [PanicSignature] = []
 
         public init(root: SystemRoot, devices: [String] = [], thresholds: Thresholds = Thresholds(),
                     pstoreDirectory: String? = nil, countsCurrentBoot: Bool = false,
@@ -94,8 +96,10 @@ public struct RepairPipeline {
 
         /// How the pipeline detects on the root (and, with the root replaced, on the clone).
         var detection: DetectionContext {
-            DetectionContext(root: root, thresholds: thresholds, extraDevices: devices, pstoreDirectory: pstoreDirectory,
-                             countsCurrentBoot: countsCurrentBoot, runner: runner, logger: logger)
+            var context = DetectionContext(root: root, thresholds: thresholds, extraDevices: devices, pstoreDirectory: pstoreDirectory,
+                                           countsCurrentBoot: countsCurrentBoot, runner: runner, logger: logger)
+            context.bootCrashes = bootCrashes
+            return context
         }
     }
 
@@ -182,9 +186,22 @@ public struct RepairPipeline {
     }
 
     /// Detects and diagnoses the root; returns the diagnosis, every finding once, and the
-    /// one to repair.
-    private func select(_ request: Request) -> (diagnosis: Diagnosis, findings: [Finding], finding: Finding?) {
-        let diagnosis = Diagnoser(detectors: validator.detectors).run(request.detection)
+    /// one to repair. When only the boot counter says the disk fails to boot, the disk is
+    /// booted (when the request may boot it) and the diagnosis starts from its console.
+    private func select(_ request: inout Request) -> (diagnosis: Diagnosis, findings: [Finding], finding: Finding?) {
+        var diagnosis = Diagnoser(detectors: validator.detectors).run(request.detection)
+        let classes = Set(([diagnosis.rootCause?.failureClass].compactMap { $0 }) + diagnosis.otherFindings.map(\.failureClass))
+        if classes == [.bootFailures], let disk = request.disk, [.auto, .microvm].contains(request.environment) {
+            request.logger.notice("only the boot counter says the disk fails to boot: booting it to see why")
+            do {
+                let booted = try DiagnosisBoot.observe(disk: disk, root: request.root, settings: request.microVM,
+                                                       scratch: request.scratch, runner: request.runner, logger: request.logger)
+                request.bootCrashes = booted.panic.map { [$0] } ?? []
+                diagnosis = Diagnoser(detectors: validator.detectors).run(request.detection, booted: booted)
+            } catch {
+                request.logger.notice("the disk could not be booted to diagnose it", metadata: ["reason": "\(error)"])
+            }
+        }
         var findings: [Finding] = []
         for finding in (diagnosis.rootCause?.findings ?? []) + diagnosis.otherFindings where !findings.contains(finding) {
             findings.append(finding)
@@ -205,7 +222,8 @@ public struct RepairPipeline {
     /// - Throws: `RepairPipeline.Error` when the clone cannot be made or the package cannot
     ///   be written; the examined root is unchanged either way.
     public func run(_ request: Request) throws(RepairPipeline.Error) -> Result {
-        let (diagnosis, findings, selected) = select(request)
+        var request = request
+        let (diagnosis, findings, selected) = select(&request)
         guard let finding = selected else {
             // "Healthy" only when every step could look (a separate /boot that is not
             // mounted hides the whole boot chain). Verify's retry asks about one class and
@@ -328,17 +346,9 @@ public struct RepairPipeline {
                 + "or a system mounted read-write, has no consistent block-level image; use --environment overlay"))
         }
         let kernel: String
-        do {
-            let configuration = try BootConfiguration.load(request.root)
-            guard let entry = configuration.defaultEntry, let path = entry.kernel else {
-                return .failure(.unbootable("its boot configuration has no default entry with a kernel"))
-            }
-            guard request.root.files.kind(request.root.canonical(path), followLast: true) == .regular else {
-                return .failure(.unbootable("the default entry's kernel \(path) is not on the disk"))
-            }
-            kernel = request.root.files.hostPath(request.root.canonical(path))
-        } catch {
-            return .failure(.unbootable("cannot read its boot configuration: \(error)"))
+        switch GuestBoot.defaultKernel(of: request.root) {
+        case .success(let path): kernel = path
+        case .failure(let reason): return .failure(reason)
         }
         do {
             try Paths.makeDirectory(request.scratch)
@@ -385,11 +395,13 @@ extension RepairPipeline {
 
     /// The finding the pipeline would repair and the plan of every strategy it would try.
     public func plans(_ request: Request) -> DryRun {
-        guard let finding = select(request).finding else {
+        var request = request
+        guard let finding = select(&request).finding else {
             return DryRun(root: request.root.path, finding: nil, candidates: [])
         }
-        let context = RepairContext(root: request.root, finding: finding, extraDevices: request.devices,
+        var context = RepairContext(root: request.root, finding: finding, extraDevices: request.devices,
                                     thresholds: request.thresholds, runner: request.runner, logger: request.logger)
+        context.bootCrashes = request.bootCrashes
         let candidates = ranked(request)(finding.failureClass).map { strategy in
             if let reason = strategy.unmetPrecondition(context) {
                 return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: reason, operations: [], planError: nil)

@@ -12,6 +12,8 @@ public struct RepairContext: Sendable {
     public var extraDevices: [String]
     /// The configured thresholds (a cleanup must bring usage below them).
     public var thresholds: Thresholds
+    /// Crashes seen on the console of a boot of the disk, with no record on the disk.
+    public var bootCrashes: [PanicSignature] = []
     public var runner: any CommandRunner
     public var logger: Logger
 

@@ -26,10 +26,12 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
 
     public init() {}
 
-    /// The crashes of the finding that name a faulting module, with the archive read.
+    /// The crashes of the finding that name a faulting module, with the archive read, and
+    /// those a boot of the disk showed on its console (they have no record).
     func crashes(_ context: RepairContext) -> [KernelPanicDetector.Crash] {
         let reading = KernelPanicDetector.read(PstoreArchive(root: context.root), logger: context.logger)
-        let withModule = reading.crashes.filter { $0.signature.faultingModule != nil }
+        let booted = context.bootCrashes.map { KernelPanicDetector.Crash(signature: $0, records: []) }
+        let withModule = (reading.crashes + booted).filter { $0.signature.faultingModule != nil }
         // The crash this finding reports, when it can be told apart; else every crash
         // that names a module.
         let matching = withModule.filter { KernelPanicDetector.finding(for: $0, notes: []).summary == context.finding.summary }
@@ -53,7 +55,7 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
 
     public func unmetPrecondition(_ context: RepairContext) -> String? {
         let found = crashes(context)
-        guard !found.isEmpty else { return "no crash in pstore names a faulting module" }
+        guard !found.isEmpty else { return "no crash in pstore or on a boot's console names a faulting module" }
         if let entry = try? BootConfiguration.load(context.root).defaultEntry {
             let needed = Self.bootModules(context.root, entry: entry)
             let modules = found.compactMap(\.signature.faultingModule).map(ModuleBlacklistConfig.normalized)
@@ -72,7 +74,7 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
         for name in found.compactMap(\.signature.faultingModule).map(ModuleBlacklistConfig.normalized) where !modules.contains(name) {
             modules.append(name)
         }
-        guard !modules.isEmpty else { throw fail("no crash in pstore names a faulting module") }
+        guard !modules.isEmpty else { throw fail("no crash in pstore or on a boot's console names a faulting module") }
 
         var operations: [RepairOperation] = []
         let existing = try? root.files.text(ModuleBlacklistConfig.path)
