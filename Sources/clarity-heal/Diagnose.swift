@@ -27,8 +27,7 @@ extension ClarityHeal {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var system: SystemOptions
 
-        @Option(name: .long, help: ArgumentHelp("A disk image or device holding the root, examined read-only (instead of --root).", valueName: "image"))
-        var disk: String?
+        @OptionGroup var diskOption: DiskOptions
 
         @Flag(name: .long, help: "Boot the disk (--disk) in QEMU first and read the failure from its console.")
         var boot = false
@@ -37,16 +36,10 @@ extension ClarityHeal {
         var scratch: String = "/var/tmp/clarity-heal"
 
         func validate() throws {
-            if disk != nil && global.root != "/" {
-                throw ValidationError("give either --root or --disk, not both")
-            }
-            if boot && disk == nil {
+            if boot && diskOption.disk == nil {
                 throw ValidationError("--boot needs --disk: only a disk image or an unmounted device can be booted")
             }
-            if let disk, FileReading.status(atPath: disk, followLinks: true) == nil {
-                throw ValidationError("cannot use --disk \(disk): it does not exist")
-            }
-            if disk == nil { _ = try global.systemRoot() }
+            try diskOption.validate(global)
         }
 
         func run() throws {
@@ -55,19 +48,7 @@ extension ClarityHeal {
             var mountedDisk: ReadOnlyDisk?
             defer { mountedDisk?.release() }
             var devices = system.device
-            let root: SystemRoot
-            if let disk {
-                do {
-                    let mounted = try ReadOnlyDisk(image: disk, scratch: scratch)
-                    mountedDisk = mounted
-                    root = mounted.root
-                    devices.append(disk)
-                } catch {
-                    throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
-                }
-            } else {
-                root = try global.systemRoot()
-            }
+            let root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
             let config = SystemOptions.config(root)
             let knowledge: KnowledgeBase
             do {
@@ -79,7 +60,7 @@ extension ClarityHeal {
             let context = DetectionContext(root: root, thresholds: config.config.thresholds, extraDevices: devices,
                                            pstoreDirectory: system.pstore, logger: logger)
             var booted: BootObservation?
-            if boot, let disk {
+            if boot, let disk = diskOption.disk {
                 do {
                     booted = try DiagnosisBoot.observe(disk: disk, root: root, settings: config.config.microVM,
                                                        scratch: scratch, logger: logger)

@@ -22,8 +22,7 @@ extension ClarityHeal {
         @OptionGroup var global: GlobalOptions
         @OptionGroup var system: SystemOptions
 
-        @Option(name: .long, help: ArgumentHelp("A disk image or device holding the root, examined read-only (instead of --root).", valueName: "image"))
-        var disk: String?
+        @OptionGroup var diskOption: DiskOptions
 
         @Option(name: .long, help: "Where to try repairs: auto (with --disk the microVM when QEMU is here and the disk has a bootable entry; else overlay, else copy), overlay, copy or microvm (boots each repair; needs --disk).")
         var environment: RepairPipeline.EnvironmentChoice = .auto
@@ -38,13 +37,7 @@ extension ClarityHeal {
         var dryRun = false
 
         func validate() throws {
-            if disk != nil && global.root != "/" {
-                throw ValidationError("give either --root or --disk, not both")
-            }
-            if let disk, FileReading.status(atPath: disk, followLinks: true) == nil {
-                throw ValidationError("cannot use --disk \(disk): it does not exist")
-            }
-            if disk == nil { _ = try global.systemRoot() }
+            try diskOption.validate(global)
         }
 
         func run() throws {
@@ -53,24 +46,12 @@ extension ClarityHeal {
             var mountedDisk: ReadOnlyDisk?
             defer { mountedDisk?.release() }
             var devices = system.device
-            let root: SystemRoot
-            if let disk {
-                do {
-                    let mounted = try ReadOnlyDisk(image: disk, scratch: scratch)
-                    mountedDisk = mounted
-                    root = mounted.root
-                    devices.append(disk)
-                } catch {
-                    throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
-                }
-            } else {
-                root = try global.systemRoot()
-            }
+            let root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
             let config = SystemOptions.config(root)
             let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(root))
             let request = RepairPipeline.Request(root: root, devices: devices, thresholds: config.config.thresholds,
                                                  pstoreDirectory: system.pstore, environment: environment,
-                                                 disk: disk, microVM: config.config.microVM,
+                                                 disk: diskOption.disk, microVM: config.config.microVM,
                                                  scratch: scratch, out: .folder(out), clock: ClarityHeal.clock, logger: logger)
             if dryRun {
                 let plans = RepairPipeline().plans(request)

@@ -60,6 +60,13 @@ import TestSupport
         var fixPackage: String?
     }
 
+    /// `repair --disk DISK --environment microvm --json`: its exit status and document.
+    static func repair(_ disk: String, out: TemporaryDirectory, in directory: TemporaryDirectory) throws -> (status: Int32, output: Output, text: String) {
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
+                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
+        return (result.status, try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8)), result.stdout + result.stderr)
+    }
+
     @Test func aBrokenFstabFailsToBootTheRepairIsBootedAndTheAppliedDiskBoots() throws {
         let directory = try TemporaryDirectory(prefix: "microvm")
         let disk = try Self.disk(directory, Self.fstabTypo)
@@ -75,10 +82,8 @@ import TestSupport
 
         // repair boots what it validates; the disk is only read.
         let out = try TemporaryDirectory(prefix: "fixes")
-        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
-                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
-        #expect(result.status == 1, "\(result.stderr)")
-        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
+        #expect(status == 1, "\(text)")
         #expect(output.environment == "microvm")
         let validated = try #require(output.attempts.first { $0.validated })
         let boot = try #require(validated.checks.first { $0.name == "boot" })
@@ -110,10 +115,8 @@ import TestSupport
             try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: checks + "/20-data-mounted")
         }
         let out = try TemporaryDirectory(prefix: "fixes")
-        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
-                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
-        #expect(result.status == 4, "\(result.stderr)")
-        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
+        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
+        #expect(status == 4, "\(text)")
         #expect(output.status == "unrepairable")
         let booted = output.attempts.filter { !$0.checks.isEmpty }
         #expect(booted.count >= 1)
@@ -181,11 +184,9 @@ import TestSupport
         let disk = try Self.disk(directory, Self.panicsAtBoot)
         let before = try Self.sha256(disk)
         let out = try TemporaryDirectory(prefix: "fixes")
-        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
-                                                     "--out", out.path, "--scratch", directory.path + "/scratch", "--json"])
-        #expect(result.status == 1, "\(result.stdout)\(result.stderr)")
-        let output = try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8))
-        let validated = try #require(output.attempts.first { $0.validated }, "\(result.stdout)")
+        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
+        #expect(status == 1, "\(text)")
+        let validated = try #require(output.attempts.first { $0.validated }, "\(text)")
         #expect(validated.strategy == "module-blacklist")
         #expect(validated.checks.first { $0.name == "boot" }?.status == "passed", "\(validated.checks)")
         #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")

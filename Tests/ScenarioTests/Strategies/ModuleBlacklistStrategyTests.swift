@@ -81,7 +81,7 @@ struct ModuleBlacklistStrategyTests {
     @Test func crashWithoutAModuleIsLeftToTheLastGoodKernel() throws {
         let repair = try KernelRepairCase { copy in try Self.archive("panic-sysrq", in: copy) }
         let finding = try repair.finding(.kernelPanic)
-        #expect(ModuleBlacklistStrategy().unmetPrecondition(repair.context(finding)) == "no crash in pstore names a faulting module")
+        #expect(ModuleBlacklistStrategy().unmetPrecondition(repair.context(finding)) == "no crash in pstore or on a boot's console names a faulting module")
         // Only one kernel here: the fallback cannot run either, and says why.
         #expect(LastGoodKernelStrategy().unmetPrecondition(repair.context(finding))?.hasPrefix("no other kernel") == true)
     }
