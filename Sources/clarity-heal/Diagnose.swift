@@ -76,6 +76,8 @@ extension ClarityHeal {
             }
             if diagnosis.rootCause != nil { throw ExitStatus.findings }
             if !diagnosis.errors.isEmpty { throw ExitStatus.failedSafely }
+            // The boot asked for said nothing (QEMU failed, TCG ran out of time): not healthy.
+            if booted?.judged == false { throw ExitStatus.failedSafely }
         }
     }
 }

@@ -17,6 +17,9 @@ public struct BootObservation: Sendable, Hashable, Codable {
     public var panic: PanicSignature?
     /// What the boot showed, in one line.
     public var note: String
+    /// Whether the boot said anything about the disk: false when QEMU failed or the time
+    /// ran out under TCG.
+    public var judged = true
 
     public init(console: GuestConsole, end: GuestEnd, emulated: Bool, excerpt: [String], source: String) {
         panic = console.panicSignature
@@ -42,10 +45,12 @@ public struct BootObservation: Sendable, Hashable, Codable {
         } else {
             switch end {
             case .deadline(let seconds) where emulated:
+                judged = false
                 outcome = (nil, "no verdict after \(seconds) s under TCG (emulation): nothing is concluded from it")
             case .deadline(let seconds):
                 outcome = found(.bootFailures, "a boot of the disk hung: no default target after \(seconds) s under KVM")
             case .qemuFailed(let message):
+                judged = false
                 outcome = (nil, "QEMU failed, the disk was not judged: \(message)")
             case .consoleFlood(let bytes):
                 outcome = found(.bootFailures, "a boot of the disk flooded its console (\(bytes) bytes) before its default target")

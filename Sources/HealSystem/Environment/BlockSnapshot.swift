@@ -50,7 +50,9 @@ public final class BlockSnapshot {
     public init(base: String, directory: String, runner: any CommandRunner = SpawnCommandRunner())
         throws(BlockSnapshot.Error)
     {
-        self.base = base
+        // Absolute: qemu-img records the backing file in the overlay, and a relative one
+        // is taken relative to the overlay's folder by whoever opens it next (a guest boot).
+        self.base = FileReading.absolute(base)
         self.directory = directory
         self.runner = runner
         overlay = directory + "/overlay.qcow2"

@@ -193,3 +193,39 @@ enum ConsoleFixture {
         #expect(config.resetToDefault(section: "MicroVM", key: "Accelerator") == "auto")
     }
 }
+
+@Suite struct BootObservationTests {
+    @Test func aPanicPointsToTheClassItsTextNames() throws {
+        let console = GuestConsole(text: try ConsoleFixture.text("vfs-panic"), nonce: "x")
+        let observed = BootObservation(console: console, end: .exited, emulated: true, excerpt: ["line"], source: "console")
+        #expect(observed.finding?.failureClass == console.panicSignature?.hint ?? .kernelPanic)
+        #expect(observed.finding?.summary.hasPrefix("a boot of the disk panicked: VFS: Unable to mount root fs") == true)
+        #expect(observed.finding?.evidence == [Evidence(source: "console", detail: "line")])
+        #expect(observed.judged)
+    }
+
+    @Test func theEmergencyShellAndAMissingRootAreFindings() throws {
+        let emergency = BootObservation(console: GuestConsole(text: try ConsoleFixture.text("emergency"), nonce: "x"),
+                                        end: .exited, emulated: true, excerpt: [], source: "console")
+        #expect(emergency.finding?.failureClass == .unitFailures)
+        let missing = BootObservation(console: GuestConsole(text: try ConsoleFixture.text("root-missing"), nonce: "x"),
+                                      end: .exited, emulated: true, excerpt: [], source: "console")
+        #expect(missing.finding?.failureClass == .rootDeviceMismatch)
+        #expect(missing.finding?.summary == "a boot of the disk waited in vain for its root device UUID=00000000-0000-4000-8000-000000000000")
+    }
+
+    @Test func whatJudgesNothingMakesNoFindingAndSaysSo() {
+        let qemu = BootObservation(console: GuestConsole(), end: .qemuFailed("exit status 1: no backing file"),
+                                   emulated: true, excerpt: [], source: "console")
+        #expect(qemu.finding == nil && !qemu.judged)
+        let tcg = BootObservation(console: GuestConsole(), end: .deadline(seconds: 600), emulated: true, excerpt: [], source: "console")
+        #expect(tcg.finding == nil && !tcg.judged)
+        let kvm = BootObservation(console: GuestConsole(), end: .deadline(seconds: 150), emulated: false, excerpt: [], source: "console")
+        #expect(kvm.finding?.failureClass == .bootFailures && kvm.judged)
+        var clean = GuestConsole()
+        clean.reachedTarget = "multi-user.target"
+        let booted = BootObservation(console: clean, end: .exited, emulated: true, excerpt: [], source: "console")
+        #expect(booted.finding == nil && booted.judged)
+        #expect(booted.note == "the disk booted to multi-user.target with no failed unit")
+    }
+}
