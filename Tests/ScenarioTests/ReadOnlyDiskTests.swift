@@ -112,4 +112,38 @@ struct ReadOnlyDiskTests {
         }
         #expect(folder.description == "cannot attach \(directory.path) to a read-only loop device: neither a block device nor an image file")
     }
+
+    /// Disks that cannot be examined: `repair --disk` and `diagnose --disk` say what the
+    /// disk is and what a person can do, exit 3, and leave its bytes as they were.
+    @Test(arguments: [
+        ("blank", "it holds no filesystem or partition table that libblkid knows"),
+        ("partitioned", "it holds a dos partition table, not a filesystem: give the partition that holds the root"),
+        ("luks", "it is encrypted (LUKS): clarity-heal cannot read it without its key"),
+    ])
+    func aDiskThatCannotBeMountedIsNamedForWhatItIs(kind: String, message: String) throws {
+        let directory = try TemporaryDirectory(prefix: "baddisk")
+        let image = directory.path + "/disk.img"
+        try ScenarioDisk.run("truncate", ["-s", "32M", image])
+        switch kind {
+        case "partitioned":
+            let table = directory.path + "/table"
+            try "label: dos\n,,L\n".write(toFile: table, atomically: false, encoding: .utf8)
+            try ScenarioDisk.run("sh", ["-c", "sfdisk -q \(image) < \(table)"])
+        case "luks":
+            let key = directory.path + "/key"
+            try "not a real secret".write(toFile: key, atomically: false, encoding: .utf8)
+            try ScenarioDisk.run("cryptsetup", ["luksFormat", "--batch-mode", "--type", "luks2", "--pbkdf", "pbkdf2",
+                                                "--pbkdf-force-iterations", "1000", "--key-file", key, image])
+        default:
+            break
+        }
+        let before = try Self.sha256(image)
+        for command in ["repair", "diagnose"] {
+            let result = try Tool.run(Tool.clarityHeal, [command, "--disk", image, "--scratch", directory.path + "/scratch", "--json"])
+            #expect(result.status == 3, "\(command): \(result.stdout)\(result.stderr)")
+            #expect(result.stdout.contains(message), "\(command): \(result.stdout)")
+        }
+        #expect(try Self.sha256(image) == before)
+        #expect(try Self.loops(of: image).isEmpty)
+    }
 }

@@ -76,7 +76,8 @@ public final class ReadOnlyDisk {
                     throw .mount(image: image, reason: "\(error)")
                 }
                 guard result.succeeded else {
-                    throw .mount(image: image, reason: Self.lastLine(result) ?? "mount exited \(result.status)")
+                    throw .mount(image: image, reason: Self.unmountable(loop.device)
+                        ?? Self.lastLine(result) ?? "mount exited \(result.status)")
                 }
                 return loop.device
             }
@@ -174,6 +175,30 @@ public final class ReadOnlyDisk {
     private static func nextDisk() -> Int {
         disks += 1
         return disks
+    }
+
+    /// Why a disk that `mount` refused cannot be examined, and what a person can do, when
+    /// its signature says (libblkid, read through the read-only loop device): an encrypted
+    /// volume, a partition table instead of a filesystem, nothing known at all.
+    static func unmountable(_ device: String) -> String? {
+        let info: BlockInfo?
+        do {
+            info = try BlockProbe.identify(device)
+        } catch {
+            return nil
+        }
+        guard let info else {
+            return "it holds no filesystem or partition table that libblkid knows (blank, damaged or foreign); nothing was changed"
+        }
+        if info.type == "crypto_LUKS" {
+            return "it is encrypted (LUKS): clarity-heal cannot read it without its key. Unlock it first "
+                + "(cryptsetup open DISK NAME) and give /dev/mapper/NAME to --disk"
+        }
+        if info.type == nil, let table = info.partitionTableType {
+            return "it holds a \(table) partition table, not a filesystem: give the partition that holds the root "
+                + "(losetup --find --show --partscan DISK, then --disk /dev/loopNpM)"
+        }
+        return nil
     }
 
     private static func lastLine(_ result: CommandResult) -> String? {
