@@ -143,8 +143,14 @@ extension GrubEnvBlock {
 
     private struct Scan {
         var lines: [Line] = []
+        /// The first problem: what a strict read reports.
         var error: Error?
         var problems: [Error] = []
+
+        mutating func record(_ problem: Error) {
+            if error == nil { error = problem }
+            problems.append(problem)
+        }
     }
 
     private static let newline = UInt8(ascii: "\n")
@@ -159,8 +165,7 @@ extension GrubEnvBlock {
         if bytes.starts(with: signature) {
             p = signature.count
         } else {
-            scan.error = .badHeader
-            scan.problems.append(.badHeader)
+            scan.record(.badHeader)
             if !lenient { return scan }
             // Salvage: skip the damaged first line.
             while p < bytes.count && bytes[p] != newline { p += 1 }
@@ -178,8 +183,7 @@ extension GrubEnvBlock {
             // starts, never past `start`, and within a file shorter than the header.
             let lineNumber = 2 + bytes[p..<start].filter { $0 == newline }.count
             let error = Error.unterminatedLine(line: lineNumber, offset: start)
-            if scan.error == nil { scan.error = error }
-            scan.problems.append(error)
+            scan.record(error)
             end = start
         }
         var lineNumber = 1
@@ -194,8 +198,7 @@ extension GrubEnvBlock {
                 while q < end && bytes[q] != newline { q += bytes[q] == backslash ? 2 : 1 }
                 if q >= end {
                     let error = Error.unterminatedLine(line: lineNumber, offset: start)
-                    if scan.error == nil { scan.error = error }
-                    scan.problems.append(error)
+                    scan.record(error)
                     if !lenient { return scan }
                     break
                 }
@@ -208,8 +211,7 @@ extension GrubEnvBlock {
             while q < end && bytes[q] != equals && bytes[q] != newline { q += 1 }
             if q >= end || bytes[q] == newline {
                 let error = Error.unparsableLine(line: lineNumber, offset: start)
-                if scan.error == nil { scan.error = error }
-                scan.problems.append(error)
+                scan.record(error)
                 if !lenient { return scan }
                 // Skip to the next line, honouring escaped newlines.
                 p = q
@@ -242,15 +244,13 @@ extension GrubEnvBlock {
                 // The line's own newline was escaped: it runs on into the padding, where GRUB
                 // finds no end to it and stops reading (grub_envblk_iterate: "Broken").
                 let error = Error.unterminatedLine(line: lineNumber, offset: start)
-                if scan.error == nil { scan.error = error }
-                scan.problems.append(error)
+                scan.record(error)
                 if !lenient { return scan }
                 break
             }
             if broken {
                 let error = Error.badEscape(line: lineNumber, offset: start)
-                if scan.error == nil { scan.error = error }
-                scan.problems.append(error)
+                scan.record(error)
                 if !lenient { return scan }
             }
             scan.lines.append(.variable(name: name, value: String(decoding: value, as: UTF8.self)))

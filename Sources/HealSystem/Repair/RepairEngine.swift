@@ -130,12 +130,17 @@ public struct RepairEngine: Sendable {
                     if changes.modifiedPaths.isEmpty {
                         notes.append("changed nothing")
                     } else {
-                        var validation = validator.validate(repairing: finding.failureClass, context: context,
-                                                            baseline: baseline, operations: operations, changes: changes)
-                        // Only what passed every static check is worth a boot (minutes under TCG).
-                        if validation.passed, let booting = environment as? BootValidating {
-                            validation.checks.removeAll { $0.name == "boot" || $0.name == "stability" }
-                            validation.checks += booting.validateBoot(changes)
+                        let booting = environment as? BootValidating
+                        var fileValidator = validator
+                        fileValidator.canBoot = booting != nil
+                        var validation = fileValidator.validate(repairing: finding.failureClass, context: context,
+                                                                baseline: baseline, operations: operations, changes: changes)
+                        if let booting {
+                            // Only what passed every static check is worth a boot (a minute under TCG).
+                            validation.checks += validation.passed ? booting.validateBoot(changes) : [
+                                .init(name: "boot", verdict: .notRun, detail: "not booted: a static check failed"),
+                                .init(name: "stability", verdict: .notRun, detail: "not booted: a static check failed"),
+                            ]
                         }
                         if validation.passed {
                             notes += validation.checks.map { "\($0.name): \($0.verdict.rawValue): \($0.detail)" }

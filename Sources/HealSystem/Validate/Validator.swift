@@ -22,7 +22,8 @@ public struct Validator: Sendable {
     static let measuredOutsideTheClone: Set<FailureClass> = [.diskSpaceExhausted, .inodeExhausted]
 
     public var detectors: [any Detector]
-    /// Set by an environment that can boot the clone (the microVM).
+    /// Set by the engine in an environment that boots the clone (`BootValidating`): the
+    /// engine adds the boot checks itself.
     public var canBoot = false
 
     public init(detectors: [any Detector] = Detectors.all) {
