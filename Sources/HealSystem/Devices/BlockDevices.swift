@@ -96,7 +96,7 @@ public struct BlockDevices: Sendable {
             return tag.value.isEmpty || tag.value.contains("/") ? [] : matches("/dev/disk/by-id/" + tag.value)
         }
         if let tag = Self.tag(of: spec) {
-            return devices.filter { $0.problem == nil && $0.info.values[tag.key] == tag.value }
+            return Self.onceEach(devices.filter { $0.problem == nil && $0.info.values[tag.key] == tag.value })
         }
         guard spec.hasPrefix("/") else { return [] }
         let real = Self.canonicalPath(spec)
@@ -112,6 +112,21 @@ public struct BlockDevices: Sendable {
         let format = st.st_mode & S_IFMT
         guard format == S_IFBLK || format == S_IFREG else { return [] }
         return [Self.probe(spec, isExtra: false)]
+    }
+
+    /// `matches` without the loop devices that show the whole of another match's image
+    /// file: one filesystem, not a duplicate UUID (`repair --disk` mounts the disk through
+    /// such a loop device and gives the disk as an extra image).
+    static func onceEach(_ matches: [ResolvedDevice]) -> [ResolvedDevice] {
+        guard matches.count > 1 else { return matches }
+        let images = matches.compactMap { FileReading.status(atPath: $0.path, followLinks: true) }
+            .filter { ($0.st_mode & S_IFMT) == S_IFREG }
+        guard !images.isEmpty else { return matches }
+        return matches.filter { device in
+            guard let loop = LoopDevice(node: device.path), loop.coversWholeFile,
+                  let backing = FileReading.status(atPath: loop.backingFile, followLinks: true) else { return true }
+            return !images.contains { $0.st_dev == backing.st_dev && $0.st_ino == backing.st_ino }
+        }
     }
 
     /// Filesystems with the given label and/or type, for repairs that re-point a source.

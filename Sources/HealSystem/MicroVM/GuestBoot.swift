@@ -92,6 +92,18 @@ public struct GuestBoot {
         }
     }
 
+    /// A kernel of `root` to probe the hypervisor with: the default entry's, else the
+    /// newest one installed in /boot (a disk whose default entry is what is broken boots
+    /// once repaired); the reason when there is none.
+    public static func probeKernel(of root: SystemRoot) -> Swift.Result<String, MicroVMError> {
+        let entry = defaultKernel(of: root)
+        guard case .failure(.unbootable(let why)) = entry else { return entry }
+        guard let installed = KernelInventory.scan(root).first else {
+            return .failure(.unbootable(why + "; and no kernel is installed in its /boot"))
+        }
+        return .success(root.files.hostPath(root.canonical(installed.kernel)))
+    }
+
     /// What one boot prepared in its layer.
     private struct Prepared {
         var entry: BootEntry
@@ -238,20 +250,23 @@ public struct GuestBoot {
         }
         var initrd: String?
         var listing: [String] = []
+        var unpacks = true
         if let initrdPath = entry.initrd {
             let copy = folder + "/initrd-\(number)"
             do {
                 try copyOut(root, initrdPath, to: copy)
-                listing = try Initramfs(path: copy).entries().map(\.path)
             } catch {
                 throw MicroVMError.unbootable("the default entry's initrd \(initrdPath) cannot be read: \(error)")
             }
+            // One that does not unpack is booted all the same, as the machine would boot
+            // it: the kernel's own words on the console are the finding.
+            do { listing = try Initramfs(path: copy).entries().map(\.path) } catch { unpacks = false }
             initrd = copy
         }
         let builtin = entry.version.flatMap { version in
             try? root.files.text(root.canonical("/lib/modules/\(version)/modules.builtin"), limit: 4 << 20)
         } ?? ""
-        guard let controller = DiskController.choose(initramfs: listing, builtin: builtin) else {
+        guard let controller = DiskController.choose(initramfs: listing, builtin: builtin) ?? (unpacks ? nil : .virtio) else {
             throw MicroVMError.unbootable("neither its initramfs nor its kernel has a driver for a disk controller QEMU offers "
                 + "(virtio-blk, AHCI, NVMe)")
         }

@@ -6,8 +6,13 @@ import Logging
 /// static checks pass).
 public protocol BootValidating: AnyObject {
     /// Boots the examined disk with `changes` and returns the `boot` and `stability`
-    /// checks, decided from the guest's console.
-    func validateBoot(_ changes: Changeset) -> [ValidationReport.Check]
+    /// checks, decided from the guest's console. `disk`, when given, stands in for the
+    /// examined disk: the repaired block-level snapshot of a filesystem repair.
+    func validateBoot(_ changes: Changeset, disk: String?) -> [ValidationReport.Check]
+}
+
+extension BootValidating {
+    public func validateBoot(_ changes: Changeset) -> [ValidationReport.Check] { validateBoot(changes, disk: nil) }
 }
 
 /// The microVM environment: strategies run on a file-level overlay clone of the disk's
@@ -82,10 +87,10 @@ public final class MicroVMEnvironment: Environment, BootValidating {
     /// Boots the disk with `changes` written over it; the checks say what the console
     /// showed. A boot that cannot be made (no entry, no driver, QEMU missing a file) is
     /// `not-run` with the reason, never passed.
-    public func validateBoot(_ changes: Changeset) -> [ValidationReport.Check] {
+    public func validateBoot(_ changes: Changeset, disk: String? = nil) -> [ValidationReport.Check] {
         let outcome: GuestBoot.Outcome
         do {
-            outcome = try boot(changes)
+            outcome = try boot(changes, disk: disk)
         } catch {
             // A repaired disk that cannot be booted (no entry, no kernel, no driver for any
             // controller) fails; QEMU or a layer that could not be started judges nothing.
@@ -128,11 +133,12 @@ public final class MicroVMEnvironment: Environment, BootValidating {
         }
     }
 
-    /// One boot of the disk with `changes`, its console kept in `lastConsole`.
-    public func boot(_ changes: Changeset) throws(MicroVMError) -> GuestBoot.Outcome {
+    /// One boot of the disk (or of `disk` standing in for it) with `changes`, its console
+    /// kept in `lastConsole`.
+    public func boot(_ changes: Changeset, disk: String? = nil) throws(MicroVMError) -> GuestBoot.Outcome {
         let probe = GuestProbe(nonce: GuestProbe.makeNonce(), stabilitySeconds: settings.stabilitySeconds)
         let request = GuestBoot.Request(
-            disk: disk, changes: changes, probe: probe, hypervisor: hypervisor, folder: folder.path,
+            disk: disk ?? self.disk, changes: changes, probe: probe, hypervisor: hypervisor, folder: folder.path,
             memoryMiB: Self.memory(settings), cpus: Self.cpus(settings),
             deadlineSeconds: settings.bootTimeoutSeconds, runner: runner, logger: logger)
         let outcome = try GuestBoot.boot(request)

@@ -39,8 +39,12 @@ struct BlockRepairTrial {
         var record: FilesystemRepair?
     }
 
+    /// - Parameter boot: in an environment that boots what it validates, boots the repaired
+    ///   snapshot (its path given) and returns the `boot` and `stability` checks; called only
+    ///   once every static check passed, while the snapshot still exists.
     func run(device: String, uuid: String, fsType: String, finding: Finding, context: DetectionContext,
-             baseline: DetectionReport, operations: [RepairOperation]) -> Outcome {
+             baseline: DetectionReport, operations: [RepairOperation],
+             boot: ((String) -> [ValidationReport.Check])? = nil) -> Outcome {
         let runner = context.runner
         let before: CommandResult
         do {
@@ -121,8 +125,10 @@ struct BlockRepairTrial {
         // The validator's checks on the clone, with the snapshot standing in for the device.
         var repaired = context
         repaired.extraDevices = context.extraDevices.filter { $0 != device } + [snapshot.path]
-        var report = validator.validate(repairing: finding.failureClass, context: repaired, baseline: baseline,
-                                        operations: operations, changes: Changeset())
+        var fileValidator = validator
+        fileValidator.canBoot = boot != nil
+        var report = fileValidator.validate(repairing: finding.failureClass, context: repaired, baseline: baseline,
+                                            operations: operations, changes: Changeset())
         let stillBroken = (try? FilesystemErrorsDetector().detect(
             DetectionContext(root: context.root, extraDevices: [snapshot.path], runner: runner, logger: context.logger)))?
             .filter { FilesystemCheckStrategy.device(of: $0) == snapshot.path }
@@ -145,6 +151,13 @@ struct BlockRepairTrial {
             }
         }
         report.checks.insert(contentsOf: checks, at: 1)
+        if let boot {
+            // Only a snapshot that passed every static check is worth a boot.
+            report.checks += report.passed ? boot(snapshot.path) : [
+                .init(name: "boot", verdict: .notRun, detail: "not booted: a static check failed"),
+                .init(name: "stability", verdict: .notRun, detail: "not booted: a static check failed"),
+            ]
+        }
         return Outcome(notes: [], validation: report, record: record)
     }
 

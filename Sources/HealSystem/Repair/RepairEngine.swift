@@ -81,8 +81,10 @@ public struct RepairEngine: Sendable {
                     continue
                 }
                 let trial = BlockRepairTrial(validator: validator, scratch: scratch, logger: logger)
+                let booting = environment as? BootValidating
                 let outcome = trial.run(device: device, uuid: uuid, fsType: fsType, finding: finding, context: context,
-                                        baseline: baseline, operations: operations)
+                                        baseline: baseline, operations: operations,
+                                        boot: booting.map { booting in { booting.validateBoot(Changeset(), disk: $0) } })
                 if let validation = outcome.validation, validation.passed {
                     attempts.append(.init(strategy: id, validated: true,
                                           notes: validation.checks.map { "\($0.name): \($0.verdict.rawValue): \($0.detail)" },

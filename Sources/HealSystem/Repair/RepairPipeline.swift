@@ -346,7 +346,7 @@ public struct RepairPipeline {
                 + "or a system mounted read-write, has no consistent block-level image; use --environment overlay"))
         }
         let kernel: String
-        switch GuestBoot.defaultKernel(of: request.root) {
+        switch GuestBoot.probeKernel(of: request.root) {
         case .success(let path): kernel = path
         case .failure(let reason): return .failure(reason)
         }
