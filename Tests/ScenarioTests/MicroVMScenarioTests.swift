@@ -94,10 +94,22 @@ import TestSupport
 
         // Applied to the disk, it boots to its default target without the probe's layer.
         let package = try #require(output.fixPackage)
+        // The package keeps the validation boot's whole console.
+        let console = try #require(try FixPackage.open(package).bootConsole())
+        #expect(console.contains("Linux version") && console.contains("clarity-heal-probe"))
         do {
             let mount = try ScenarioMount(image: disk, at: directory.path + "/mnt")
             let apply = try Tool.run(Tool.clarityHeal, ["apply", package, "--root", mount.path, "--json"])
             #expect([0, 1].contains(apply.status), "\(apply.stdout)\(apply.stderr)")
+            // `report` shows it, read from the copy apply kept on the disk.
+            let fix = String(package.split(separator: "/").last ?? "")
+            let report = try Tool.run(Tool.clarityHeal, ["report", fix, "--root", mount.path, "--json"])
+            struct Shown: Decodable { struct Console: Decodable { var lines: Int; var tail: [String] }; var bootConsole: Console? }
+            let shown = try JSONDecoder().decode(Shown.self, from: Data(report.stdout.utf8))
+            #expect(shown.bootConsole?.tail.contains { $0.hasPrefix("clarity-heal-probe") && $0.contains(" stable") } == true,
+                    "\(report.stdout)")
+            let markdown = try Tool.run(Tool.clarityHeal, ["report", fix, "--root", mount.path])
+            #expect(markdown.stdout.contains("## Boot console"))
         }
         let repaired = try Self.plainBoot(disk, in: directory)
         let checks = BootVerdict(console: repaired.console, end: repaired.run.end, emulated: true, excerpt: []).checks

@@ -68,10 +68,27 @@ public struct FixReport: Sendable, Hashable, Codable {
     public var backup: Backup?
     /// Whether the change needs a reboot, when the manifest says.
     public var needsReboot: Bool?
+    /// The console of the boot that validated the fix, when its package keeps one.
+    public var bootConsole: BootConsole?
+
+    /// How many lines the validation boot's console has, and the last of them (escape
+    /// sequences and control characters dropped); the whole log is in the package.
+    public struct BootConsole: Sendable, Hashable, Codable {
+        public var lines: Int
+        public var tail: [String]
+
+        public static let tailLines = 60
+
+        public init(_ text: String) {
+            let all = GuestConsole.excerpt(text, lines: Int.max)
+            lines = all.count
+            tail = Array(all.suffix(Self.tailLines))
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case fix, failureClass = "class", strategy, verdict, package, timeline, evidence, diagnosis, strategies,
-             validation, backup, needsReboot
+             validation, backup, needsReboot, bootConsole
     }
 
     /// The report for `fix`, or nil when neither the ledger nor a package knows it.
@@ -79,7 +96,9 @@ public struct FixReport: Sendable, Hashable, Codable {
     ///   - records: the whole ledger, oldest first (retry and give-up records that name the
     ///     fix's class after it belong to its story too).
     ///   - manifest: the fix package's manifest, when one is on the root.
-    public init?(fix: String, records: [LedgerRecord], manifest: FixManifest? = nil, package: String? = nil) {
+    ///   - console: the validation boot's console the package keeps.
+    public init?(fix: String, records: [LedgerRecord], manifest: FixManifest? = nil, package: String? = nil,
+                 console: String? = nil) {
         var own = records.filter { $0.fix == fix }
         guard !own.isEmpty || manifest != nil else { return nil }
         own = Self.withFollowUps(own, in: records)
@@ -89,6 +108,7 @@ public struct FixReport: Sendable, Hashable, Codable {
         failureClass = manifest?.failureClass.rawValue ?? own.lazy.compactMap(\.failureClass).first
         strategy = manifest?.strategy.id ?? own.lazy.compactMap(\.strategy).last
         needsReboot = manifest?.needsReboot
+        bootConsole = console.map(BootConsole.init)
 
         var state = RepairState.Fix(id: fix, phase: .validated)
         for record in own { RepairState.advance(&state, with: record) }

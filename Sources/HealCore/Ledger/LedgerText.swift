@@ -142,6 +142,14 @@ public enum LedgerText {
             for check in report.validation { out += "| \(cell(check.name)) | \(cell(check.verdict)) | \(cell(check.detail)) |\n" }
         }
 
+        if let console = report.bootConsole {
+            out += "\n## Boot console\n\n"
+            out += "The validation boot's console (\(console.lines) lines, the whole log in the fix package)"
+            out += console.lines > console.tail.count ? "; the last \(console.tail.count):\n\n" : ":\n\n"
+            // Indented, not fenced: a guest's line cannot end the block.
+            for line in console.tail { out += "    " + line + "\n" }
+        }
+
         out += "\n## Backup\n\n"
         if let backup = report.backup {
             out += "- location: `\(oneLine(backup.location ?? "not recorded"))`\n"

@@ -93,6 +93,35 @@ public struct FixManifest: Sendable, Codable, Hashable {
     /// For a block-level repair (`RepairOperation.checkFilesystem`): the device it repairs
     /// and what the check showed; nil for a fix made of file changes.
     public var filesystem: FilesystemRepair?
+    /// The console of the boot that validated the fix (the microVM environment), kept in
+    /// the package as `files/<sha256>` beside the contents; nil when no boot ran.
+    public var bootConsole: Attachment?
+
+    /// A file the package carries that no change writes.
+    public struct Attachment: Sendable, Codable, Hashable {
+        public var sha256: String
+        public var size: Int
+
+        public init(sha256: String, size: Int) {
+            self.sha256 = sha256
+            self.size = size
+        }
+    }
+
+    /// One `files/<sha256>` of the package and what it is for (a path the fix writes, or
+    /// "the boot console").
+    public struct ContentsFile: Sendable, Hashable {
+        public var sha256: String?
+        public var size: Int?
+        public var purpose: String
+    }
+
+    /// Every `files/<sha256>` the manifest names: the contents of the files it writes, then
+    /// the boot console. Nothing else in the folder is ever read.
+    public var contentsFiles: [ContentsFile] {
+        changes.filter { $0.kind == .file }.map { ContentsFile(sha256: $0.sha256, size: $0.size, purpose: $0.path) }
+            + (bootConsole.map { [ContentsFile(sha256: $0.sha256, size: $0.size, purpose: "the boot console")] } ?? [])
+    }
 
     public init(id: String, created: Int, failureClass: FailureClass, strategy: StrategyDescriptor,
                 findings: [Finding], operations: [String], changes: [Change], validation: ValidationReport,
@@ -114,7 +143,7 @@ public struct FixManifest: Sendable, Codable, Hashable {
 
     enum CodingKeys: String, CodingKey {
         case format, id, created, failureClass = "class", strategy, findings, diagnosis, operations, changes,
-             validation, attempts, environment, needsReboot, filesystem
+             validation, attempts, environment, needsReboot, filesystem, bootConsole
     }
 }
 

@@ -656,11 +656,11 @@ public struct Applier: Sendable {
                 }
             }
             var copied: Set<String> = []
-            for change in package.manifest.changes where change.kind == .file {
-                guard let digest = change.sha256, copied.insert(digest).inserted else { continue }
+            for contents in package.manifest.contentsFiles {
+                guard let digest = contents.sha256, copied.insert(digest).inserted else { continue }
                 let source: OpenFile
                 do {
-                    source = try package.contentsFile(digest, size: change.size)
+                    source = try package.contentsFile(digest, size: contents.size)
                 } catch {
                     throw FileError.system(path: package.directory + "/files/" + digest, call: "\(error)", errno: EIO)
                 }

@@ -96,7 +96,7 @@ public struct BlockDevices: Sendable {
             return tag.value.isEmpty || tag.value.contains("/") ? [] : matches("/dev/disk/by-id/" + tag.value)
         }
         if let tag = Self.tag(of: spec) {
-            return Self.onceEach(devices.filter { $0.problem == nil && $0.info.values[tag.key] == tag.value })
+            return devices.filter { $0.problem == nil && $0.info.values[tag.key] == tag.value }
         }
         guard spec.hasPrefix("/") else { return [] }
         let real = Self.canonicalPath(spec)
@@ -117,7 +117,7 @@ public struct BlockDevices: Sendable {
     /// `matches` without the loop devices that show the whole of another match's image
     /// file: one filesystem, not a duplicate UUID (`repair --disk` mounts the disk through
     /// such a loop device and gives the disk as an extra image).
-    static func onceEach(_ matches: [ResolvedDevice]) -> [ResolvedDevice] {
+    public static func onceEach(_ matches: [ResolvedDevice]) -> [ResolvedDevice] {
         guard matches.count > 1 else { return matches }
         let images = matches.compactMap { FileReading.status(atPath: $0.path, followLinks: true) }
             .filter { ($0.st_mode & S_IFMT) == S_IFREG }

@@ -177,12 +177,12 @@ public struct FixPackage: Sendable {
         // Every contents file the manifest names: listed, the size the manifest says
         // (checked before reading), and hashing to its name as it streams.
         var named: Set<String> = []
-        for change in manifest.changes where change.kind == .file {
-            guard let digest = change.sha256, listed["files/" + digest] != nil else {
-                throw .malformed(path: directory, reason: "no checksummed contents for \(change.path)")
+        for contents in manifest.contentsFiles {
+            guard let digest = contents.sha256, listed["files/" + digest] != nil else {
+                throw .malformed(path: directory, reason: "no checksummed contents for \(contents.purpose)")
             }
             guard named.insert(digest).inserted else { continue }
-            let file = try openContents(folder, digest: digest, size: change.size)
+            let file = try openContents(folder, digest: digest, size: contents.size)
             let hasher = StreamingSHA256()
             do {
                 try file.stream(limit: fileLimit) { (piece) throws(FileError) in hasher.update(piece) }
@@ -242,6 +242,20 @@ public struct FixPackage: Sendable {
             }
         }
         return changeset
+    }
+
+    /// Largest boot console kept in a package: its last bytes when the boot wrote more.
+    public static let consoleLimit = 1 << 20
+
+    /// The console of the boot that validated the fix, when the package keeps one.
+    public func bootConsole() throws(FixPackage.Error) -> String? {
+        guard let attachment = manifest.bootConsole else { return nil }
+        let file = try contentsFile(attachment.sha256, size: attachment.size)
+        do {
+            return String(decoding: try file.readAll(limit: Self.consoleLimit), as: UTF8.self)
+        } catch {
+            throw .read(path: directory + "/files/" + attachment.sha256, reason: error.reason)
+        }
     }
 
     /// The new contents of a file the fix writes, read whole (for tests and small files;

@@ -42,27 +42,29 @@ extension Ledger {
     /// - Throws: `Ledger.Error` when the ledger exists but cannot be read.
     public func report(fix: String) throws(Ledger.Error) -> FixReport? {
         let reading = try records()
-        let (manifest, package) = manifest(of: fix)
-        return FixReport(fix: fix, records: reading.records, manifest: manifest, package: package)
+        let (manifest, package, opened) = manifest(of: fix)
+        return FixReport(fix: fix, records: reading.records, manifest: manifest, package: package,
+                         console: opened.flatMap { try? $0.bootConsole() })
     }
 
     /// The manifest of `fix` from `applied/<fix>/` or `staged/<fix>/`, checksums verified
-    /// when the folder is a whole package; else its `manifest.json` as it stands.
-    func manifest(of fix: String) -> (FixManifest?, String?) {
+    /// when the folder is a whole package (then the package too); else its `manifest.json`
+    /// as it stands.
+    func manifest(of fix: String) -> (FixManifest?, String?, FixPackage?) {
         // A fix id names a folder: nothing that could leave the state folder.
-        guard PackagePath.isUsableFixID(fix), let state = try? StateDirectory.open(root) else { return (nil, nil) }
+        guard PackagePath.isUsableFixID(fix), let state = try? StateDirectory.open(root) else { return (nil, nil, nil) }
         for folder in ["/applied/", "/staged/"] {
             let directory = folder + fix
             for candidate in [directory, directory + "/package"] {
                 if let sub = try? state.files.subdirectory(candidate, links: .refuse),
-                   let package = try? FixPackage.open(sub) { return (package.manifest, state.host(candidate)) }
+                   let package = try? FixPackage.open(sub) { return (package.manifest, state.host(candidate), package) }
                 if let bytes = try? state.files.read(candidate + "/manifest.json", limit: 16 << 20, links: .refuse),
                    let manifest = try? JSONDecoder().decode(FixManifest.self, from: Data(bytes)) {
-                    return (manifest, state.host(candidate))
+                    return (manifest, state.host(candidate), nil)
                 }
             }
         }
-        return (nil, nil)
+        return (nil, nil, nil)
     }
 
     /// The `state` of `applied/<fix>/state.json` (`applied`, `rolled-back`), when readable.

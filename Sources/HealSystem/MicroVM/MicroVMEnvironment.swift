@@ -9,6 +9,9 @@ public protocol BootValidating: AnyObject {
     /// checks, decided from the guest's console. `disk`, when given, stands in for the
     /// examined disk: the repaired block-level snapshot of a filesystem repair.
     func validateBoot(_ changes: Changeset, disk: String?) -> [ValidationReport.Check]
+    /// The whole console of the last validation boot (carriage returns dropped), nil before
+    /// the first.
+    var lastBootConsole: String? { get }
 }
 
 extension BootValidating {
@@ -47,8 +50,10 @@ public final class MicroVMEnvironment: Environment, BootValidating {
     private var bootedUnrepaired = false
     private let runner: any CommandRunner
     private let logger: Logger
-    /// The last boot's console, kept for the fix package and `report`.
+    /// The last boot's console excerpt, the evidence of its checks.
     public private(set) var lastConsole: [String] = []
+    /// The last validation boot's whole console, kept for the fix package and `report`.
+    public private(set) var lastBootConsole: String?
 
     /// - Parameters:
     ///   - lower: the disk's filesystem mounted read-only (`ReadOnlyDisk`).
@@ -121,6 +126,7 @@ public final class MicroVMEnvironment: Environment, BootValidating {
             lastConsole = repairedConsole
             verdict.failedBefore = failedBefore
         }
+        lastBootConsole = outcome.run.console.filter { $0 != "\r" }
         logger.notice("validation boot", metadata: [
             "entry": "\(outcome.entry.title)", "seconds": "\(Int(outcome.run.seconds))",
             "boot": "\(verdict.checks.first?.verdict.rawValue ?? "")",

@@ -16,6 +16,9 @@ public struct RepairEngine: Sendable {
         /// For a block-level repair: the device and what e2fsck showed (the package's
         /// `filesystem`).
         public var filesystem: FilesystemRepair? = nil
+        /// The console of the boot that validated it (the microVM environment), for the
+        /// fix package and `report`.
+        public var bootConsole: String? = nil
     }
 
     public struct Outcome: Sendable {
@@ -92,7 +95,7 @@ public struct RepairEngine: Sendable {
                     return Outcome(finding: finding, attempts: attempts,
                                    repair: ValidatedRepair(strategy: strategy.descriptor, operations: operations,
                                                            changes: Changeset(), validation: validation,
-                                                           filesystem: outcome.record))
+                                                           filesystem: outcome.record, bootConsole: booting?.lastBootConsole))
                 }
                 let failed = outcome.validation?.checks.filter { $0.verdict == .failed }
                     .map { "validation failed: \($0.name): \($0.detail)" } ?? []
@@ -150,7 +153,8 @@ public struct RepairEngine: Sendable {
                                                   checks: validation.checks))
                             return Outcome(finding: finding, attempts: attempts,
                                            repair: ValidatedRepair(strategy: strategy.descriptor, operations: operations,
-                                                                   changes: changes, validation: validation))
+                                                                   changes: changes, validation: validation,
+                                                                   bootConsole: booting?.lastBootConsole))
                         }
                         notes += validation.checks.filter { $0.verdict == .failed }
                             .map { "validation failed: \($0.name): \($0.detail)" }

@@ -251,9 +251,16 @@ public struct RepairPipeline {
             result.advice = ManualSteps.advice(for: finding.failureClass)
             return result
         }
-        let (entries, files) = FixPackage.changes(of: repair.changes)
-        let manifest = Self.manifest(repair, changes: entries, finding: finding, diagnosis: diagnosis,
+        var (entries, files) = FixPackage.changes(of: repair.changes)
+        var manifest = Self.manifest(repair, changes: entries, finding: finding, diagnosis: diagnosis,
                                      attempts: outcome.attempts, environment: environment.kind, at: request.clock.now())
+        if let console = repair.bootConsole {
+            // The last megabyte: a boot that printed more kept its end, where it failed or settled.
+            let bytes = Array(Array(console.utf8).suffix(FixPackage.consoleLimit))
+            let digest = SHA256.hex(bytes)
+            files[digest] = bytes
+            manifest.bootConsole = .init(sha256: digest, size: bytes.count)
+        }
         let package: FixPackage
         do {
             switch request.out {

@@ -103,6 +103,24 @@ struct RepairStateTests {
         #expect(markdown.contains("- location: `/var/lib/clarity-heal/applied/fix-a/backup.tar`\n- SHA-256: `ab12`\n"))
     }
 
+    @Test func theValidationBootsConsoleIsShownItsLastLinesIndentedAndPlain() throws {
+        let records = Self.records([(.apply, "fix-a", "s1", "applied")])
+        // 100 lines, colour codes on one, and a line that would end a fenced block.
+        var console = (1...98).map { "[    \($0).000000] line \($0)" }.joined(separator: "\r\n")
+        console += "\r\n[\u{1b}[0;32m  OK  \u{1b}[0m] Reached target \u{1b}[0;1;39mgraphical.target\u{1b}[0m.\r\n```\n"
+        let report = try #require(FixReport(fix: "fix-a", records: records, console: console))
+        let shown = try #require(report.bootConsole)
+        #expect(shown.lines == 100)
+        #expect(shown.tail.count == FixReport.BootConsole.tailLines)
+        #expect(shown.tail.first == "[    41.000000] line 41")
+        #expect(shown.tail.suffix(2) == ["[  OK  ] Reached target graphical.target.", "```"])
+        let markdown = LedgerText.markdown(report)
+        #expect(markdown.contains("## Boot console\n\nThe validation boot's console (100 lines, the whole log in the fix package); the last 60:\n\n    [    41.000000] line 41\n"))
+        #expect(markdown.contains("    [  OK  ] Reached target graphical.target.\n    ```\n"))
+        #expect(FixReport(fix: "fix-a", records: records)?.bootConsole == nil)
+        #expect(!LedgerText.markdown(try #require(FixReport(fix: "fix-a", records: records))).contains("## Boot console"))
+    }
+
     @Test func unknownFixHasNoReport() {
         #expect(FixReport(fix: "fix-nope", records: Self.records([(.apply, "fix-a", "s1", "applied")])) == nil)
     }

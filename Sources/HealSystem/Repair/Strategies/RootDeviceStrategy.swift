@@ -32,7 +32,7 @@ struct RootDeviceCommandLineStrategy: PlanFirstStrategy {
         guard let rootSpec = RootDeviceDetector.fstabRootSource(context.root) else {
             throw refuse("/etc/fstab has no line for /: which filesystem is the root cannot be told")
         }
-        let matches = devices.matches(rootSpec)
+        let matches = BlockDevices.onceEach(devices.matches(rootSpec))
         guard matches.count == 1, let rootDevice = matches.first else {
             throw refuse(matches.isEmpty ? "the / line of /etc/fstab (\(rootSpec)) names no device either"
                          : "\(rootSpec) names \(matches.count) devices: \(matches.map(\.path).joined(separator: ", "))")
