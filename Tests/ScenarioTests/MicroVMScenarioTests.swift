@@ -96,7 +96,7 @@ import TestSupport
         let package = try #require(output.fixPackage)
         // The package keeps the validation boot's whole console.
         let console = try #require(try FixPackage.open(package).bootConsole())
-        #expect(console.contains("Linux version") && console.contains("clarity-heal-probe"))
+        #expect(console.contains("clarity-heal-probe") && console.contains(" ready"), "\(console.suffix(2000))")
         do {
             let mount = try ScenarioMount(image: disk, at: directory.path + "/mnt")
             let apply = try Tool.run(Tool.clarityHeal, ["apply", package, "--root", mount.path, "--json"])
@@ -199,61 +199,58 @@ import TestSupport
         let (status, output, text) = try Self.repair(disk, out: out, in: directory)
         #expect(status == 1, "\(text)")
         let validated = try #require(output.attempts.first { $0.validated }, "\(text)")
-        #expect(validated.strategy == "module-blacklist")
+        // modules-load.d reads the root's modprobe.d: the least change is enough, and the boot shows it.
+        #expect(validated.strategy == "module-blacklist-modprobe")
         #expect(validated.checks.first { $0.name == "boot" }?.status == "passed", "\(validated.checks)")
         #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
         #expect(try Self.sha256(disk) == before, "repair wrote the disk")
     }
 
-    /// A strategy that passes every static check but breaks the boot (it also makes the
-    /// emergency target the default, which no detector reads): the engine restores the
-    /// clone and the next strategy is booted and validated.
-    struct BreaksTheBoot: RepairStrategy {
-        let descriptor = StrategyDescriptor(id: "test-breaks-the-boot",
-                                            title: "comment out the line and make emergency.target the default",
-                                            classes: [.fstabUnresolvableSource], risk: 1, sideEffects: "the boot ends in emergency mode",
-                                            priorEffectiveness: 0.9, estimatedSeconds: 1)
-        func unmetPrecondition(_ context: RepairContext) -> String? { nil }
-        func plan(_ context: RepairContext) throws -> [RepairOperation] {
-            let fstab = try context.root.files.text("/etc/fstab")
-            let lines = fstab.split(separator: "\n", omittingEmptySubsequences: false)
-                .map { $0.contains("LABEL=dtaa") ? "# " + $0 : String($0) }
-            return [.writeFile(path: "/etc/fstab", contents: Array(lines.joined(separator: "\n").utf8), mode: 0o644),
-                    .makeSymlink(path: "/etc/systemd/system/default.target", target: "/lib/systemd/system/emergency.target")]
-        }
+    /// The same module, loaded by the initramfs (/etc/initramfs-tools/modules, the image
+    /// rebuilt) instead of modules-load.d: it panics before the root is mounted.
+    static func panicsInTheInitramfs(_ copy: OverlayCopy) throws {
+        try panicsAtBoot(copy)
+        try FileManager.default.removeItem(atPath: copy.at("/etc/modules-load.d/clarity.conf"))
+        let modules = copy.at("/etc/initramfs-tools/modules")
+        let listed = (try? String(contentsOfFile: modules, encoding: .utf8)) ?? ""
+        try (listed + "clarity_oops\n").write(toFile: modules, atomically: false, encoding: .utf8)
+        // Rebuilt the way the machine would: update-initramfs chrooted in a clone of the copy.
+        let scratch = try TemporaryDirectory(prefix: "initramfs")
+        let environment = try OverlayEnvironment(lower: try SystemRoot(copy.path), scratch: scratch.path + "/env")
+        defer { environment.tearDown() }
+        let initrd = "/boot/initrd.img-" + TestRoot.kernelVersion
+        let result = try environment.run(["/usr/sbin/update-initramfs", "-u", "-k", TestRoot.kernelVersion])
+        try #require(result.status == 0, "\(result.errorOutput)")
+        let image = try Initramfs(path: environment.root.host(initrd))
+        try #require(try image.entries().contains { $0.path.hasSuffix("/clarity_oops.ko") })
+        try FileManager.default.removeItem(atPath: copy.at(initrd))
+        try FileManager.default.copyItem(atPath: environment.root.host(initrd), toPath: copy.at(initrd))
     }
 
-    @Test func aStrategyThatPassesTheStaticChecksButFailsTheBootIsRestoredAndTheNextIsBooted() throws {
+    /// A strategy that passes every static check but fails the boot, for real: the
+    /// blacklist in /etc/modprobe.d alone (module-blacklist-modprobe) leaves the
+    /// initramfs's copy of modprobe.d without it, and the initramfs still loads the module.
+    /// The boot panics; the clone is restored and the whole blacklist (the command line,
+    /// the initramfs rebuilt) is booted and validated.
+    @Test func aBlacklistTheInitramfsDoesNotSeeFailsTheBootAndTheWholeBlacklistBoots() throws {
         let directory = try TemporaryDirectory(prefix: "microvm")
-        let disk = try Self.disk(directory, Self.fstabTypo)
-        let mounted = try ReadOnlyDisk(image: disk, scratch: directory.path + "/disks")
-        defer { mounted.release() }
-        let kernel = TestRoot.root + "/boot/vmlinuz-" + TestRoot.kernelVersion
-        var settings = MicroVMSettings()
-        settings.stabilitySeconds = 5
-        let environment = try MicroVMEnvironment(
-            lower: mounted.root, disk: disk, hypervisor: try Hypervisor.find(kernel: kernel, scratch: directory.path),
-            settings: settings, scratch: directory.path + "/env", logger: Logger(label: "test"))
-        defer { environment.tearDown() }
-        let context = DetectionContext(root: mounted.root, extraDevices: [disk])
-        let finding = try #require(DetectionEngine().run(context).findings.first { $0.failureClass == .fstabUnresolvableSource })
-
-        let engine = RepairEngine(candidates: { _ in [BreaksTheBoot(), FstabAddNofailStrategy()] })
-        let outcome = engine.repair(finding, in: environment, detection: context)
-
-        #expect(outcome.attempts.map(\.strategy) == ["test-breaks-the-boot", "fstab-add-nofail"])
-        let first = outcome.attempts[0]
+        let disk = try Self.disk(directory, Self.panicsInTheInitramfs)
+        let before = try Self.sha256(disk)
+        let out = try TemporaryDirectory(prefix: "fixes")
+        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
+        #expect(status == 1, "\(text)")
+        let tried = output.attempts.filter { !$0.checks.isEmpty }
+        #expect(tried.map(\.strategy) == ["module-blacklist-modprobe", "module-blacklist"], "\(text)")
+        let first = try #require(tried.first)
         #expect(!first.validated)
-        #expect(first.checks.filter { $0.verdict == .passed }.map(\.name)
-                == ["resolved", "no-regressions", "changes-declared", "core-boot-chain"])
+        #expect(first.checks.filter { $0.status == "failed" }.map(\.name) == ["boot"], "\(first.checks)")
         let boot = try #require(first.checks.first { $0.name == "boot" })
-        #expect(boot.verdict == .failed)
-        #expect(boot.detail.hasPrefix("the guest dropped to systemd's emergency shell"), "\(boot.detail)")
-        #expect(first.notes.contains("clone restored"))
-        let repair = try #require(outcome.repair)
-        #expect(repair.strategy.id == "fstab-add-nofail")
-        #expect(repair.validation.checks.first { $0.name == "boot" }?.verdict == .passed)
-        // The package holds the second strategy's change only: the restore dropped the link.
-        #expect(repair.changes.modifiedPaths == ["/etc/fstab"])
+        #expect(boot.detail.contains("panic"), "\(boot.detail)")
+        #expect(boot.evidence.contains { $0.contains("clarity_oops") }, "\(boot.evidence)")
+        let second = try #require(tried.last)
+        #expect(second.validated)
+        #expect(second.checks.first { $0.name == "boot" }?.status == "passed", "\(second.checks)")
+        #expect(second.checks.first { $0.name == "stability" }?.status == "passed")
+        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
     }
 }

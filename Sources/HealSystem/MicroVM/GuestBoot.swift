@@ -130,10 +130,10 @@ public struct GuestBoot {
         }
         // panic=-1: a kernel panic, and initramfs-tools' panic() (a root device that never
         // appeared), reset the guest at once instead of waiting for a person; -no-reboot
-        // turns the reset into QEMU's exit. rootdelay: a virtual disk appears within
-        // seconds, initramfs-tools would wait 180 s for one that will not.
+        // turns the reset into QEMU's exit. No rootdelay=: initramfs-tools sleeps that long
+        // before every mount, whatever the device, and waits 30 s for a missing root
+        // without it.
         var options = prepared.entry.options.filter { !$0.hasPrefix("panic=") }
-        if !options.contains(where: { $0.hasPrefix("rootdelay=") }) { options.append("rootdelay=60") }
         options += ["console=ttyS0", "panic=-1"] + GuestProbe.commandLine
         let commandLine = options.joined(separator: " ")
         var arguments = request.hypervisor.machine + Hypervisor.confinement + [

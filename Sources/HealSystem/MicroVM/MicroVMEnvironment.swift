@@ -128,7 +128,7 @@ public final class MicroVMEnvironment: Environment, BootValidating {
         }
         lastBootConsole = outcome.run.console.filter { $0 != "\r" }
         logger.notice("validation boot", metadata: [
-            "entry": "\(outcome.entry.title)", "seconds": "\(Int(outcome.run.seconds))",
+            "entry": "\(outcome.entry.title)", "seconds": "\(Int(outcome.run.seconds * 10) / 10).\(Int(outcome.run.seconds * 10) % 10)",
             "boot": "\(verdict.checks.first?.verdict.rawValue ?? "")",
         ])
         return verdict.checks.map { check in

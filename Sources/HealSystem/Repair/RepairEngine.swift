@@ -59,6 +59,7 @@ public struct RepairEngine: Sendable {
                                               runner: detection.runner,
                                               logger: logger)
             repairContext.bootCrashes = detection.bootCrashes
+            repairContext.canBoot = environment is BootValidating
             if let reason = strategy.unmetPrecondition(repairContext) {
                 logger.info("strategy skipped", metadata: ["strategy": "\(id)", "reason": "\(reason)"])
                 attempts.append(.init(strategy: id, validated: false, notes: ["precondition not met: \(reason)"], operations: []))

@@ -235,13 +235,14 @@ public struct RepairPipeline {
                           attempts: [], excluded: request.excluded, remaining: findings)
         }
         let remaining = findings.filter { $0 != finding }
-        let environment = try makeEnvironment(request)
+        let (environment, unbooted) = try makeEnvironment(request)
         defer { environment.tearDown() }
 
         request.logger.notice("repairing", metadata: ["class": "\(finding.failureClass.rawValue)",
                                                       "environment": "\(environment.kind.rawValue)",
                                                       "excluded": "\(request.excluded.joined(separator: " "))"])
         var engine = RepairEngine(candidates: ranked(request), validator: validator, logger: request.logger)
+        if let unbooted { engine.validator.bootUnavailable = unbooted }
         engine.scratch = request.scratch
         let outcome = engine.repair(finding, in: environment, detection: request.detection)
         var result = Result(status: .unrepairable, root: request.root.path, environment: environment.kind.rawValue,
@@ -296,7 +297,9 @@ public struct RepairPipeline {
         return manifest
     }
 
-    private func makeEnvironment(_ request: Request) throws(RepairPipeline.Error) -> any Environment {
+    /// The environment the request asks for, and — when `auto` could not use the microVM —
+    /// why the repaired disk will not be booted (the `not-run` boot checks say it).
+    private func makeEnvironment(_ request: Request) throws(RepairPipeline.Error) -> (any Environment, String?) {
         let scratch = request.scratch + "/env-\(getpid())-\(request.clock.now())"
         func overlay() throws(RepairPipeline.Error) -> any Environment {
             do {
@@ -317,30 +320,32 @@ public struct RepairPipeline {
         switch request.environment {
         case .microvm:
             switch microVM(request, scratch: scratch) {
-            case .success(let environment): return environment
+            case .success(let environment): return (environment, nil)
             case .failure(let reason): throw .unsupportedEnvironment(reason.description)
             }
         case .overlay:
-            return try overlay()
+            return (try overlay(), nil)
         case .copy:
-            return try copy()
+            return (try copy(), nil)
         case .auto:
             // The microVM when it can boot the clone; otherwise the validation says why the
             // boot checks did not run.
+            var unbooted: String?
             if request.disk != nil {
                 switch microVM(request, scratch: scratch) {
-                case .success(let environment): return environment
+                case .success(let environment): return (environment, nil)
                 case .failure(let reason):
                     request.logger.notice("the microVM cannot be used; the repaired disk will not be booted",
                                           metadata: ["reason": "\(reason)"])
+                    unbooted = "not booted: \(reason)"
                 }
             }
             do {
-                return try overlay()
+                return (try overlay(), unbooted)
             } catch {
                 request.logger.warning("overlay environment unavailable; using a full copy (slower)",
                                        metadata: ["reason": "\(error)"])
-                return try copy()
+                return (try copy(), unbooted)
             }
         }
     }

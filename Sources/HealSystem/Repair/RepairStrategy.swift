@@ -14,6 +14,9 @@ public struct RepairContext: Sendable {
     public var thresholds: Thresholds
     /// Crashes seen on the console of a boot of the disk, with no record on the disk.
     public var bootCrashes: [PanicSignature] = []
+    /// Whether the environment boots what passes the static checks (the microVM): a
+    /// strategy whose sufficiency only a boot can show is tried only then.
+    public var canBoot = false
     public var runner: any CommandRunner
     public var logger: Logger
 

@@ -25,6 +25,9 @@ public struct Validator: Sendable {
     /// Set by the engine in an environment that boots the clone (`BootValidating`): the
     /// engine adds the boot checks itself.
     public var canBoot = false
+    /// Why the repaired root is not booted when it is not (the microVM could not be used):
+    /// the detail of the `not-run` boot checks.
+    public var bootUnavailable = "booting the repaired root needs the microVM environment"
 
     public init(detectors: [any Detector] = Detectors.all) {
         self.detectors = detectors
@@ -85,8 +88,7 @@ public struct Validator: Sendable {
         checks.append(.init(name: "core-boot-chain", verdict: broken.isEmpty ? .passed : .failed, detail: coreDetail))
 
         if !canBoot {
-            checks.append(.init(name: "boot", verdict: .notRun,
-                                detail: "booting the repaired root needs the microVM environment"))
+            checks.append(.init(name: "boot", verdict: .notRun, detail: bootUnavailable))
             checks.append(.init(name: "stability", verdict: .notRun,
                                 detail: "needs a boot of the repaired root"))
         }

@@ -110,7 +110,7 @@ struct InitramfsStrategyTests {
         #expect(StrategyCatalogue.candidates(for: .initramfsMissing).map(\.descriptor.id)
                 == ["initramfs-regenerate", "default-last-good-kernel"])
         #expect(StrategyCatalogue.candidates(for: .kernelPanic).map(\.descriptor.id)
-                == ["module-blacklist", "default-last-good-kernel"])
+                == ["module-blacklist-modprobe", "module-blacklist", "default-last-good-kernel"])
         #expect(StrategyCatalogue.candidates(for: .unitFailures).map(\.descriptor.id)
                 == ["unit-revert-changed", "unit-mask-failed"])
     }

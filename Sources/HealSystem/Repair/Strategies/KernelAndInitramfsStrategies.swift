@@ -10,6 +10,7 @@ extension StrategyCatalogue {
             LastGoodKernelStrategy(),
             InitRestoreStrategy(),
             PackagedFileRestoreStrategy(),
+            ModuleBlacklistModprobeStrategy(),
             ModuleBlacklistStrategy(),
             UnitRevertStrategy(),
             UnitMaskStrategy(),

@@ -66,21 +66,32 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
         return nil
     }
 
-    public func plan(_ context: RepairContext) throws -> [RepairOperation] {
-        let root = context.root
-        func fail(_ reason: String) -> PlanError { PlanError(strategy: descriptor.id, reason: reason) }
-        let found = crashes(context)
+    /// The faulting modules of `found`, each once, in the order met.
+    static func modules(_ found: [KernelPanicDetector.Crash]) -> [String] {
         var modules: [String] = []
         for name in found.compactMap(\.signature.faultingModule).map(ModuleBlacklistConfig.normalized) where !modules.contains(name) {
             modules.append(name)
         }
+        return modules
+    }
+
+    /// `blacklist M` and `install M /bin/false` in the root's modprobe.d file, kept with
+    /// what it lists already.
+    static func modprobeOperation(_ modules: [String], root: SystemRoot) -> RepairOperation {
+        let existing = try? root.files.text(ModuleBlacklistConfig.path)
+        return .writeFile(path: ModuleBlacklistConfig.path,
+                          contents: Array(ModuleBlacklistConfig.text(existing: existing, adding: modules).utf8),
+                          mode: 0o644)
+    }
+
+    public func plan(_ context: RepairContext) throws -> [RepairOperation] {
+        let root = context.root
+        func fail(_ reason: String) -> PlanError { PlanError(strategy: descriptor.id, reason: reason) }
+        let found = crashes(context)
+        let modules = Self.modules(found)
         guard !modules.isEmpty else { throw fail("no crash in pstore or on a boot's console names a faulting module") }
 
-        var operations: [RepairOperation] = []
-        let existing = try? root.files.text(ModuleBlacklistConfig.path)
-        operations.append(.writeFile(path: ModuleBlacklistConfig.path,
-                                     contents: Array(ModuleBlacklistConfig.text(existing: existing, adding: modules).utf8),
-                                     mode: 0o644))
+        var operations = [Self.modprobeOperation(modules, root: root)]
 
         let configuration = try? BootConfiguration.load(root)
         if root.files.statusIfPresent("/etc/default/grub") != nil {
@@ -136,5 +147,41 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
         return .writeFile(path: HandledPanicRecords.path,
                           contents: Array(HandledPanicRecords.text(existing: existing, adding: handled).utf8),
                           mode: 0o644)
+    }
+}
+
+/// `kernel-panic`, the least change that can be enough: the module blacklisted in
+/// `/etc/modprobe.d` alone — no command line change, no initramfs rebuild. Enough when the
+/// module is loaded from the root filesystem (modules-load.d, udev); not when the
+/// initramfs loads its own copy before the root is mounted. Only a boot tells the two
+/// apart, so it is tried only where the environment boots what it validates (the
+/// microVM); elsewhere `module-blacklist` does the whole job.
+public struct ModuleBlacklistModprobeStrategy: RepairStrategy {
+    public let descriptor = StrategyDescriptor(
+        id: "module-blacklist-modprobe",
+        title: "Blacklist the module that crashed the kernel in modprobe.d only",
+        classes: [.kernelPanic],
+        risk: 2,
+        sideEffects: "the module stays unavailable once the root filesystem is mounted; a copy in the initramfs still loads",
+        priorEffectiveness: 0.8,
+        estimatedSeconds: 5)
+
+    public init() {}
+
+    public func unmetPrecondition(_ context: RepairContext) -> String? {
+        guard context.canBoot else {
+            return "only a boot shows whether the initramfs still loads the module; without the microVM the whole blacklist is used"
+        }
+        return ModuleBlacklistStrategy().unmetPrecondition(context)
+    }
+
+    public func plan(_ context: RepairContext) throws -> [RepairOperation] {
+        let found = ModuleBlacklistStrategy().crashes(context)
+        let modules = ModuleBlacklistStrategy.modules(found)
+        guard !modules.isEmpty else {
+            throw PlanError(strategy: descriptor.id, reason: "no crash in pstore or on a boot's console names a faulting module")
+        }
+        return [ModuleBlacklistStrategy.modprobeOperation(modules, root: context.root)]
+            + [ModuleBlacklistStrategy.handledOperation(found, root: context.root, strategy: descriptor.id)].compactMap { $0 }
     }
 }
