@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/pidfd.h>
+#include <sys/reboot.h>
 #include <linux/loop.h>
 #include <stdio.h>
 

@@ -1,0 +1,92 @@
+import Foundation
+import HealCore
+import Logging
+import Testing
+import TestSupport
+@testable import HealSystem
+
+/// The template guest: clarity-heal as PID 1 of an initramfs it builds itself, booted with
+/// the test root's real kernel under QEMU (TCG here), checking and repairing a disk it sees
+/// only through a throwaway qcow2 layer. One QEMU at a time.
+@Suite(.serialized) struct TemplateGuestTests {
+    static func kernel() throws -> RecoveryKernel {
+        try RecoveryKernel.newest(in: try SystemRoot(TestRoot.root), source: "the test root").get()
+    }
+
+    static func sha256(_ path: String) throws -> String {
+        try ScenarioDisk.run("sha256sum", [path]).stdout.split(separator: " ").first.map(String.init) ?? ""
+    }
+
+    /// One guest run of `task` on `disk`, with the CLI binary as /init.
+    static func run(_ task: TemplateGuestTask.Kind, disk: String, in directory: TemporaryDirectory,
+                    superblock: Int? = nil, blockSize: Int? = nil, keepLayer: Bool = false) throws -> TemplateGuest.Outcome {
+        let folder = directory.path + "/guest"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let kernel = try kernel()
+        let hypervisor = try Hypervisor.find(kernel: TestRoot.root + kernel.image, scratch: folder)
+        return try TemplateGuest.run(.init(disk: disk, task: task, superblock: superblock, blockSize: blockSize,
+                                           kernel: kernel, hypervisor: hypervisor, folder: folder, deadlineSeconds: 240,
+                                           keepLayer: keepLayer, binary: Tool.clarityHeal, logger: Logger(label: "test")))
+    }
+
+    @Test func theInitramfsHoldsTheBinaryItsLibrariesToolsAndTheDisksModules() throws {
+        let directory = try TemporaryDirectory(prefix: "template")
+        let path = directory.path + "/guest.cpio"
+        let built = try GuestInitramfs.build(at: path, kernel: try Self.kernel(), binary: Tool.clarityHeal)
+        // The real cpio reads it as newc ("-H newc" refuses anything else).
+        let listing = try ScenarioDisk.run("/bin/sh", ["-c", "cpio -it -H newc --quiet < \(path)"]).stdout
+        let names = Set(listing.split(separator: "\n").map(String.init))
+        #expect(names.contains("init"))
+        #expect(names.contains("dev/console"))
+        #expect(names.contains("etc/clarity-heal/guest-modules"))
+        #expect(names.contains("lib64/ld-linux-x86-64.so.2"), "\(names.sorted())")
+        for soname in ["libkmod.so.2", "libblkid.so.1", "libmount.so.1", "libc.so.6", "libext2fs.so.2"] {
+            #expect(names.contains { $0.hasSuffix("/" + soname) }, "\(soname) missing")
+        }
+        #expect(!names.contains { $0.hasSuffix("/libsystemd.so.0") })
+        #expect(names.contains { $0.hasSuffix("sbin/e2fsck") })
+        let version = TestRoot.kernelVersion
+        // virtio_blk and what modules.dep says it needs, before it in the list.
+        #expect(built.modules.contains("kernel/drivers/block/virtio_blk.ko"), "\(built.modules)")
+        let virtio = try #require(built.modules.firstIndex(of: "kernel/drivers/virtio/virtio.ko"))
+        let blk = try #require(built.modules.firstIndex(of: "kernel/drivers/block/virtio_blk.ko"))
+        #expect(virtio < blk)
+        for module in built.modules {
+            #expect(names.contains("lib/modules/\(version)/\(module)"))
+        }
+        // /init is the binary, byte for byte.
+        let extracted = directory.path + "/x"
+        try FileManager.default.createDirectory(atPath: extracted, withIntermediateDirectories: true)
+        try ScenarioDisk.run("/bin/sh", ["-c", "cd \(extracted) && cpio -id -H newc --quiet init < \(path)"])
+        #expect(try Self.sha256(extracted + "/init") == Self.sha256(Tool.clarityHeal))
+        #expect(built.bytes == Int64(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1))
+    }
+
+    @Test(.timeLimit(.minutes(4))) func clarityHealRunsAsPID1AndChecksTheDisk() throws {
+        let directory = try TemporaryDirectory(prefix: "template")
+        let tree = try ScenarioDisk.tree(in: directory)
+        let healthy = try ScenarioDisk.ext4(in: directory, "healthy.img", megabytes: 32, ["-U", ScenarioDisk.uuid(), "-d", tree])
+        let broken = try FilesystemErrorsScenarioTests.corrupted(in: directory, uuid: ScenarioDisk.uuid())
+        let before = try Self.sha256(broken)
+
+        let clean = try Self.run(.check, disk: healthy, in: directory)
+        #expect(clean.ready)
+        let report = try #require(clean.report, "\(clean.end) \(clean.excerpt)")
+        #expect(report.kernel == TestRoot.kernelVersion)
+        #expect(report.modules.contains("virtio_blk"), "\(report.modules) \(report.moduleErrors)")
+        #expect(report.moduleErrors.isEmpty, "\(report.moduleErrors)")
+        #expect(report.device == "/dev/vda")
+        #expect(report.steps.map(\.command) == [["e2fsck", "-fn", "/dev/vda"]])
+        #expect(report.steps.first?.status == 0, "\(report.steps)")
+        #expect(clean.layer == nil)
+
+        // A cleared inode: e2fsck -n in the guest exits 4 and says why; the image is untouched.
+        let dirty = try Self.run(.check, disk: broken, in: directory)
+        let found = try #require(dirty.report, "\(dirty.end) \(dirty.excerpt)")
+        #expect(found.steps.first?.status == 4, "\(found.steps)")
+        #expect(found.steps.first?.output.contains("/data/b") == true || found.steps.first?.output.contains("Entry 'b'") == true,
+                "\(found.steps.first?.output ?? "")")
+        #expect(try Self.sha256(broken) == before, "the guest wrote the disk")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/guest").filter { !$0.hasSuffix(".log") } == [])
+    }
+}
