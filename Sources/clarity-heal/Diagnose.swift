@@ -48,7 +48,15 @@ extension ClarityHeal {
             var mountedDisk: ReadOnlyDisk?
             defer { mountedDisk?.release() }
             var devices = system.device
-            let root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
+            let root: SystemRoot
+            do {
+                root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
+            } catch let unmountable as DiskOptions.Unmountable {
+                let backup = unmountable.backup
+                throw CommandFailure(.failed, "\(unmountable.mountError); its primary superblock is unreadable, but the backup at block "
+                    + "\(backup.superblock) names a \(backup.fsType) filesystem (UUID \(backup.uuid)): `clarity-heal repair --disk "
+                    + "\(unmountable.disk)` repairs it in a template guest", status: ExitStatus.failedSafely)
+            }
             let config = SystemOptions.config(root)
             let knowledge: KnowledgeBase
             do {

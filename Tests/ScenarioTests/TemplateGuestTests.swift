@@ -89,4 +89,70 @@ import TestSupport
         #expect(try Self.sha256(broken) == before, "the guest wrote the disk")
         #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path + "/guest").filter { !$0.hasSuffix(".log") } == [])
     }
+
+    struct RepairOutput: Decodable {
+        struct Check: Decodable { var name: String; var status: String; var detail: String }
+        struct Attempt: Decodable { var strategy: String; var validated: Bool; var checks: [Check] }
+        struct Finding: Decodable { var `class`: String; var summary: String }
+        var status: String
+        var environment: String?
+        var finding: Finding?
+        var attempts: [Attempt]
+        var fixPackage: String?
+    }
+
+    /// The test root's disk with its primary superblock zeroed (bytes 1024-4095: the
+    /// superblock and the rest of block 0), the backups intact.
+    static func unmountableDisk(_ directory: TemporaryDirectory) throws -> String {
+        let disk = try MicroVMScenarioTests.disk(directory) { _ in }
+        try ScenarioDisk.run("dd", ["if=/dev/zero", "of=\(disk)", "bs=1024", "seek=1", "count=3", "conv=notrunc", "status=none"])
+        return disk
+    }
+
+    @Test(.timeLimit(.minutes(8))) func aRootWhosePrimarySuperblockIsGoneIsRepairedInTheTemplateGuestAndBooted() throws {
+        let directory = try TemporaryDirectory(prefix: "template")
+        let disk = try Self.unmountableDisk(directory)
+        let before = try Self.sha256(disk)
+        let scratch = directory.path + "/scratch"
+
+        // Nothing can read it as a filesystem; diagnose says what it is and what repairs it.
+        #expect(try Tool.run("blkid", ["-p", disk]).status == 2)
+        let diagnosed = try Tool.run(Tool.clarityHeal, ["diagnose", "--disk", disk, "--scratch", scratch, "--json"])
+        #expect(diagnosed.status == 3)
+        #expect(diagnosed.stdout.contains("the backup at block 32768 names a ext4 filesystem"), "\(diagnosed.stdout)")
+
+        let out = try TemporaryDirectory(prefix: "fixes")
+        let result = try Tool.run(Tool.clarityHeal, ["repair", "--disk", disk, "--environment", "microvm",
+                                                     "--kernel-root", TestRoot.root, "--out", out.path,
+                                                     "--scratch", scratch, "--json"])
+        #expect(result.status == 1, "\(result.stdout)\(result.stderr.suffix(3000))")
+        let output = try JSONDecoder().decode(RepairOutput.self, from: Data(result.stdout.utf8))
+        #expect(output.status == "validated")
+        #expect(output.environment == "template-guest")
+        #expect(output.finding?.class == "filesystem-errors")
+        #expect(output.finding?.summary.contains("cannot be mounted: its primary superblock is unreadable") == true)
+        let attempt = try #require(output.attempts.first)
+        #expect(attempt.strategy == "e2fsck-backup-superblock")
+        #expect(attempt.validated)
+        let statuses = Dictionary(uniqueKeysWithValues: attempt.checks.map { ($0.name, $0.status) })
+        for name in ["filesystem-check", "resolved", "mounts", "boot-chain", "boot", "stability"] {
+            #expect(statuses[name] == "passed", "\(name): \(attempt.checks.first { $0.name == name }?.detail ?? "missing")")
+        }
+        #expect(attempt.checks.first { $0.name == "filesystem-check" }?.detail.contains("e2fsck -fy -b 32768 -B 4096 /dev/vda in the guest exited 1") == true,
+                "\(attempt.checks.first?.detail ?? "")")
+        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
+
+        // The package records the backup superblock; apply runs the same e2fsck on the disk.
+        let package = try FixPackage.open(try #require(output.fixPackage))
+        #expect(package.manifest.filesystem?.backupSuperblock == 32768)
+        #expect(package.manifest.filesystem?.blockSize == 4096)
+        let state = try TemporaryDirectory(prefix: "state")
+        let applied = try Tool.run(Tool.clarityHeal, ["apply", "--root", state.path, "--device", disk, package.directory, "--json"])
+        #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
+        #expect(try Tool.run("e2fsck", ["-fn", disk]).status == 0)
+        #expect(try Tool.run("blkid", ["-p", "-s", "TYPE", "-o", "value", disk]).stdout == "ext4\n")
+        let mount = try ScenarioMount(image: disk, at: directory.path + "/mnt", options: "ro,loop")
+        #expect(FileManager.default.fileExists(atPath: mount.path + "/etc/fstab"))
+        #expect(FileManager.default.fileExists(atPath: mount.path + "/boot/vmlinuz-" + TestRoot.kernelVersion))
+    }
 }

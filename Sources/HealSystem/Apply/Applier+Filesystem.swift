@@ -53,14 +53,19 @@ extension Applier {
         let device = repair.device
         func refuse(_ reason: String) -> Applier.Error { .refused(.deviceUnsafe(fix: fix, device: device, reason: reason)) }
         guard FileReading.status(atPath: device, followLinks: true) != nil else { throw refuse("does not exist") }
-        let info: BlockInfo?
+        var uuid: String?
         do {
-            info = try BlockProbe.identify(device)
+            uuid = try BlockProbe.identify(device)?.uuid
         } catch {
             throw refuse("cannot be probed: \(error)")
         }
-        guard info?.uuid == repair.uuid else {
-            throw refuse("carries UUID \(info?.uuid ?? "none"), not \(repair.uuid): it is not the filesystem the fix was made for")
+        // A repair from a backup superblock: the primary one is unreadable (libblkid sees
+        // nothing), the backup the fix was made from names the filesystem.
+        if uuid == nil, let superblock = repair.backupSuperblock, let blockSize = repair.blockSize {
+            uuid = ExtBackupSuperblock.read(device, superblock: superblock, blockSize: blockSize)?.uuid
+        }
+        guard uuid == repair.uuid else {
+            throw refuse("carries UUID \(uuid ?? "none"), not \(repair.uuid): it is not the filesystem the fix was made for")
         }
         if let mount = try Self.mountOf(device) {
             throw refuse("is mounted on \(mount); e2fsck must not repair a mounted filesystem")
@@ -131,7 +136,7 @@ extension Applier {
         // e2fsck writes the undo file by its host path: the state folder was reached without
         // a link, so that path stays inside it.
         let undo = state.host(undoFile(fix))
-        let result = try tool("e2fsck", ["-fy", "-z", undo, repair.device])
+        let result = try tool("e2fsck", repair.repairArguments + ["-z", undo, repair.device])
         // A crash here has changed the device without a `done`: recovery must undo it.
         CrashPoint.reached()
         let outcome = FilesystemRepair.Outcome(status: result.status)
