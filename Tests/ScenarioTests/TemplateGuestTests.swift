@@ -155,4 +155,53 @@ import TestSupport
         #expect(FileManager.default.fileExists(atPath: mount.path + "/etc/fstab"))
         #expect(FileManager.default.fileExists(atPath: mount.path + "/boot/vmlinuz-" + TestRoot.kernelVersion))
     }
+
+    struct DiagnosisOutput: Decodable {
+        struct Cause: Decodable { var `class`: String }
+        struct Step: Decodable { var name: String; var ran: [String]; var found: [Evidence] }
+        struct Evidence: Decodable { var source: String; var detail: String }
+        struct Failure: Decodable { var step: String; var message: String }
+        var rootCause: Cause?
+        var steps: [Step]
+        var errors: [Failure]
+    }
+
+    /// A disk whose kernels are gone: it cannot be booted, the diagnosis says so and why,
+    /// and checks its filesystem in a template guest when a kernel of the recovery set
+    /// can boot one — here the host's /boot has none, and the test root's can.
+    @Test(.timeLimit(.minutes(4))) func aDiskWithNoKernelGetsADiagnosisThatSaysWhatWasNotChecked() throws {
+        let directory = try TemporaryDirectory(prefix: "template")
+        let disk = try MicroVMScenarioTests.disk(directory) { copy in
+            try FileManager.default.removeItem(atPath: copy.at("/boot/vmlinuz-" + TestRoot.kernelVersion))
+        }
+        let before = try Self.sha256(disk)
+        let scratch = directory.path + "/scratch"
+        let hostKernels = (try? FileManager.default.contentsOfDirectory(atPath: "/boot"))?.filter { $0.hasPrefix("vmlinuz-") } ?? []
+
+        let alone = try Tool.run(Tool.clarityHeal, ["diagnose", "--disk", disk, "--boot", "--scratch", scratch, "--json"])
+        let diagnosis = try JSONDecoder().decode(DiagnosisOutput.self, from: Data(alone.stdout.utf8))
+        // The offline scan names the missing kernel; the boot and the guest say why they did not run.
+        #expect(alone.status == (diagnosis.rootCause == nil ? 3 : 1), "\(alone.stdout)")
+        #expect(diagnosis.rootCause != nil, "\(alone.stdout)")
+        let boot = try #require(diagnosis.errors.first { $0.step == "boot the disk in QEMU" }, "\(diagnosis.errors)")
+        #expect(boot.message.contains("/boot/vmlinuz-\(TestRoot.kernelVersion) is not on the disk"), "\(boot.message)")
+        if hostKernels.isEmpty {
+            let guest = try #require(diagnosis.errors.first { $0.step == "check the filesystem in a template guest" }, "\(diagnosis.errors)")
+            #expect(guest.message.contains("the examined root"), "\(guest.message)")
+            #expect(guest.message.contains("this system (/) has no /boot/vmlinuz-*"), "\(guest.message)")
+        }
+
+        // With a kernel to boot it, the template guest checks the filesystem.
+        let checked = try Tool.run(Tool.clarityHeal, ["diagnose", "--disk", disk, "--boot", "--kernel-root", TestRoot.root,
+                                                      "--scratch", scratch, "--json"])
+        let withGuest = try JSONDecoder().decode(DiagnosisOutput.self, from: Data(checked.stdout.utf8))
+        #expect(checked.status == 1, "\(checked.stdout)\(checked.stderr.suffix(2000))")
+        let step = try #require(withGuest.steps.first)
+        #expect(step.name == "check the filesystem in a template guest")
+        #expect(step.ran.first?.hasPrefix("e2fsck -fn in a template guest (kernel \(TestRoot.kernelVersion) from --kernel-root") == true, "\(step.ran)")
+        #expect(step.found.first?.detail == "e2fsck -fn exits 0: the filesystem is clean", "\(step.found)")
+        #expect(!withGuest.errors.contains { $0.step == "check the filesystem in a template guest" })
+        #expect(withGuest.errors.contains { $0.step == "boot the disk in QEMU" })
+        #expect(try Self.sha256(disk) == before, "the diagnosis wrote the disk")
+    }
 }
