@@ -157,26 +157,7 @@ public struct TemplateGuest {
                 ])
             })
         let reading = TemplateGuestReport.read(console: run.console, nonce: task.nonce)
-        let end: End
-        switch run.end {
-        case .qemuFailed(let message):
-            end = .qemuFailed(message)
-        case .deadline(let seconds):
-            end = .timeout(seconds: seconds)
-        case .consoleFlood(let bytes):
-            end = .guestFailed("the guest wrote more than \(bytes) bytes to its console")
-        case .exited:
-            if let report = reading.report {
-                end = .reported(report)
-            } else if let malformed = reading.malformed {
-                end = .guestFailed(malformed)
-            } else if let panic = run.console.split(whereSeparator: \.isNewline).first(where: { $0.contains("Kernel panic - not syncing") }) {
-                end = .guestFailed("the guest's kernel panicked: " + GuestConsole.printable(panic))
-            } else {
-                end = .guestFailed(reading.ready ? "clarity-heal started as PID 1 but stopped without a result"
-                    : "the guest stopped before clarity-heal reported as PID 1")
-            }
-        }
+        let end = Self.end(of: run.end, console: run.console, reading: reading)
         keep = request.keepLayer
         request.logger.notice("template guest ended", metadata: [
             "task": "\(task.kind.rawValue)", "seconds": "\(Int(run.seconds))", "ready": "\(reading.ready)",
@@ -184,6 +165,28 @@ public struct TemplateGuest {
         return Outcome(end: end, ready: reading.ready, readySeconds: reading.ready ? readySeconds ?? run.seconds : nil,
                        seconds: run.seconds, initramfs: initramfs, layer: keep ? layer : nil, consolePath: consolePath,
                        excerpt: GuestConsole.excerpt(run.console, lines: 30))
+    }
+
+    /// How a run ended, from QEMU's end and what the console says: a QEMU failure and a
+    /// deadline are never read as the guest's; a guest that exited without a result line
+    /// failed, with the panic when its kernel printed one.
+    static func end(of processEnd: GuestEnd, console: String, reading: TemplateGuestReport.Reading) -> End {
+        switch processEnd {
+        case .qemuFailed(let message):
+            return .qemuFailed(message)
+        case .deadline(let seconds):
+            return .timeout(seconds: seconds)
+        case .consoleFlood(let bytes):
+            return .guestFailed("the guest wrote more than \(bytes) bytes to its console")
+        case .exited:
+            if let report = reading.report { return .reported(report) }
+            if let malformed = reading.malformed { return .guestFailed(malformed) }
+            if let panic = console.split(whereSeparator: \.isNewline).first(where: { $0.contains("Kernel panic - not syncing") }) {
+                return .guestFailed("the guest's kernel panicked: " + GuestConsole.printable(panic))
+            }
+            return .guestFailed(reading.ready ? "clarity-heal started as PID 1 but stopped without a result"
+                : "the guest stopped before clarity-heal reported as PID 1")
+        }
     }
 
     /// `qemu-img create -f qcow2 -F raw -b DISK LAYER`: the disk, by its absolute path, as

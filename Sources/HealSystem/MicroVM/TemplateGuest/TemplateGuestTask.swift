@@ -153,7 +153,8 @@ public struct TemplateGuestReport: Sendable, Hashable, Codable {
         var reading = Reading(ready: false, report: nil, malformed: nil)
         let ready = readyLine(nonce: nonce)
         let result = "\(marker) \(nonce) result "
-        for line in console.split(whereSeparator: { $0 == "\n" || $0 == "\r" }) {
+        // `isNewline`: "\r\n" is one Character in Swift, neither "\r" nor "\n".
+        for line in console.split(whereSeparator: \.isNewline) {
             if line.hasSuffix(ready) {
                 reading.ready = true
             } else if let start = line.firstRange(of: result) {
