@@ -19,7 +19,4 @@ HEAL_LAZY(K, struct kmod_module *, kmod_module_get_module, (const struct kmod_li
 HEAL_LAZY(K, struct kmod_list *, kmod_module_get_dependencies, (const struct kmod_module *mod), (mod))
 HEAL_LAZY(K, int, kmod_module_get_softdeps, (const struct kmod_module *mod, struct kmod_list **pre, struct kmod_list **post), (mod, pre, post))
 HEAL_LAZY(K, const char *, kmod_module_get_name, (const struct kmod_module *mod), (mod))
-// The template guest's PID 1 inserts the modules its disk needs, by path, in load order.
-HEAL_LAZY(K, int, kmod_module_new_from_path, (struct kmod_ctx *ctx, const char *path, struct kmod_module **mod), (ctx, path, mod))
-HEAL_LAZY(K, int, kmod_module_insert_module, (struct kmod_module *mod, unsigned int flags, const char *options), (mod, flags, options))
 HEAL_LAZY(K, const char *, kmod_module_get_path, (const struct kmod_module *mod), (mod))

@@ -28,6 +28,12 @@ static inline int heal_openat2(int dirfd, const char *path, uint64_t flags, uint
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
 }
 
+// finit_module(2) has no glibc wrapper: the template guest's PID 1 inserts its modules with
+// it. Returns 0, or -1 with errno set (EEXIST: already loaded).
+static inline int heal_finit_module(int fd, const char *params, int flags) {
+    return (int)syscall(SYS_finit_module, fd, params, flags);
+}
+
 static const uint64_t HEAL_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;
 static const uint64_t HEAL_RESOLVE_NO_SYMLINKS = RESOLVE_NO_SYMLINKS;
 static const uint64_t HEAL_RESOLVE_NO_MAGICLINKS = RESOLVE_NO_MAGICLINKS;

@@ -6,11 +6,12 @@ import HealCore
 /// and its tools need, the e2fsprogs it runs, and the modules the guest's disk needs.
 ///
 /// ```
-///  init                               /proc/self/exe (the binary now running)
-///  lib/x86_64-linux-gnu/libc.so.6 …   `ldd` of the binary, of each library it dlopens
-///  lib64/ld-linux-x86-64.so.2           (CLazyLibraries: libkmod, libblkid, libmount, …)
+///  init                               /proc/self/exe (the binary now running), stripped
+///  lib/x86_64-linux-gnu/libc.so.6 …   `ldd` of the binary, of each library the guest opens
+///  lib64/ld-linux-x86-64.so.2           with dlopen (CLazyLibraries: libblkid, libmount)
 ///  usr/sbin/e2fsck, dumpe2fs            and of each tool, at the paths ld.so reports
-///  lib/modules/VER/kernel/…/virtio_blk.ko …   libkmod's load sets (modules.dep), built-ins left out
+///  lib/modules/VER/kernel/…/virtio_blk.ko …   libkmod's load sets (modules.dep), built-ins left
+///                                       out, compressed ones decompressed (libarchive)
 ///  etc/clarity-heal/guest-modules     those modules' paths, in load order
 ///  etc/mtab -> /proc/self/mounts      e2fsck reads it to refuse a mounted filesystem
 ///  dev/console (5:1)                  the kernel opens it as /init's stdio
@@ -26,9 +27,12 @@ public struct GuestInitramfs: Sendable, Encodable {
     public static let moduleNames = ["virtio_pci", "virtio_blk", "ext4"]
     /// The e2fsprogs tools the guest runs.
     public static let tools = ["e2fsck", "dumpe2fs"]
-    /// The libraries clarity-heal opens on first use that the guest may need. libsystemd is
-    /// left out: the guest reads no journal, and it would bring libcrypto and libgcrypt.
-    static let lazyLibraries: [SharedLibrary] = [.kmod, .blkid, .mount, .zstd, .lz4, .acl]
+    /// The libraries clarity-heal opens on first use that the guest may need: libblkid and
+    /// libmount (block probing, mount tables). Left out, because the guest never opens them
+    /// and every megabyte costs about 20 ms of unpacking per boot under TCG (scripts/bench):
+    /// libkmod (the guest inserts modules with finit_module) and the libcrypto it links,
+    /// libsystemd (no journal is read), and zstd, lz4 and acl (no archive is read).
+    static let lazyLibraries: [SharedLibrary] = [.blkid, .mount]
     /// Where the guest finds its module list.
     public static let moduleList = "/etc/clarity-heal/guest-modules"
 
@@ -84,6 +88,10 @@ public struct GuestInitramfs: Sendable, Encodable {
             for dependency in try sharedLibraries(of: tool, runner: runner) { add(dependency) }
         }
 
+        // The binary without its symbols and debug sections when binutils is here: a debug
+        // or unstripped build is mostly DWARF, which the guest never reads.
+        let initBinary = stripped(binary, into: path + ".init", runner: runner) ?? binary
+        defer { if initBinary != binary { unlink(initBinary) } }
         let modules = try moduleFiles(kernel)
         let folders = ["/proc", "/sys", "/dev", "/mnt", "/run", "/tmp", "/etc", "/etc/clarity-heal"]
         var allFolders = Set(folders)
@@ -97,10 +105,11 @@ public struct GuestInitramfs: Sendable, Encodable {
             for folder in allFolders.sorted() { try writer.directory(folder) }
             try writer.characterDevice("/dev/console", major: 5, minor: 1)
             try writer.symlink("/etc/mtab", target: "/proc/self/mounts")
-            try writer.file("/init", copying: binary, mode: 0o755, limit: fileLimit)
+            try writer.file("/init", copying: initBinary, mode: 0o755, limit: fileLimit)
             for file in hostFiles {
                 try writer.file(file, copying: file, limit: fileLimit)
             }
+            var listed: [String] = []
             for module in modules {
                 let inside = kernel.modulesDirectory + "/" + module
                 let bytes: [UInt8]
@@ -109,9 +118,12 @@ public struct GuestInitramfs: Sendable, Encodable {
                 } catch {
                     throw GuestInitramfs.Error.modules("\(inside) cannot be read: \(error)")
                 }
-                try writer.file(inside, bytes: bytes)
+                // finit_module takes a plain ELF object: .ko.xz/.ko.zst/.ko.gz are decompressed here.
+                let (name, plain) = try decompressed(inside, bytes)
+                try writer.file(name, bytes: plain)
+                listed.append(name)
             }
-            let list = modules.map { kernel.modulesDirectory + "/" + $0 }.joined(separator: "\n") + "\n"
+            let list = listed.joined(separator: "\n") + "\n"
             try writer.file(moduleList, bytes: Array(list.utf8))
             try writer.finish()
         } catch let error as GuestInitramfs.Error {
@@ -122,6 +134,36 @@ public struct GuestInitramfs: Sendable, Encodable {
         let size = FileReading.status(atPath: path, followLinks: false).map { Int64($0.st_size) } ?? 0
         return GuestInitramfs(path: path, bytes: size, kernelVersion: kernel.version, modules: modules,
                               hostFiles: [binary] + hostFiles)
+    }
+
+    static let compressedSuffixes = [".xz", ".zst", ".gz"]
+
+    /// A module file as finit_module takes it: decompressed (libarchive's raw format with its
+    /// filters) when its name says it is compressed, renamed without the suffix.
+    static func decompressed(_ path: String, _ bytes: [UInt8]) throws(GuestInitramfs.Error) -> (String, [UInt8]) {
+        guard let suffix = compressedSuffixes.first(where: { path.hasSuffix($0) }) else { return (path, bytes) }
+        do {
+            let buffer = malloc(max(bytes.count, 1))
+            bytes.withUnsafeBytes { if let base = $0.baseAddress { buffer?.copyMemory(from: base, byteCount: $0.count) } }
+            let reader = try ArchiveReader(ArchiveBytes.adopting(buffer, count: bytes.count), formats: [.raw], filters: .compressed)
+            guard try reader.next() != nil else { throw ArchiveFailure(message: "no data") }
+            let data = try reader.readData(limit: Int(fileLimit))
+            let plain = data.base.map { Array(UnsafeRawBufferPointer(start: $0, count: data.count)) } ?? []
+            return (String(path.dropLast(suffix.count)), plain)
+        } catch {
+            throw .modules("\(path) cannot be decompressed: \(error)")
+        }
+    }
+
+    /// `strip -o COPY BINARY`; nil when strip is not installed or fails (the binary is then
+    /// taken as it is).
+    static func stripped(_ binary: String, into copy: String, runner: any CommandRunner) -> String? {
+        guard let strip = Executable.find("strip"),
+              let result = try? runner.run(strip, ["--strip-all", "-o", copy, binary]), result.succeeded else {
+            unlink(copy)
+            return nil
+        }
+        return copy
     }
 
     /// The module files (relative to the modules folder) for `moduleNames`, in load order,
