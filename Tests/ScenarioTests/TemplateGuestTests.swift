@@ -169,9 +169,16 @@ import TestSupport
         #expect(applied.status == 0, "\(applied.stdout)\(applied.stderr)")
         #expect(try Tool.run("e2fsck", ["-fn", disk]).status == 0)
         #expect(try Tool.run("blkid", ["-p", "-s", "TYPE", "-o", "value", disk]).stdout == "ext4\n")
-        let mount = try ScenarioMount(image: disk, at: directory.path + "/mnt", options: "ro,loop")
-        #expect(FileManager.default.fileExists(atPath: mount.path + "/etc/fstab"))
-        #expect(FileManager.default.fileExists(atPath: mount.path + "/boot/vmlinuz-" + TestRoot.kernelVersion))
+        do {
+            let mount = try ScenarioMount(image: disk, at: directory.path + "/mnt", options: "ro,loop")
+            #expect(FileManager.default.fileExists(atPath: mount.path + "/etc/fstab"))
+            #expect(FileManager.default.fileExists(atPath: mount.path + "/boot/vmlinuz-" + TestRoot.kernelVersion))
+        }
+
+        // e2undo puts every block e2fsck wrote back: the disk is again the one that did not mount.
+        let rolledBack = try Tool.run(Tool.clarityHeal, ["rollback", "--root", state.path])
+        #expect(rolledBack.status == 0, "\(rolledBack.stdout)\(rolledBack.stderr)")
+        #expect(try Self.sha256(disk) == before, "rollback did not put the disk's bytes back")
     }
 
     struct DiagnosisOutput: Decodable {
