@@ -140,7 +140,7 @@ public struct TemplateGuestRepair {
             }
             checks.append(.init(name: "filesystem-check", verdict: verdict, detail: "\(guestNote): \(why)", evidence: guest.excerpt))
             result.attempts = [.init(strategy: Self.descriptor.id, validated: false, notes: ["\(why)"], operations: [operation], checks: checks)]
-            result.advice = ManualSteps.advice(for: .filesystemErrors)
+            result.advice = Self.advice(request)
             return result
         }
         let repairNote = "e2fsck \(repair.command.dropFirst().joined(separator: " ")) in the guest exited \(repair.status)"
@@ -148,7 +148,7 @@ public struct TemplateGuestRepair {
             checks.append(.init(name: "filesystem-check", verdict: .failed, detail: "\(guestNote): \(repairNote)",
                                 evidence: repair.output.split(separator: "\n").suffix(10).map(String.init)))
             result.attempts = [.init(strategy: Self.descriptor.id, validated: false, notes: [repairNote], operations: [operation], checks: checks)]
-            result.advice = ManualSteps.advice(for: .filesystemErrors)
+            result.advice = Self.advice(request)
             return result
         }
 
@@ -217,7 +217,7 @@ public struct TemplateGuestRepair {
                                  operations: [operation], checks: checks)]
         result.validation = validation
         guard validated else {
-            result.advice = ManualSteps.advice(for: .filesystemErrors)
+            result.advice = Self.advice(request)
             return result
         }
         var record = FilesystemRepair(
@@ -242,6 +242,13 @@ public struct TemplateGuestRepair {
         result.fix = manifest.id
         result.package = package
         return result
+    }
+
+    /// What a person can do when the repair did not validate: the same e2fsck, by hand,
+    /// from the backup superblock.
+    static func advice(_ request: Request) -> String {
+        "from a rescue system, with the disk unmounted, run `e2fsck -f -b \(request.backup.superblock) -B \(request.backup.blockSize) "
+            + "\(request.disk)` (answer each question; -y answers yes to all), then mount it read-only and check what lost+found holds"
     }
 
     /// `boot-chain`: the files a boot needs are on the repaired root (the guest's own look

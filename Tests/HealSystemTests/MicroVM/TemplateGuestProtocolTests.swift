@@ -90,4 +90,19 @@ import TestSupport
         #expect(try Tool.run("truncate", ["-s", "64M", blank]).status == 0)
         #expect(ExtBackupSuperblock.find(blank) == nil)
     }
+
+    /// The console is the guest's, and the guest reads a hostile disk: whatever it prints,
+    /// reading it neither crashes nor takes more than the bounded line.
+    @Test func aHostileConsoleIsReadSafely() {
+        let nonce = "00112233aabbccdd"
+        var generator = SystemRandomNumberGenerator()
+        let marker = "clarity-heal-guest \(nonce) "
+        for round in 0..<200 {
+            var bytes = (0..<Int.random(in: 0...4096, using: &generator)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+            if round % 2 == 0 { bytes.insert(contentsOf: Array((marker + "result {\"task\":\"check\",\"kernel\":").utf8), at: bytes.count / 2) }
+            if round % 3 == 0 { bytes.insert(contentsOf: Array((marker + "ready").utf8), at: 0) }
+            let reading = TemplateGuestReport.read(console: String(decoding: bytes, as: UTF8.self), nonce: nonce)
+            #expect(reading.report == nil)
+        }
+    }
 }
