@@ -14,6 +14,9 @@ import Glibc
 ///  qemu-storage-daemon block graph:
 ///   base (file | host_device, read-only) ─▶ rawb (raw, read-only) ─┐ backing
 ///   ovf (file: overlay.qcow2) ─────────────▶ ov (qcow2) ◀─────────┘ ─▶ fuse export
+///
+///  A qcow2 base (a layer a template guest repaired, over the disk): `rawb` is then a
+///  qcow2 node, read-only, whose own backing — the disk — QEMU opens read-only too.
 /// ```
 ///
 /// One owner: the daemon runs until `close()` (or deinit), which stops it, makes sure the
