@@ -50,7 +50,8 @@ extension ClarityHeal {
             let logger = Logger(label: "clarity-heal.guest")
             let kernel: RecoveryKernel
             do {
-                kernel = try RecoveryKernel.newest(in: try SystemRoot(kernelRoot), source: "--kernel-root \(kernelRoot)").get()
+                let source = kernelRoot == "/" ? "this system" : "--kernel-root \(kernelRoot)"
+                kernel = try RecoveryKernel.newest(in: try SystemRoot(kernelRoot), source: source).get()
             } catch {
                 throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
             }
