@@ -70,7 +70,7 @@ extension ClarityHeal {
             do {
                 let folder = try ScratchFolder(claiming: scratch + "/guest-\(getpid())")
                 defer { folder.release() }
-                let hypervisor = try Hypervisor.find(kernel: kernel.root.host(kernel.image), scratch: folder.path)
+                let hypervisor = try Hypervisor.find(kernel: kernel.hostPath, scratch: folder.path)
                 outcome = try TemplateGuest.run(.init(disk: disk, task: task, kernel: kernel, hypervisor: hypervisor,
                                                       folder: folder.path, logger: logger))
             } catch {

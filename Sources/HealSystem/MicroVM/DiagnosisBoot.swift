@@ -65,7 +65,7 @@ extension DiagnosisBoot {
             try Paths.makeDirectory(scratch)
             let folder = try ScratchFolder(claiming: scratch + "/template-check-\(getpid())")
             defer { folder.release() }
-            let hypervisor = try Hypervisor.find(kernel: kernel.root.host(kernel.image), wanted: settings.accelerator.rawValue,
+            let hypervisor = try Hypervisor.find(kernel: kernel.hostPath, wanted: settings.accelerator.rawValue,
                                                  scratch: folder.path)
             outcome = try TemplateGuest.run(.init(disk: disk, task: .check, kernel: kernel, hypervisor: hypervisor,
                                                   folder: folder.path, deadlineSeconds: settings.bootTimeoutSeconds,

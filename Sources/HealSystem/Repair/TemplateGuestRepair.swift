@@ -99,7 +99,7 @@ public struct TemplateGuestRepair {
         do {
             try Paths.makeDirectory(request.scratch)
             folder = try ScratchFolder(claiming: request.scratch + "/template-\(getpid())-\(request.clock.now())")
-            hypervisor = try Hypervisor.find(kernel: kernel.root.host(kernel.image),
+            hypervisor = try Hypervisor.find(kernel: kernel.hostPath,
                                              wanted: request.microVM.accelerator.rawValue, scratch: request.scratch)
         } catch {
             throw .environment("\(error)")

@@ -18,6 +18,10 @@ public struct RecoveryKernel: Sendable {
 
     public var modulesDirectory: String { "/lib/modules/" + version }
 
+    /// The image's path on this machine, its links resolved inside the root (what the KVM
+    /// probe boots; a guest boots a copy, `copyImage`).
+    public var hostPath: String { root.files.hostPath(root.canonical(image)) }
+
     /// Largest kernel image read.
     static let imageLimit = 128 << 20
 
