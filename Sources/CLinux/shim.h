@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
 #include <sys/pidfd.h>
+#include <sys/reboot.h>
 #include <linux/loop.h>
 #include <stdio.h>
 
@@ -25,6 +26,12 @@ static inline FILE *heal_stdout(void) { return stdout; }
 static inline int heal_openat2(int dirfd, const char *path, uint64_t flags, uint64_t mode, uint64_t resolve) {
     struct open_how how = { .flags = flags, .mode = mode, .resolve = resolve };
     return (int)syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+}
+
+// finit_module(2) has no glibc wrapper: the template guest's PID 1 inserts its modules with
+// it. Returns 0, or -1 with errno set (EEXIST: already loaded).
+static inline int heal_finit_module(int fd, const char *params, int flags) {
+    return (int)syscall(SYS_finit_module, fd, params, flags);
 }
 
 static const uint64_t HEAL_RESOLVE_IN_ROOT = RESOLVE_IN_ROOT;

@@ -14,7 +14,7 @@ struct ClarityHeal: AsyncParsableCommand {
             fails: {"error": {"kind": …, "message": …, "exitStatus": …}}.
             """,
         subcommands: [Detect.self, Diagnose.self, Repair.self, Apply.self, Rollback.self,
-                      Boot.self, Verify.self, Status.self, History.self, Report.self]
+                      Boot.self, Verify.self, Status.self, History.self, Report.self, Guest.self]
     )
 
     /// The one wall clock of a run: every command hands it down to what stamps time (the
@@ -26,6 +26,9 @@ struct ClarityHeal: AsyncParsableCommand {
     /// which maps errors to the contract's statuses (ArgumentParser's EX_USAGE, 64, to 2)
     /// and prints the error document for `--json`.
     static func main() async {
+        // The template guest's init (PID 1 as /init): no arguments to parse, never returns.
+        // One getpid() before anything else, so `detect --quick` pays nothing for it.
+        if GuestAgent.isGuestInit { GuestAgent.run() }
         let arguments = Array(CommandLine.arguments.dropFirst())
         if let quick = QuickDetect(arguments: arguments) {
             quick.run()

@@ -48,7 +48,15 @@ extension ClarityHeal {
             var mountedDisk: ReadOnlyDisk?
             defer { mountedDisk?.release() }
             var devices = system.device
-            let root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
+            let root: SystemRoot
+            do {
+                root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
+            } catch let unmountable as DiskOptions.Unmountable {
+                let backup = unmountable.backup
+                throw CommandFailure(.failed, "\(unmountable.mountError); its primary superblock is unreadable, but the backup at block "
+                    + "\(backup.superblock) names a \(backup.fsType) filesystem (UUID \(backup.uuid)): `clarity-heal repair --disk "
+                    + "\(unmountable.disk)` repairs it in a template guest", status: ExitStatus.failedSafely)
+            }
             let config = SystemOptions.config(root)
             let knowledge: KnowledgeBase
             do {
@@ -60,15 +68,28 @@ extension ClarityHeal {
             let context = DetectionContext(root: root, thresholds: config.config.thresholds, extraDevices: devices,
                                            pstoreDirectory: system.pstore, logger: logger)
             var booted: BootObservation?
+            var notBooted: [Diagnosis.Failure] = []
+            var templateStep: DiagnosisStep?
             if boot, let disk = diskOption.disk {
                 do {
                     booted = try DiagnosisBoot.observe(disk: disk, root: root, settings: config.config.microVM,
                                                        scratch: scratch, logger: logger)
                 } catch {
-                    throw CommandFailure(.failed, "cannot boot \(disk): \(error)", status: ExitStatus.failedSafely)
+                    guard case .unbootable(let reason) = error else {
+                        throw CommandFailure(.failed, "cannot boot \(disk): \(error)", status: ExitStatus.failedSafely)
+                    }
+                    // No kernel that boots: what can still be checked is, in a template guest.
+                    notBooted.append(.init(step: "boot the disk in QEMU", message: "the disk was not booted: \(reason)"))
+                    let (step, failure) = DiagnosisBoot.templateCheck(
+                        disk: disk, root: root, kernelRoots: try diskOption.kernelRoots(), settings: config.config.microVM,
+                        scratch: scratch, logger: logger)
+                    templateStep = step
+                    notBooted += failure.map { [$0] } ?? []
                 }
             }
-            let diagnosis = Diagnoser(knowledgeBase: knowledge).run(context, booted: booted)
+            var diagnosis = Diagnoser(knowledgeBase: knowledge).run(context, booted: booted)
+            if let templateStep { diagnosis.steps.insert(templateStep, at: 0) }
+            diagnosis.errors = notBooted + diagnosis.errors
             if global.json {
                 try printJSON(diagnosis, notes: notes)
             } else {

@@ -46,7 +46,13 @@ extension ClarityHeal {
             var mountedDisk: ReadOnlyDisk?
             defer { mountedDisk?.release() }
             var devices = system.device
-            let root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
+            let root: SystemRoot
+            do {
+                root = try diskOption.root(global, scratch: scratch, devices: &devices, mounted: &mountedDisk)
+            } catch let unmountable as DiskOptions.Unmountable {
+                try repairInTemplateGuest(unmountable, logger: logger)
+                return
+            }
             let config = SystemOptions.config(root)
             let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(root))
             let request = RepairPipeline.Request(root: root, devices: devices, thresholds: config.config.thresholds,
@@ -65,12 +71,47 @@ extension ClarityHeal {
             } catch {
                 throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
             }
+            try finish(result, notes: notes)
+        }
+
+        func finish(_ result: RepairPipeline.Result, notes: DocumentNotes = DocumentNotes()) throws {
             if global.json { try printJSON(result, notes: notes) } else { print(RepairText.render(result), terminator: "") }
             switch result.status {
             case .healthy: return
             case .validated: throw ExitStatus.findings
             case .unrepairable: throw ExitStatus.needsPerson
             }
+        }
+
+        /// A disk whose root cannot be mounted, with an intact backup superblock: repaired
+        /// and validated in a template guest (TemplateGuestRepair).
+        func repairInTemplateGuest(_ unmountable: DiskOptions.Unmountable, logger: Logger) throws {
+            let settings = SystemOptions.config(try SystemRoot("/")).config.microVM
+            if dryRun {
+                let finding = TemplateGuestRepair.finding(.init(
+                    disk: unmountable.disk, mountError: unmountable.mountError, backup: unmountable.backup, environment: environment,
+                    microVM: settings, kernelRoots: [], scratch: scratch, out: out, logger: logger))
+                let plans = RepairPipeline.DryRun(root: unmountable.disk, finding: finding, candidates: [
+                    .init(strategy: TemplateGuestRepair.descriptor, unmetPrecondition: nil,
+                          operations: ["e2fsck -fy -b \(unmountable.backup.superblock) -B \(unmountable.backup.blockSize) \(unmountable.disk) in a template guest"],
+                          planError: nil),
+                ])
+                if global.json { try printJSON(plans) } else { print(RepairText.render(plans), terminator: "") }
+                throw ExitStatus.findings
+            }
+            logger.notice("the disk's root cannot be mounted; a backup superblock names it: repairing in a template guest",
+                          metadata: ["disk": "\(unmountable.disk)", "superblock": "\(unmountable.backup.superblock)"])
+            let request = TemplateGuestRepair.Request(
+                disk: unmountable.disk, mountError: unmountable.mountError, backup: unmountable.backup, environment: environment,
+                microVM: settings, kernelRoots: try diskOption.kernelRoots(), scratch: scratch, out: out, clock: ClarityHeal.clock,
+                logger: logger)
+            let result: RepairPipeline.Result
+            do {
+                result = try TemplateGuestRepair().run(request)
+            } catch {
+                throw CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
+            }
+            try finish(result)
         }
     }
 }

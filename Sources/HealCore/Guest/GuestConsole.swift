@@ -152,7 +152,7 @@ public struct GuestConsole: Sendable, Hashable, Codable {
 
     /// A console line without its terminal escape sequences (systemd colours its status,
     /// `ESC [ 0;1;31 m`) and other control characters.
-    static func printable(_ line: Substring) -> String {
+    public static func printable(_ line: Substring) -> String {
         var scalars = String.UnicodeScalarView()
         var iterator = line.unicodeScalars.makeIterator()
         while let scalar = iterator.next() {

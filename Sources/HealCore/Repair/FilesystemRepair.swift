@@ -16,6 +16,11 @@ public struct FilesystemRepair: Sendable, Codable, Hashable {
     /// `e2fsck -fy` on the snapshot: its exit status and output.
     public var repairStatus: Int32
     public var repairOutput: String
+    /// A repair from a backup superblock (the primary one unreadable): its block number and
+    /// the filesystem's block size, given to e2fsck as `-b N -B S` at apply too. Nil for a
+    /// repair from the primary superblock.
+    public var backupSuperblock: Int?
+    public var blockSize: Int?
 
     public init(device: String, uuid: String, fsType: String, size: Int64, checkStatus: Int32, checkOutput: String,
                 repairStatus: Int32, repairOutput: String) {
@@ -27,6 +32,14 @@ public struct FilesystemRepair: Sendable, Codable, Hashable {
         self.checkOutput = checkOutput
         self.repairStatus = repairStatus
         self.repairOutput = repairOutput
+    }
+
+    /// What e2fsck is given before the device to repair it: `-fy`, and `-b N -B S` for a
+    /// repair from a backup superblock.
+    public var repairArguments: [String] {
+        var arguments = ["-fy"]
+        if let backupSuperblock, let blockSize { arguments += ["-b", "\(backupSuperblock)", "-B", "\(blockSize)"] }
+        return arguments
     }
 
     /// What an `e2fsck` exit status means (e2fsck(8), EXIT CODE; the bits add up).

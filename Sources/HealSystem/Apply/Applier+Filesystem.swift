@@ -9,6 +9,10 @@ struct FilesystemApplyPlan: Sendable, Hashable, Codable {
     var device: String
     var uuid: String
     var superblockBefore: String
+    /// For a repair from a backup superblock: where it is, so that recovery of an apply
+    /// interrupted before e2fsck rewrote the primary one still identifies the device.
+    var backupSuperblock: Int?
+    var blockSize: Int?
 }
 
 /// Apply, rollback and recovery of a block-level fix (`FixManifest.filesystem`):
@@ -53,14 +57,14 @@ extension Applier {
         let device = repair.device
         func refuse(_ reason: String) -> Applier.Error { .refused(.deviceUnsafe(fix: fix, device: device, reason: reason)) }
         guard FileReading.status(atPath: device, followLinks: true) != nil else { throw refuse("does not exist") }
-        let info: BlockInfo?
+        let uuid: String?
         do {
-            info = try BlockProbe.identify(device)
+            uuid = try Self.filesystemUUID(device, backupSuperblock: repair.backupSuperblock, blockSize: repair.blockSize)
         } catch {
             throw refuse("cannot be probed: \(error)")
         }
-        guard info?.uuid == repair.uuid else {
-            throw refuse("carries UUID \(info?.uuid ?? "none"), not \(repair.uuid): it is not the filesystem the fix was made for")
+        guard uuid == repair.uuid else {
+            throw refuse("carries UUID \(uuid ?? "none"), not \(repair.uuid): it is not the filesystem the fix was made for")
         }
         if let mount = try Self.mountOf(device) {
             throw refuse("is mounted on \(mount); e2fsck must not repair a mounted filesystem")
@@ -71,6 +75,14 @@ extension Applier {
            numbers.contains(UInt64(st.st_dev)) {
             throw refuse("holds \(stateFolder), where the undo file would be written")
         }
+    }
+
+    /// The UUID of the filesystem on `device`: libblkid's, or — for a repair from a backup
+    /// superblock, whose primary one is unreadable until e2fsck rewrites it — the backup's.
+    static func filesystemUUID(_ device: String, backupSuperblock: Int?, blockSize: Int?) throws(BlockProbe.Error) -> String? {
+        if let uuid = try BlockProbe.identify(device)?.uuid { return uuid }
+        guard let backupSuperblock, let blockSize else { return nil }
+        return ExtBackupSuperblock.read(device, superblock: backupSuperblock, blockSize: blockSize)?.uuid
     }
 
     /// Where `device` is mounted on this machine, if anywhere.
@@ -118,7 +130,8 @@ extension Applier {
             throw error
         }
         let plan = FilesystemApplyPlan(fixID: fix, device: repair.device, uuid: repair.uuid,
-                                       superblockBefore: try Self.superblockDigest(repair.device))
+                                       superblockBefore: try Self.superblockDigest(repair.device),
+                                       backupSuperblock: repair.backupSuperblock, blockSize: repair.blockSize)
         let (state, journal, partial) = try prepareApply(package, fix: fix)
         try write(partial + "/filesystem.json", try Self.encode(plan), in: state)
         try publish(partial, as: ApplyLayout.applied(fix), in: state)
@@ -131,7 +144,7 @@ extension Applier {
         // e2fsck writes the undo file by its host path: the state folder was reached without
         // a link, so that path stays inside it.
         let undo = state.host(undoFile(fix))
-        let result = try tool("e2fsck", ["-fy", "-z", undo, repair.device])
+        let result = try tool("e2fsck", repair.repairArguments + ["-z", undo, repair.device])
         // A crash here has changed the device without a `done`: recovery must undo it.
         CrashPoint.reached()
         let outcome = FilesystemRepair.Outcome(status: result.status)
@@ -258,14 +271,14 @@ extension Applier {
     /// fix was made for (its UUID) and mounted nowhere: a planted `filesystem.json` cannot
     /// point e2undo at another disk of the machine.
     func checkPlannedDevice(_ plan: FilesystemApplyPlan) throws(Applier.Error) {
-        let info: BlockInfo?
+        let uuid: String?
         do {
-            info = try BlockProbe.identify(plan.device)
+            uuid = try Self.filesystemUUID(plan.device, backupSuperblock: plan.backupSuperblock, blockSize: plan.blockSize)
         } catch {
             throw .recovery(fix: plan.fixID, reason: "\(plan.device) cannot be probed: \(error)")
         }
-        guard info?.uuid == plan.uuid else {
-            throw .recovery(fix: plan.fixID, reason: "\(plan.device) carries UUID \(info?.uuid ?? "none"), not \(plan.uuid); it is left alone")
+        guard uuid == plan.uuid else {
+            throw .recovery(fix: plan.fixID, reason: "\(plan.device) carries UUID \(uuid ?? "none"), not \(plan.uuid); it is left alone")
         }
         if let mount = try Self.mountOf(plan.device) {
             throw .recovery(fix: plan.fixID, reason: "\(plan.device) is mounted on \(mount); e2undo must not write it")

@@ -14,6 +14,9 @@ import Glibc
 ///  qemu-storage-daemon block graph:
 ///   base (file | host_device, read-only) ─▶ rawb (raw, read-only) ─┐ backing
 ///   ovf (file: overlay.qcow2) ─────────────▶ ov (qcow2) ◀─────────┘ ─▶ fuse export
+///
+///  A qcow2 base (a layer a template guest repaired, over the disk): `rawb` is then a
+///  qcow2 node, read-only, whose own backing — the disk — QEMU opens read-only too.
 /// ```
 ///
 /// One owner: the daemon runs until `close()` (or deinit), which stops it, makes sure the
@@ -30,6 +33,7 @@ public final class BlockSnapshot {
     public let size: Int64
     /// The folder holding the overlay, the export and the pid file; removed by `close()`.
     public let directory: String
+    private let format: BaseFormat
     private let runner: any CommandRunner
     private var daemon: pid_t?
     private var folder: ScratchFolder?
@@ -44,10 +48,20 @@ public final class BlockSnapshot {
         }
     }
 
+    /// The base's format: the disk itself (`raw`), or a qcow2 layer over it that a template
+    /// guest repaired (whose own backing, the disk, QEMU opens read-only too).
+    public enum BaseFormat: String, Sendable {
+        case raw, qcow2
+    }
+
     /// Creates the overlay in `directory` (made; must not exist yet) and starts the daemon
     /// exporting it; returns once the export has the base's size.
+    /// - Parameters:
+    ///   - format: the base's format; a qcow2 base needs `size`, its virtual size (the
+    ///     file's own length says nothing about it).
     /// - Throws: `BlockSnapshot.Error` naming the base, with the tool's own message.
-    public init(base: String, directory: String, runner: any CommandRunner = SpawnCommandRunner())
+    public init(base: String, directory: String, format: BaseFormat = .raw, size virtualSize: Int64? = nil,
+                runner: any CommandRunner = SpawnCommandRunner())
         throws(BlockSnapshot.Error)
     {
         // Absolute: qemu-img records the backing file in the overlay, and a relative one
@@ -64,7 +78,15 @@ public final class BlockSnapshot {
         guard kind == S_IFREG || kind == S_IFBLK else {
             throw .snapshot(base: base, reason: "neither a block device nor an image file")
         }
-        size = try Self.size(of: base)
+        self.format = format
+        if format == .qcow2 {
+            guard let virtualSize, virtualSize > 0 else {
+                throw .snapshot(base: base, reason: "a qcow2 base needs its virtual size")
+            }
+            size = virtualSize
+        } else {
+            size = try Self.size(of: base)
+        }
         do {
             folder = try ScratchFolder(claiming: directory)
         } catch {
@@ -136,7 +158,7 @@ public final class BlockSnapshot {
     private func start(blockDevice: Bool) throws(BlockSnapshot.Error) {
         // -u: do not open the backing file to learn its size (it is given); the backing
         // named in the header is informative only, the daemon's graph below sets it.
-        try tool("qemu-img", ["create", "-q", "-f", "qcow2", "-F", "raw", "-b", base, "-u", overlay, String(size)])
+        try tool("qemu-img", ["create", "-q", "-f", "qcow2", "-F", format.rawValue, "-b", base, "-u", overlay, String(size)])
         // FUSE exports mount over an existing regular file.
         let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw .snapshot(base: base, reason: "cannot create \(path): \(String(cString: strerror(errno)))") }
@@ -148,7 +170,7 @@ public final class BlockSnapshot {
         // looks after the start has finished.
         try SignalTeardown.gate { () throws(BlockSnapshot.Error) in try tool("qemu-storage-daemon", [
             "--blockdev", "driver=\(driver),node-name=base,filename=\(Self.escaped(base)),read-only=on",
-            "--blockdev", "driver=raw,node-name=rawb,file=base,read-only=on",
+            "--blockdev", "driver=\(format.rawValue),node-name=rawb,file=base,read-only=on",
             "--blockdev", "driver=file,node-name=ovf,filename=\(Self.escaped(overlay))",
             "--blockdev", "driver=qcow2,node-name=ov,file=ovf,backing=rawb",
             "--export", "type=fuse,id=snapshot,node-name=ov,mountpoint=\(Self.escaped(path)),writable=on",

@@ -36,3 +36,60 @@ public enum DiagnosisBoot {
                                source: "console of a boot of \(disk) (\(outcome.entry.title), \(hypervisor.accelerator.rawValue.uppercased()))")
     }
 }
+
+extension DiagnosisBoot {
+    static let templateStepName = "check the filesystem in a template guest"
+
+    /// When the disk's own system cannot be booted (no kernel that boots): its filesystem
+    /// checked by `e2fsck -fn` in a template guest, with a kernel of the recovery set — the
+    /// newest intact one of the examined root, else of `kernelRoots` (this system last).
+    /// - Returns: the step for the diagnosis, and what could not be checked with why.
+    public static func templateCheck(disk: String, root: SystemRoot, kernelRoots: [(root: SystemRoot, source: String)],
+                                     settings: MicroVMSettings, scratch: String,
+                                     runner: any CommandRunner = SpawnCommandRunner(),
+                                     logger: Logger) -> (step: DiagnosisStep, failure: Diagnosis.Failure?) {
+        let planned = PlannedStep(name: templateStepName, stage: .kernel, probe: .booted,
+                                  reason: "the disk's own system cannot be booted")
+        func notChecked(_ why: String) -> (DiagnosisStep, Diagnosis.Failure?) {
+            (DiagnosisStep(step: planned, ran: [], found: [Evidence(source: "template guest", detail: "not checked: \(why)")],
+                           findings: [], significant: false),
+             Diagnosis.Failure(step: templateStepName, message: "the filesystem was not checked in a template guest: \(why)"))
+        }
+        let kernel: RecoveryKernel
+        switch RecoveryKernel.choose([(root, "the examined root")] + kernelRoots) {
+        case .success(let found): kernel = found
+        case .failure(let unavailable): return notChecked("\(unavailable)")
+        }
+        let outcome: TemplateGuest.Outcome
+        do {
+            try Paths.makeDirectory(scratch)
+            let folder = try ScratchFolder(claiming: scratch + "/template-check-\(getpid())")
+            defer { folder.release() }
+            let hypervisor = try Hypervisor.find(kernel: kernel.hostPath, wanted: settings.accelerator.rawValue,
+                                                 scratch: folder.path)
+            outcome = try TemplateGuest.run(.init(disk: disk, task: .check, kernel: kernel, hypervisor: hypervisor,
+                                                  folder: folder.path, deadlineSeconds: settings.bootTimeoutSeconds,
+                                                  runner: runner, logger: logger))
+        } catch {
+            return notChecked("\(error)")
+        }
+        let ran = ["e2fsck -fn in a template guest (kernel \(kernel.version) from \(kernel.source), \(Int(outcome.seconds)) s)"]
+        switch outcome.end {
+        case .reported(let report):
+            guard report.error == nil, let check = report.steps.first else {
+                return notChecked(report.error ?? "the guest ran no check")
+            }
+            let clean = check.status == 0
+            let detail = clean ? "e2fsck -fn exits 0: the filesystem is clean"
+                : "e2fsck -fn exits \(check.status): " + FilesystemRepair.tail(check.output, lines: 5)
+            return (DiagnosisStep(step: planned, ran: ran, found: [Evidence(source: "template guest", detail: detail)],
+                                  findings: [], significant: !clean), nil)
+        case .qemuFailed(let message):
+            return notChecked("QEMU failed: \(message)")
+        case .guestFailed(let message):
+            return notChecked(message)
+        case .timeout(let seconds):
+            return notChecked("the guest did not report within \(seconds) s")
+        }
+    }
+}

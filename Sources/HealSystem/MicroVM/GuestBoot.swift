@@ -22,8 +22,12 @@ import Logging
 /// the probe's, the guest's own (journal, fsck) — lands in the throwaway layer.
 public struct GuestBoot {
     public struct Request {
-        /// The examined disk: a filesystem image or an unmounted block device.
+        /// The examined disk: a filesystem image or an unmounted block device; or a qcow2
+        /// layer over it that a template guest repaired (`diskFormat`).
         public var disk: String
+        public var diskFormat: BlockSnapshot.BaseFormat = .raw
+        /// The disk's size, needed for a qcow2 layer (its file's length says nothing).
+        public var diskSize: Int64?
         /// Written into the boot's layer first; empty: the disk as it is.
         public var changes: Changeset
         public var probe: GuestProbe
@@ -174,7 +178,8 @@ public struct GuestBoot {
     private static func prepare(_ request: Request, number: Int, layer: String) throws(MicroVMError) -> Prepared {
         let snapshot: BlockSnapshot
         do {
-            snapshot = try BlockSnapshot(base: request.disk, directory: request.folder + "/layer-\(number)", runner: request.runner)
+            snapshot = try BlockSnapshot(base: request.disk, directory: request.folder + "/layer-\(number)",
+                                         format: request.diskFormat, size: request.diskSize, runner: request.runner)
         } catch {
             throw .launch("\(error)")
         }

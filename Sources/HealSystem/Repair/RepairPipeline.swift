@@ -398,11 +398,24 @@ extension RepairPipeline {
             public var unmetPrecondition: String?
             public var operations: [String]
             public var planError: String?
+
+            public init(strategy: StrategyDescriptor, unmetPrecondition: String?, operations: [String], planError: String?) {
+                self.strategy = strategy
+                self.unmetPrecondition = unmetPrecondition
+                self.operations = operations
+                self.planError = planError
+            }
         }
 
         public var root: String
         public var finding: Finding?
         public var candidates: [Candidate]
+
+        public init(root: String, finding: Finding?, candidates: [Candidate]) {
+            self.root = root
+            self.finding = finding
+            self.candidates = candidates
+        }
     }
 
     /// The finding the pipeline would repair and the plan of every strategy it would try.
