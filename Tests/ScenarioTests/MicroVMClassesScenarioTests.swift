@@ -38,16 +38,7 @@ extension MicroVMScenarioTests {
         #expect(try Self.sha256(disk) == before, "the boot wrote the disk")
 
         let out = try TemporaryDirectory(prefix: "fixes")
-        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
-        #expect(status == 1, "\(text)")
-        #expect(output.environment == "microvm")
-        let validated = try #require(output.attempts.first { $0.validated }, "\(text)")
-        #expect(validated.strategy == strategy, "\(text)")
-        let boot = try #require(validated.checks.first { $0.name == "boot" })
-        #expect(boot.status == "passed", "\(boot.detail)")
-        #expect(boot.evidence.contains { $0.contains("clarity-heal-probe") && $0.hasSuffix(" ready") })
-        #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
-        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
+        let output = try Self.repairProvenByBoot(disk, strategy: strategy, out: out, in: directory, before: before)
 
         let package = try #require(output.fixPackage)
         switch applying {

@@ -67,6 +67,23 @@ import TestSupport
         return (result.status, try JSONDecoder().decode(Output.self, from: Data(result.stdout.utf8)), result.stdout + result.stderr)
     }
 
+    /// `repair --disk --environment microvm` exits 1 with a fix by `strategy` whose boot and
+    /// stability checks passed, and the disk still hashes to `before`.
+    static func repairProvenByBoot(_ disk: String, strategy: String, out: TemporaryDirectory, in directory: TemporaryDirectory,
+                                   before: String) throws -> Output {
+        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
+        #expect(status == 1, "\(text)")
+        #expect(output.environment == "microvm")
+        let validated = try #require(output.attempts.first { $0.validated }, "\(text)")
+        #expect(validated.strategy == strategy, "\(text)")
+        let boot = try #require(validated.checks.first { $0.name == "boot" })
+        #expect(boot.status == "passed", "\(boot.detail)")
+        #expect(boot.evidence.contains { $0.contains("clarity-heal-probe") && $0.hasSuffix(" ready") })
+        #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
+        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
+        return output
+    }
+
     @Test func aBrokenFstabFailsToBootTheRepairIsBootedAndTheAppliedDiskBoots() throws {
         let directory = try TemporaryDirectory(prefix: "microvm")
         let disk = try Self.disk(directory, Self.fstabTypo)
@@ -82,15 +99,7 @@ import TestSupport
 
         // repair boots what it validates; the disk is only read.
         let out = try TemporaryDirectory(prefix: "fixes")
-        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
-        #expect(status == 1, "\(text)")
-        #expect(output.environment == "microvm")
-        let validated = try #require(output.attempts.first { $0.validated })
-        let boot = try #require(validated.checks.first { $0.name == "boot" })
-        #expect(boot.status == "passed", "\(boot.detail)")
-        #expect(boot.evidence.contains { $0.contains("clarity-heal-probe") && $0.hasSuffix(" ready") })
-        #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
-        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
+        let output = try Self.repairProvenByBoot(disk, strategy: "fstab-add-nofail", out: out, in: directory, before: before)
 
         // Applied to the disk, it boots to its default target without the probe's layer.
         let package = try #require(output.fixPackage)
@@ -191,19 +200,15 @@ import TestSupport
         #expect(try Self.sha256(disk) == before, "the boot wrote the disk")
     }
 
+    /// The panic seen only on the console, repaired and proven like every class: the
+    /// broken disk panics; the fix boots; applied, the disk boots. modules-load.d reads the
+    /// root's modprobe.d, so the least change (module-blacklist-modprobe) is enough, and the
+    /// boot is what shows it.
     @Test func aPanicSeenOnlyOnTheConsoleIsRepairedAndTheRepairBoots() throws {
-        let directory = try TemporaryDirectory(prefix: "microvm")
-        let disk = try Self.disk(directory, Self.panicsAtBoot)
-        let before = try Self.sha256(disk)
-        let out = try TemporaryDirectory(prefix: "fixes")
-        let (status, output, text) = try Self.repair(disk, out: out, in: directory)
-        #expect(status == 1, "\(text)")
-        let validated = try #require(output.attempts.first { $0.validated }, "\(text)")
-        // modules-load.d reads the root's modprobe.d: the least change is enough, and the boot shows it.
-        #expect(validated.strategy == "module-blacklist-modprobe")
-        #expect(validated.checks.first { $0.name == "boot" }?.status == "passed", "\(validated.checks)")
-        #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
-        #expect(try Self.sha256(disk) == before, "repair wrote the disk")
+        try Self.provenByBoot(Self.panicsAtBoot, strategy: "module-blacklist-modprobe") { result in
+            let broken = try Self.outcome(result)
+            #expect(broken.console.panicSignature?.faultingModule == "clarity_oops", "\(broken.run.console.suffix(2000))")
+        }
     }
 
     /// The same module, loaded by the initramfs (/etc/initramfs-tools/modules, the image
