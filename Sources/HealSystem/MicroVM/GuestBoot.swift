@@ -67,6 +67,9 @@ public struct GuestBoot {
         public var console: GuestConsole
         /// Where the console log was kept (in the request's folder).
         public var consolePath: String
+        /// Seconds from QEMU's start to the probe's `reached` line (the default target
+        /// reached and the boot's jobs done), as the console was watched (twice a second).
+        public var reachedSeconds: Double? = nil
 
         /// The console lines that say most: around a panic or the emergency shell's
         /// banner, else the last 40.
@@ -158,11 +161,20 @@ public struct GuestBoot {
             "deadline_seconds": "\(deadline)",
         ])
         let stable = GuestConsole.marker + " " + request.probe.nonce + " stable"
+        let reached = GuestConsole.marker + " " + request.probe.nonce + " reached"
+        let started = ContinuousClock.now
+        var reachedSeconds: Double?
         let run = try GuestProcess.run(
             qemu: request.hypervisor.qemu, arguments: arguments, consolePath: consolePath, deadline: deadline,
             // The probe's last line is the verdict; the shutdown after it proves nothing. An
             // emergency shell waits for a person forever: its banner is the verdict.
-            watch: { console in GuestConsole.endMarkers.contains { console.contains($0) } || console.contains(stable) },
+            watch: { console in
+                if reachedSeconds == nil, console.contains(reached) {
+                    let (seconds, attoseconds) = started.duration(to: .now).components
+                    reachedSeconds = Double(seconds) + Double(attoseconds) / 1e18
+                }
+                return GuestConsole.endMarkers.contains { console.contains($0) } || console.contains(stable)
+            },
             progress: { seconds in
                 request.logger.notice("booting the clone", metadata: [
                     "entry": "\(title)", "accelerator": "\(accelerator)", "elapsed_seconds": "\(seconds)",
@@ -170,7 +182,7 @@ public struct GuestBoot {
             })
         let console = GuestConsole(text: run.console, nonce: request.probe.nonce)
         return Outcome(entry: prepared.entry, controller: prepared.controller, commandLine: commandLine, run: run,
-                       console: console, consolePath: consolePath)
+                       console: console, consolePath: consolePath, reachedSeconds: reachedSeconds)
     }
 
     /// Makes the boot's layer: the changes and the probe written in, the kernel and

@@ -128,7 +128,8 @@ public final class MicroVMEnvironment: Environment, BootValidating {
         }
         lastBootConsole = outcome.run.console.filter { $0 != "\r" }
         logger.notice("validation boot", metadata: [
-            "entry": "\(outcome.entry.title)", "seconds": "\(Int(outcome.run.seconds * 10) / 10).\(Int(outcome.run.seconds * 10) % 10)",
+            "entry": "\(outcome.entry.title)", "seconds": "\(Self.tenths(outcome.run.seconds))",
+            "reached_seconds": "\(outcome.reachedSeconds.map(Self.tenths) ?? "-")",
             "boot": "\(verdict.checks.first?.verdict.rawValue ?? "")",
         ])
         return verdict.checks.map { check in
@@ -150,6 +151,12 @@ public final class MicroVMEnvironment: Environment, BootValidating {
         let outcome = try GuestBoot.boot(request)
         lastConsole = outcome.excerpt
         return outcome
+    }
+
+    /// `12.3` for a log line.
+    static func tenths(_ seconds: Double) -> String {
+        let tenths = Int(seconds * 10)
+        return "\(tenths / 10).\(tenths % 10)"
     }
 
     /// Guest memory: the configured bound, at most a quarter of the host's.
