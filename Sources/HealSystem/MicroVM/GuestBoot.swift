@@ -100,15 +100,18 @@ public struct GuestBoot {
     }
 
     /// A kernel of `root` to probe the hypervisor with: the default entry's, else the
-    /// newest one installed in /boot (a disk whose default entry is what is broken boots
-    /// once repaired); the reason when there is none.
+    /// newest intact one of its recovery set (`RecoveryKernel`: a disk whose default entry
+    /// is what is broken boots once repaired); the reason when there is none.
     public static func probeKernel(of root: SystemRoot) -> Swift.Result<String, MicroVMError> {
         let entry = defaultKernel(of: root)
         guard case .failure(.unbootable(let why)) = entry else { return entry }
-        guard let installed = KernelInventory.scan(root).first else {
+        guard !KernelInventory.scan(root).isEmpty else {
             return .failure(.unbootable(why + "; and no kernel is installed in its /boot"))
         }
-        return .success(root.files.hostPath(root.canonical(installed.kernel)))
+        switch RecoveryKernel.newest(in: root, source: "the disk") {
+        case .success(let kernel): return .success(kernel.hostPath)
+        case .failure(let unavailable): return .failure(.unbootable(why + "; " + unavailable.reasons.joined(separator: "; ")))
+        }
     }
 
     /// What one boot prepared in its layer.
