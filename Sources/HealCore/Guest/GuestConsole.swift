@@ -11,8 +11,9 @@
 ///  [    3.3] Kernel panic - not syncing: VFS: Unable to mount root  → panic
 ///  [FAILED] Failed to start some.service - ….                      systemd's status
 ///  You are in emergency mode. …                                    → emergency
-///  clarity-heal-probe 1f2e… reached multi-user.target running   the probe, after the
-///  clarity-heal-probe 1f2e… failed                                 default target
+///  clarity-heal-probe 1f2e… target multi-user.target            the probe, after the
+///  clarity-heal-probe 1f2e… reached multi-user.target running   default target (and
+///  clarity-heal-probe 1f2e… failed                                 after its jobs)
 ///  clarity-heal-probe 1f2e… check 10-web 0
 ///  clarity-heal-probe 1f2e… ready
 ///  clarity-heal-probe 1f2e… stable                                 after StabilitySeconds

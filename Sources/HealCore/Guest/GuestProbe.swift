@@ -8,7 +8,8 @@
 /// clone, the fix package and the real disk never hold them.
 ///
 /// ```
-///  default.target reached ─▶ probe: reached TARGET STATE    (is-system-running --wait)
+///  default.target reached ─▶ probe: target TARGET           (at once: the unit is ordered after it)
+///  no job left            ─▶        reached TARGET STATE    (is-system-running --wait)
 ///                                   failed UNIT…            (failed units now)
 ///                                   check NAME STATUS       (each health.d executable)
 ///                                   ready
@@ -67,8 +68,10 @@ public struct GuestProbe: Sendable, Hashable {
         # Added by clarity-heal to the throwaway layer of a validation boot.
         say() { printf '\\r\\n%s\\r\\n' "\(GuestConsole.marker) \(nonce) $*" >/dev/ttyS0; }
         failed() { systemctl list-units --state=failed --no-legend --plain --full 2>/dev/null | cut -d' ' -f1 | tr '\\n' ' '; }
+        target=$(systemctl get-default 2>/dev/null)
+        say target "$target"
         state=$(timeout 300 systemctl is-system-running --wait 2>/dev/null)
-        say reached "$(systemctl get-default 2>/dev/null)" "${state:-unknown}"
+        say reached "$target" "${state:-unknown}"
         say failed $(failed)
         for check in \(Self.siteChecks)/*; do
           [ -f "$check" ] && [ -x "$check" ] || continue

@@ -67,9 +67,13 @@ public struct GuestBoot {
         public var console: GuestConsole
         /// Where the console log was kept (in the request's folder).
         public var consolePath: String
-        /// Seconds from QEMU's start to the probe's `reached` line (the default target
-        /// reached and the boot's jobs done), as the console was watched (twice a second).
-        public var reachedSeconds: Double? = nil
+        /// Seconds from QEMU's start to the probe's `target` line (the default target
+        /// reached: the moment a plain boot prints "Reached target"), as the console was
+        /// watched (twice a second).
+        public var targetSeconds: Double? = nil
+        /// Seconds to the probe's `reached` line: the boot's jobs done as well (a mount
+        /// left `nofail` waits its device timeout out here).
+        public var settledSeconds: Double? = nil
 
         /// The console lines that say most: around a panic or the emergency shell's
         /// banner, else the last 40.
@@ -164,18 +168,22 @@ public struct GuestBoot {
             "deadline_seconds": "\(deadline)",
         ])
         let stable = GuestConsole.marker + " " + request.probe.nonce + " stable"
+        let target = GuestConsole.marker + " " + request.probe.nonce + " target"
         let reached = GuestConsole.marker + " " + request.probe.nonce + " reached"
         let started = ContinuousClock.now
-        var reachedSeconds: Double?
+        var targetSeconds: Double?
+        var settledSeconds: Double?
+        func elapsed() -> Double {
+            let (seconds, attoseconds) = started.duration(to: .now).components
+            return Double(seconds) + Double(attoseconds) / 1e18
+        }
         let run = try GuestProcess.run(
             qemu: request.hypervisor.qemu, arguments: arguments, consolePath: consolePath, deadline: deadline,
             // The probe's last line is the verdict; the shutdown after it proves nothing. An
             // emergency shell waits for a person forever: its banner is the verdict.
             watch: { console in
-                if reachedSeconds == nil, console.contains(reached) {
-                    let (seconds, attoseconds) = started.duration(to: .now).components
-                    reachedSeconds = Double(seconds) + Double(attoseconds) / 1e18
-                }
+                if targetSeconds == nil, console.contains(target) { targetSeconds = elapsed() }
+                if settledSeconds == nil, console.contains(reached) { settledSeconds = elapsed() }
                 return GuestConsole.endMarkers.contains { console.contains($0) } || console.contains(stable)
             },
             progress: { seconds in
@@ -185,7 +193,8 @@ public struct GuestBoot {
             })
         let console = GuestConsole(text: run.console, nonce: request.probe.nonce)
         return Outcome(entry: prepared.entry, controller: prepared.controller, commandLine: commandLine, run: run,
-                       console: console, consolePath: consolePath, reachedSeconds: reachedSeconds)
+                       console: console, consolePath: consolePath, targetSeconds: targetSeconds,
+                       settledSeconds: settledSeconds)
     }
 
     /// Makes the boot's layer: the changes and the probe written in, the kernel and

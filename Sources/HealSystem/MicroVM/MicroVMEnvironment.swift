@@ -129,7 +129,8 @@ public final class MicroVMEnvironment: Environment, BootValidating {
         lastBootConsole = outcome.run.console.filter { $0 != "\r" }
         logger.notice("validation boot", metadata: [
             "entry": "\(outcome.entry.title)", "seconds": "\(Self.tenths(outcome.run.seconds))",
-            "reached_seconds": "\(outcome.reachedSeconds.map(Self.tenths) ?? "-")",
+            "target_seconds": "\(outcome.targetSeconds.map(Self.tenths) ?? "-")",
+            "settled_seconds": "\(outcome.settledSeconds.map(Self.tenths) ?? "-")",
             "boot": "\(verdict.checks.first?.verdict.rawValue ?? "")",
         ])
         return verdict.checks.map { check in

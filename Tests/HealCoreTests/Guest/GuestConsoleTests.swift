@@ -43,6 +43,25 @@ enum ConsoleFixture {
         #expect(console.panic == nil && !console.emergency && console.rootDeviceMissing == nil)
     }
 
+    /// The probe says `target` as soon as its unit starts (the default target reached) and
+    /// `reached` only when the boot's jobs are done: a guest stuck between the two has not
+    /// reached anything the verdict counts.
+    @Test func theTargetLineAloneIsNotAReachedBoot() throws {
+        let probe = GuestProbe(nonce: "c1b6b76c446b4257", stabilitySeconds: 0)
+        let script = probe.script
+        let target = try #require(script.range(of: "say target"))
+        let wait = try #require(script.range(of: "is-system-running --wait"))
+        let reached = try #require(script.range(of: "say reached"))
+        #expect(target.lowerBound < wait.lowerBound && wait.lowerBound < reached.lowerBound)
+
+        let stuck = "clarity-heal-probe c1b6b76c446b4257 target graphical.target\r\n"
+        let console = GuestConsole(text: stuck, nonce: "c1b6b76c446b4257")
+        #expect(console.reachedTarget == nil)
+        #expect(!console.ready)
+        let whole = GuestConsole(text: stuck + Self.validated, nonce: "c1b6b76c446b4257")
+        #expect(whole.reachedTarget == "graphical.target" && whole.ready)
+    }
+
     @Test func aProbeLineWithAnotherNonceIsNotThisBoots() {
         let console = GuestConsole(text: Self.validated, nonce: "0000000000000000")
         #expect(console.reachedTarget == nil)
