@@ -1,5 +1,6 @@
 import ArgumentParser
 import Glibc
+import HealCore
 import HealSystem
 
 @main
@@ -13,8 +14,10 @@ struct ClarityHeal: AsyncParsableCommand {
             With --json, stdout carries exactly one JSON document, also when a command
             fails: {"error": {"kind": …, "message": …, "exitStatus": …}}.
             """,
+        version: Product.version,
         subcommands: [Detect.self, Diagnose.self, Repair.self, Apply.self, Rollback.self,
-                      Boot.self, Verify.self, Status.self, History.self, Report.self, Guest.self]
+                      Boot.self, Verify.self, Status.self, History.self, Report.self, Guest.self,
+                      HealCommand.self, ConfigCommand.self]
     )
 
     /// The one wall clock of a run: every command hands it down to what stamps time (the

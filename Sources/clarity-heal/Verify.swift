@@ -86,7 +86,10 @@ extension ClarityHeal {
         }
 
         static func render(_ result: Verification.Result) -> String {
-            guard let fix = result.fix else { return "\(result.root): this boot is not after a repair; nothing to verify\n" }
+            guard let fix = result.fix else {
+                return "\(result.root): this boot is not after a repair; nothing to verify\n"
+                    + (result.bootCounterReset.map { "a good boot: boot counter reset in \($0)\n" } ?? "")
+            }
             var out = "verifying \(fix) (\(result.failureClass?.rawValue ?? "?"), \(result.strategy ?? "?")), attempt \(result.attempt ?? 1) of \(result.maxAttempts)\n"
             for check in result.checks {
                 out += "  \(check.verdict.rawValue.padded(8)) \(check.name): \(check.detail)\n"

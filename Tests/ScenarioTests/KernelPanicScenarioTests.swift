@@ -101,4 +101,34 @@ struct KernelPanicScenarioTests {
         #expect(both.first?.evidence.first?.source == "/sys/fs/pstore/dmesg-ramoops-0")
         #expect(both.first?.evidence.first?.detail.hasSuffix("; also at \(archived)") == true)
     }
+
+    /// The two records one boot left in ramoops (the Oops of clarity_oops, then the panic it
+    /// led to under oops=panic), archived by `heal` in a recovery boot: `module-blacklist`
+    /// marks both handled, so the repaired clone no longer shows the crash and the repair
+    /// validates. Marking only the Oops left the panic record to be found again.
+    @Test func anOopsAndThePanicItLedToAreBothHandledByTheBlacklist() throws {
+        let rootCopy = try TestRoot.writableCopy()
+        for name in ["dmesg-ramoops-0", "dmesg-ramoops-1"] {
+            let target = rootCopy.at("/var/lib/clarity-heal/pstore/20261206T104520Z/" + name)
+            try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent,
+                                                    withIntermediateDirectories: true)
+            try FileManager.default.copyItem(atPath: Self.fixtures + "/oops-then-panic/" + name, toPath: target)
+        }
+        let before = try detect(rootCopy.path)
+        #expect(before.map(\.summary).filter { $0.contains("clarity_oops") }.count == 2, "\(before.map(\.summary))")
+
+        let out = try TemporaryDirectory(prefix: "fixes"), scratch = try TemporaryDirectory(prefix: "scratch")
+        let repair = try Tool.run(Tool.clarityHeal, ["repair", "--root", rootCopy.path, "--device", TestRoot.image,
+                                                     "--environment", "overlay", "--out", out.path, "--scratch", scratch.path,
+                                                     "--json"])
+        struct Output: Decodable {
+            struct Attempt: Decodable { var strategy: String; var validated: Bool }
+            var status: String
+            var attempts: [Attempt]
+        }
+        let output = try JSONDecoder().decode(Output.self, from: Data(repair.stdout.utf8))
+        #expect(repair.status == 1 && output.status == "validated", "\(repair.stdout)\n\(repair.stderr)")
+        #expect(output.attempts.last?.strategy == "module-blacklist" && output.attempts.last?.validated == true,
+                "\(output.attempts.map { "\($0.strategy): \($0.validated)" })")
+    }
 }

@@ -187,7 +187,7 @@ public struct Config: Sendable, Equatable {
     }
 
     /// The value of a key in `config` as the file writes it; nil for an unknown key.
-    static func text(section: String, key: String, of config: Config) -> String? {
+    public static func text(section: String, key: String, of config: Config) -> String? {
         switch (section, key) {
         case ("Thresholds", "KernelPanics"): "\(config.thresholds.kernelPanics)"
         case ("Thresholds", "FailedUnits"): "\(config.thresholds.failedUnits)"

@@ -4,7 +4,9 @@ import HealCore
 /// (util-linux `unshare`). Inside, before the chroot, it mounts a new /proc, a read-only
 /// /sys and a tmpfs /dev holding only null, zero, full, random, urandom and tty: a distro
 /// tool run there (update-initramfs, depmod, grub-editenv) can never reach a real disk.
-/// The mounts live in the child's mount namespace and vanish with it.
+/// The mounts live in the child's mount namespace and vanish with it. The script needs only
+/// what klibc offers besides `unshare` (which the initramfs hooks add), so it runs in a
+/// recovery boot's initramfs too.
 struct Sandbox {
     var runner: any CommandRunner
 
@@ -23,7 +25,9 @@ struct Sandbox {
         mknod -m 666 "$r/dev/urandom" c 1 9
         mknod -m 666 "$r/dev/tty" c 5 0
         mkdir -p "$r/dev/pts" "$r/dev/shm"
-        hostname clarity-heal-sandbox
+        # The initramfs of a recovery boot has no hostname tool: the new UTS namespace then
+        # keeps the machine's name, which no tool run here depends on.
+        if command -v hostname >/dev/null 2>&1; then hostname clarity-heal-sandbox; fi
         exec chroot "$r" "$@"
         """
 

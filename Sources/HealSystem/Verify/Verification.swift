@@ -41,6 +41,10 @@ public struct Verification {
         /// The strategies a retry may use, before the failed ones are taken out.
         public var candidates: @Sendable (FailureClass) -> [any RepairStrategy]
         public var logger: Logger
+        /// Set by `heal` in a recovery boot: the boot after the fix never came up (GRUB
+        /// counted it and booted the recovery entry), which is the verdict; the checks of a
+        /// root that never ran would prove nothing.
+        public var bootFailed: String? = nil
 
         public init(root: SystemRoot, config: Config = Config(), extraDevices: [String] = [],
                     pstoreDirectory: String? = nil, bootIDPath: String = "/proc/sys/kernel/random/boot_id",
@@ -166,7 +170,19 @@ public struct Verification {
         var result = Result(status: .notPending, root: root.path, maxAttempts: policy.maxAttempts, checks: [], notes: [])
         let flag: VerifyFlag
         do {
-            guard let pending = try VerifyFlag.read(root: root) else { return result }
+            guard let pending = try VerifyFlag.read(root: root) else {
+                // This machine's own boot came up (the unit runs after the default target):
+                // a good boot, so GRUB's count of failed ones starts again. An offline
+                // root's counter is another boot's business.
+                if root.isLive {
+                    do {
+                        result.bootCounterReset = try BootCounter.reset(root: root)
+                    } catch {
+                        result.notes.append(error.description)
+                    }
+                }
+                return result
+            }
             flag = pending
         } catch {
             throw .flag(error)
@@ -199,7 +215,11 @@ public struct Verification {
         result.strategy = strategy
         switch applier.appliedFix(flag.fix)?.state {
         case .applied:
-            result.checks = checks(request, repaired: flag.failureClass, manifest: manifest)
+            if let bootFailed = request.bootFailed {
+                result.checks = [.init(name: "boot", verdict: .failed, detail: bootFailed)]
+            } else {
+                result.checks = checks(request, repaired: flag.failureClass, manifest: manifest)
+            }
         case .rolledBack:
             // An earlier verify rolled it back and was cut short before the flag moved on:
             // the verdict stands, the run continues from the rollback.

@@ -12,6 +12,10 @@ depends() {
 
 install() {
     inst_binary /usr/sbin/clarity-heal
+    # The filesystem detector reads the root's superblock with dumpe2fs; `heal` runs the
+    # root's own tools on its clone inside the namespaces unshare makes.
+    inst_binary dumpe2fs
+    inst_binary unshare
     # The sonames clarity-heal opens with dlopen on first use (Sources/CLazyLibraries/lazy.c):
     # inst_binary follows ldd, which cannot see them. inst_libdir_file looks in dracut's
     # library directories for this architecture and installs each with its dependencies.
@@ -25,5 +29,5 @@ install() {
 }
 
 installkernel() {
-    instmods ramoops efi_pstore
+    instmods ramoops efi_pstore overlay
 }

@@ -29,13 +29,27 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
     /// The crashes of the finding that name a faulting module, with the archive read, and
     /// those a boot of the disk showed on its console (they have no record).
     func crashes(_ context: RepairContext) -> [KernelPanicDetector.Crash] {
-        let reading = KernelPanicDetector.read(PstoreArchive(root: context.root), logger: context.logger)
-        let booted = context.bootCrashes.map { KernelPanicDetector.Crash(signature: $0, records: []) }
-        let withModule = (reading.crashes + booted).filter { $0.signature.faultingModule != nil }
+        let withModule = Self.crashesWithModule(context)
         // The crash this finding reports, when it can be told apart; else every crash
         // that names a module.
         let matching = withModule.filter { KernelPanicDetector.finding(for: $0, notes: []).summary == context.finding.summary }
         return matching.isEmpty ? withModule : matching
+    }
+
+    /// Every crash read (pstore, a boot's console) that names a faulting module.
+    static func crashesWithModule(_ context: RepairContext) -> [KernelPanicDetector.Crash] {
+        let reading = KernelPanicDetector.read(PstoreArchive(root: context.root), logger: context.logger)
+        let booted = context.bootCrashes.map { KernelPanicDetector.Crash(signature: $0, records: []) }
+        return (reading.crashes + booted).filter { $0.signature.faultingModule != nil }
+    }
+
+    /// The crashes a blacklist of `modules` deals with: every one naming one of them. An
+    /// Oops and the panic it led to are two records of one event (ramoops keeps both),
+    /// and a record left unhandled would be detected again on the repaired root.
+    static func crashes(naming modules: [String], _ context: RepairContext) -> [KernelPanicDetector.Crash] {
+        crashesWithModule(context).filter { crash in
+            crash.signature.faultingModule.map { modules.contains(ModuleBlacklistConfig.normalized($0)) } ?? false
+        }
     }
 
     /// Modules the root needs to reach its root file system, with their dependencies.
@@ -125,7 +139,7 @@ public struct ModuleBlacklistStrategy: RepairStrategy {
             operations.append(target.generator.build(version: target.version, exists: true))
         }
 
-        if let mark = Self.handledOperation(found, root: root, strategy: descriptor.id) {
+        if let mark = Self.handledOperation(Self.crashes(naming: modules, context), root: root, strategy: descriptor.id) {
             operations.append(mark)
         }
         return operations
@@ -182,6 +196,7 @@ public struct ModuleBlacklistModprobeStrategy: RepairStrategy {
             throw PlanError(strategy: descriptor.id, reason: "no crash in pstore or on a boot's console names a faulting module")
         }
         return [ModuleBlacklistStrategy.modprobeOperation(modules, root: context.root)]
-            + [ModuleBlacklistStrategy.handledOperation(found, root: context.root, strategy: descriptor.id)].compactMap { $0 }
+            + [ModuleBlacklistStrategy.handledOperation(ModuleBlacklistStrategy.crashes(naming: modules, context),
+                                                        root: context.root, strategy: descriptor.id)].compactMap { $0 }
     }
 }
