@@ -68,7 +68,7 @@ extension ClarityHeal {
             var out = ""
             for path in result.harvested { out += "archived pstore record \(path)\n" }
             if let verification = result.verification { out += Verify.render(verification) }
-            if let repair = result.repair { out += RepairText.render(repair) }
+            if let repair = result.repair { out += RepairText.render(repair, applying: true) }
             if let apply = result.apply {
                 out += "applied \(apply.fixID): backup \(apply.backup)\n"
             }

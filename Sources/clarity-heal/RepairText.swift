@@ -3,7 +3,8 @@ import HealSystem
 
 /// The readable forms of `repair` and `repair --dry-run`.
 enum RepairText {
-    static func render(_ result: RepairPipeline.Result) -> String {
+    /// - Parameter applying: the caller applies the fix itself (`heal`): no "apply it with".
+    static func render(_ result: RepairPipeline.Result, applying: Bool = false) -> String {
         guard let finding = result.finding else { return "\(result.root): nothing to repair\n" }
         var out = "\(result.root): repairing \(finding.failureClass.rawValue) in the \(result.environment ?? "?") environment\n"
         out += "  \(finding.summary)\n\nstrategies tried\n"
@@ -19,12 +20,13 @@ enum RepairText {
             for check in result.validation?.checks ?? [] {
                 out += "  \(check.verdict.rawValue.padded(8)) \(check.name): \(check.detail)\n"
             }
-            out += "\napply it with: clarity-heal apply \(result.fixPackage ?? "FIX")\n"
+            if !applying { out += "\napply it with: clarity-heal apply \(result.fixPackage ?? "FIX")\n" }
         case .unrepairable:
             out += "\nno strategy validated. What to do: \(result.advice ?? "")\n"
         }
         if !result.remaining.isEmpty {
-            out += "\nalso found (run repair again after applying):\n"
+            out += applying ? "\nalso found before the repair (the next boot's verification looks again):\n"
+                : "\nalso found (run repair again after applying):\n"
             for other in result.remaining { out += "  \(other.failureClass.rawValue): \(other.summary)\n" }
         }
         return out

@@ -37,7 +37,8 @@ public struct PoweredMachine {
         let started = Date()
         try process.run()
         defer {
-            if process.isRunning { process.terminate() }
+            // SIGKILL: QEMU inherits the test process's blocked signals, SIGTERM among them.
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
         }
         var reached: [(String, Double)] = []
