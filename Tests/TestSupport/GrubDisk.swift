@@ -36,6 +36,12 @@ public final class GrubDisk: @unchecked Sendable {
     public private(set) var loop: String?
     private var mounted: [String] = []
     private var link: String?
+    private var holdsTurn = false
+
+    /// One GRUB disk attached at a time in this process: every copy has the base's UUID,
+    /// and /dev/disk/by-uuid/UUID (which grub-mkconfig reads) can name only one of them.
+    /// The package suite and the real-boot suite run side by side otherwise.
+    private static let turn = DispatchSemaphore(value: 1)
 
     /// Copies the base disk to `image` (sparse).
     public static func copy(to image: String) throws {
@@ -48,6 +54,8 @@ public final class GrubDisk: @unchecked Sendable {
         self.image = image
         self.mountPoint = mountPoint
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        Self.turn.wait()
+        holdsTurn = true
         do {
             let attach = try Tool.run("/sbin/losetup", ["-f", "--show", "-P", image])
             guard attach.status == 0 else { throw Tool.Failure(message: "losetup: \(attach.stderr)") }
@@ -115,6 +123,10 @@ public final class GrubDisk: @unchecked Sendable {
         mounted = []
         if let loop { _ = try? Tool.run("/sbin/losetup", ["-d", loop]) }
         loop = nil
+        if holdsTurn {
+            holdsTurn = false
+            Self.turn.signal()
+        }
     }
 
     deinit { close() }
