@@ -215,20 +215,14 @@ public struct Heal {
         let manifest = package.manifest
         record(.init(kind: .repair, fix: manifest.id, failure: manifest.failureClass, strategy: manifest.strategy.id,
                      outcome: .validated, detail: ["package": package.directory, "by": "heal"]))
-        // The flag first (as verify's retry does): a crash during the apply is finished by
-        // the next command's recovery, and the boot after it verifies the fix.
+        let flag = VerifyFlag.nextBoot(after: manifest, root: root, clock: request.clock)
         do {
-            try VerifyFlag.markNextBoot(after: manifest, root: root, clock: request.clock)
-        } catch {
+            result.apply = try flag.apply(package, root: root, applier: Applier(root: root, clock: request.clock))
+        } catch let error as VerifyFlag.Error {
             throw .unchanged("cannot mark the next boot for verification: \(error)")
-        }
-        do {
-            result.apply = try Applier(root: root, clock: request.clock).apply(package)
+        } catch let error as Applier.Error where error.leftTargetUnchanged {
+            throw .unchanged("\(manifest.id) could not be applied: \(error)")
         } catch {
-            if error.leftTargetUnchanged {
-                try? VerifyFlag.clear(root: root)
-                throw .unchanged("\(manifest.id) could not be applied: \(error)")
-            }
             throw .midway("\(manifest.id) stopped midway: \(error)")
         }
         result.fix = manifest.id

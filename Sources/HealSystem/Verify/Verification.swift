@@ -411,20 +411,14 @@ public struct Verification {
         record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: manifest.strategy.id,
                      outcome: .validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
-        // The flag first: a crash during the apply is finished by the next command's
-        // recovery, and the boot after it verifies the new fix (a refused apply clears it).
-        try VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: manifest.strategy.id, attempt: attempt,
-                       since: request.clock.now()).write(root: request.root)
+        let flag = VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: manifest.strategy.id,
+                              attempt: attempt, since: request.clock.now())
         let applied: ApplyResult
         do {
             // Recorded in the ledger by the Applier.
-            applied = try applier.apply(package)
-        } catch {
-            if error.leftTargetUnchanged {
-                try VerifyFlag.clear(root: request.root)
-                throw RetryStop.stop("the next fix \(manifest.id) (\(manifest.strategy.id)) could not be applied: \(error)")
-            }
-            throw error
+            applied = try flag.apply(package, root: request.root, applier: applier)
+        } catch let error as Applier.Error where error.leftTargetUnchanged {
+            throw RetryStop.stop("the next fix \(manifest.id) (\(manifest.strategy.id)) could not be applied: \(error)")
         }
         return Result.Retry(fix: manifest.id, strategy: manifest.strategy.id, attempt: attempt, excluded: excluded,
                             attempts: repair.attempts, package: package.directory, apply: applied)
@@ -438,11 +432,16 @@ extension VerifyFlag {
     @discardableResult
     public static func markNextBoot(after manifest: FixManifest, root: SystemRoot,
                                     clock: any Clock = SystemClock()) throws(VerifyFlag.Error) -> VerifyFlag {
-        let records = (try? Ledger(root: root).records().records) ?? []
-        let failed = Verification.failedStrategies(of: manifest.failureClass, in: records).filter { $0 != manifest.strategy.id }
-        let flag = VerifyFlag(fix: manifest.id, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
-                              attempt: failed.count + 1, since: clock.now())
+        let flag = nextBoot(after: manifest, root: root, clock: clock)
         try flag.write(root: root)
         return flag
+    }
+
+    /// The flag `markNextBoot` writes, not yet written.
+    public static func nextBoot(after manifest: FixManifest, root: SystemRoot, clock: any Clock = SystemClock()) -> VerifyFlag {
+        let records = (try? Ledger(root: root).records().records) ?? []
+        let failed = Verification.failedStrategies(of: manifest.failureClass, in: records).filter { $0 != manifest.strategy.id }
+        return VerifyFlag(fix: manifest.id, failureClass: manifest.failureClass, strategy: manifest.strategy.id,
+                          attempt: failed.count + 1, since: clock.now())
     }
 }

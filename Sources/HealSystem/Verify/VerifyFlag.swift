@@ -112,3 +112,21 @@ public struct VerifyFlag: Sendable, Hashable, Codable {
         }
     }
 }
+
+extension VerifyFlag {
+    /// Applies `package` with this flag written first, so that a crash during the apply is
+    /// finished by the next command's recovery and the boot after it verifies the fix; an
+    /// apply refused with the root unchanged clears the flag again (nothing to verify).
+    /// `verify`'s retry and `heal` apply a fix this way.
+    /// - Throws: `VerifyFlag.Error` when the flag cannot be written (nothing applied);
+    ///   `Applier.Error` from the apply.
+    public func apply(_ package: FixPackage, root: SystemRoot, applier: Applier) throws -> ApplyResult {
+        try write(root: root)
+        do {
+            return try applier.apply(package)
+        } catch {
+            if error.leftTargetUnchanged { try? VerifyFlag.clear(root: root) }
+            throw error
+        }
+    }
+}
