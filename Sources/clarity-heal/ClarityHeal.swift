@@ -17,7 +17,7 @@ struct ClarityHeal: AsyncParsableCommand {
         version: Product.version,
         subcommands: [Detect.self, Diagnose.self, Repair.self, Apply.self, Rollback.self,
                       Boot.self, Verify.self, Status.self, History.self, Report.self, Guest.self,
-                      HealCommand.self, ConfigCommand.self]
+                      HealCommand.self, Emergency.self, ConfigCommand.self]
     )
 
     /// The one wall clock of a run: every command hands it down to what stamps time (the

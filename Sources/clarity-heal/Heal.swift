@@ -56,12 +56,32 @@ extension ClarityHeal {
                         : CommandFailure(.needsPerson, "\(error)", status: ExitStatus.needsPerson)
                 }
             }
-            if global.json { try printJSON(result) } else { print(Self.render(result), terminator: "") }
+            let notified = Notifications.send(HealEvent(result, time: ClarityHeal.clock.now()), root: root)
+            if global.json {
+                try printJSON(Output(heal: result, notified: notified))
+            } else {
+                print(Self.render(result) + Notifications.text(notified), terminator: "")
+            }
             switch result.status {
             case .healthy: return
             case .applied: throw ExitStatus.findings
             case .needsPerson: throw ExitStatus.needsPerson
             }
+        }
+
+        /// What --json prints.
+        struct Output: Encodable {
+            var heal: Heal.Result
+            var notified: [EventNotifier.Delivery]
+
+            func encode(to encoder: any Encoder) throws {
+                // The heal result's fields at the top level, as before events were told.
+                try heal.encode(to: encoder)
+                var container = encoder.container(keyedBy: Key.self)
+                try container.encode(notified, forKey: .notified)
+            }
+
+            enum Key: String, CodingKey { case notified }
         }
 
         static func render(_ result: Heal.Result) -> String {

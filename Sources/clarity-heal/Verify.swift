@@ -46,6 +46,8 @@ extension ClarityHeal {
             var verification: Verification.Result
             var reboot: RebootReport?
             var recovered: RecoveryReport?
+            /// The events told to the machine (events.jsonl, wall, notify.d).
+            var notified: [EventNotifier.Delivery]
         }
 
         func run() throws {
@@ -65,16 +67,19 @@ extension ClarityHeal {
                         ? CommandFailure(.failed, "\(error)", status: ExitStatus.failedSafely)
                         : CommandFailure(.needsPerson, "\(error)", status: ExitStatus.needsPerson)
                 }
+                let notified = Notifications.send(HealEvent(result, time: clock.now()), root: root,
+                                                   deliverQueued: root.isLive)
                 var reboot: RebootReport?
                 if result.status == .retrying, let retry = result.retry, let failureClass = result.failureClass {
                     reboot = RebootReport.decide(RebootRequest(fix: retry.fix, failureClass: failureClass),
                                                  policy: config.config.reboot, clock: clock, root: root)
                 }
                 if global.json {
-                    try printJSON(Output(verification: result, reboot: reboot, recovered: recovered),
+                    try printJSON(Output(verification: result, reboot: reboot, recovered: recovered, notified: notified),
                                   notes: DocumentNotes(warnings: config.warnings))
                 } else {
                     print(Self.render(result), terminator: "")
+                    print(Notifications.text(notified), terminator: "")
                     if let reboot { print(reboot.text, terminator: "") }
                 }
                 switch result.status {
@@ -85,10 +90,19 @@ extension ClarityHeal {
             }
         }
 
+        static func recoveryText(_ outcome: RecoveryInitramfs.Outcome?) -> String {
+            switch outcome {
+            case .kept(let path): "the recovery entry's initramfs kept: \(path)\n"
+            case .skipped(let why): "note: no initramfs kept for the recovery entry: \(why)\n"
+            case .unchanged, nil: ""
+            }
+        }
+
         static func render(_ result: Verification.Result) -> String {
             guard let fix = result.fix else {
                 return "\(result.root): this boot is not after a repair; nothing to verify\n"
                     + (result.bootCounterReset.map { "a good boot: boot counter reset in \($0)\n" } ?? "")
+                    + recoveryText(result.recoveryInitramfs)
             }
             var out = "verifying \(fix) (\(result.failureClass?.rawValue ?? "?"), \(result.strategy ?? "?")), attempt \(result.attempt ?? 1) of \(result.maxAttempts)\n"
             for check in result.checks {
@@ -100,6 +114,7 @@ extension ClarityHeal {
             case .good:
                 out += "the fix holds: recorded good"
                 out += result.bootCounterReset.map { "; boot counter reset in \($0)\n" } ?? "\n"
+                out += recoveryText(result.recoveryInitramfs)
             case .retrying, .stopped:
                 if let rollback = result.rollback {
                     out += "rolled back \(rollback.fixID): restored \(rollback.restored.count), removed \(rollback.removed.count) (backup \(rollback.backup))\n"
@@ -107,6 +122,7 @@ extension ClarityHeal {
                 if let retry = result.retry {
                     out += "retrying without \(retry.excluded.joined(separator: ", ")): applied \(retry.fix) (\(retry.strategy)), attempt \(retry.attempt)\n"
                 }
+                if let reset = result.bootCounterReset { out += "this boot came up: boot counter reset in \(reset)\n" }
                 if let advice = result.advice { out += "\nWhat to do: \(advice)\n" }
             }
             for note in result.notes { out += "note: \(note)\n" }

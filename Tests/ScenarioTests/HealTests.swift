@@ -23,6 +23,8 @@ struct HealTests {
         var bootCounterReset: String?
         var verification: Verification?
         var advice: String?
+        struct Delivery: Decodable { var event: String; var logged: Bool; var queued: Bool; var wall: Bool? }
+        var notified: [Delivery]
     }
 
     static func heal(_ root: String, pstore: String? = nil, scratch: TemporaryDirectory) throws -> (Tool.Result, Output?) {
@@ -54,6 +56,11 @@ struct HealTests {
         #expect(flag.fix == result.fix && flag.failureClass == .fstabUnresolvableSource)
         let kinds = try VerifyScenario.ledger(copy.path).map(\.kind)
         #expect(kinds.contains(.repair) && kinds.contains(.apply), "\(kinds)")
+        // Told: logged, and (not the running system) kept for the next boot's verify.
+        #expect(result.notified.map(\.event) == ["fix-applied"])
+        #expect(result.notified.first.map { $0.logged && $0.queued && $0.wall == nil } == true)
+        let queued = try String(contentsOfFile: copy.at("/var/lib/clarity-heal/notify-pending.jsonl"), encoding: .utf8)
+        #expect(queued.contains(#""event":"fix-applied""#) && queued.contains(#""fix":"\#(result.fix ?? "")""#), "\(queued)")
     }
 
     /// The boot after the fix never came up (GRUB booted the recovery entry again): the fix
@@ -96,6 +103,7 @@ struct HealTests {
         #expect(run.status == 4, "\(run.stdout)\n\(run.stderr)")
         #expect(output?.status == "needs-person")
         #expect(output?.advice?.contains("gave up") == true)
+        #expect(output?.notified.map(\.event) == ["needs-person"])
         #expect(try VerifyScenario.hashSystem(copy.path) == before)
     }
 

@@ -57,9 +57,11 @@ struct PackageTests {
         let check = try disk.chroot(["grub-script-check", "/boot/grub/grub.cfg"])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
 
-        // The unit, the config, the man page and the completions.
-        let enabled = try disk.chroot(["systemctl", "is-enabled", "clarity-heal-verify.service"])
-        #expect(enabled.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "enabled", "\(enabled)")
+        // The units, the config, the man page and the completions.
+        for unit in ["clarity-heal-verify.service", "clarity-heal-emergency.service"] {
+            let enabled = try disk.chroot(["systemctl", "is-enabled", unit])
+            #expect(enabled.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == "enabled", "\(unit): \(enabled)")
+        }
         let threshold = try disk.chroot(["clarity-heal", "config", "Thresholds.BootFailures"])
         #expect(threshold.stdout == "1\n")
         for path in ["/usr/share/man/man8/clarity-heal.8.gz", "/usr/share/bash-completion/completions/clarity-heal",
@@ -73,7 +75,8 @@ struct PackageTests {
         // the initramfs's bytes, grub.cfg, the unit's link.
         let installed = Set(try disk.inventory(excluding: Self.dpkgOwn)).subtracting(before)
         for changed in ["./boot/initrd.img-\(version)", "./boot/grub/grub.cfg", "./usr/sbin/clarity-heal",
-                        "./etc/systemd/system/boot-complete.target.requires/clarity-heal-verify.service"] {
+                        "./etc/systemd/system/boot-complete.target.requires/clarity-heal-verify.service",
+                        "./etc/systemd/system/emergency.target.wants/clarity-heal-emergency.service"] {
             #expect(installed.contains { $0.hasSuffix(" " + changed) || $0.contains(" " + changed + " ->") }, "\(changed)")
         }
 

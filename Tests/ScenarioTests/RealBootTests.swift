@@ -52,18 +52,45 @@ struct RealBootTests {
         try Tool.run("/usr/bin/grub-editenv", [disk.at("/boot/grub/grubenv"), "list"]).stdout
     }
 
-    @Test func aHealthyMachineBootsItsNormalEntryAndTheCounterIsReset() throws {
+    /// A healthy machine boots its normal entry, `verify` resets the counter and keeps the
+    /// initramfs it came up with for the recovery entry. Later its initramfs is cut short
+    /// (a full /boot during an update): the kernel panics and reboots, GRUB boots the
+    /// recovery entry by itself with the kept initramfs, `heal` rebuilds the broken one,
+    /// and the normal entry comes up again and is verified.
+    @Test func aHealthyMachineBootsAndLaterHealsACorruptInitramfs() throws {
         try #require(GrubDisk.isBuilt, "scripts/make-grub-disk has not run")
         let scratch = try TemporaryDirectory(prefix: "realboot")
         let image = try Self.installedDisk(in: scratch)
-        let run = try PoweredMachine(disk: image).run(
+        let healthy = try PoweredMachine(disk: image).run(
             until: [Self.grubMenu, "clarity-heal: repair this system", Self.normalEntry,
-                    "this boot is not after a repair; nothing to verify", "a good boot: boot counter reset"],
+                    "this boot is not after a repair; nothing to verify", "a good boot: boot counter reset",
+                    "the recovery entry's initramfs kept"],
             deadline: 300, log: scratch.path + "/console.log")
-        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(3000))")
-        #expect(!run.console.contains(Self.recoveryEntry))
+        #expect(healthy.missed == nil, "missed \(healthy.missed ?? ""): \(healthy.console.suffix(3000))")
+        #expect(!healthy.console.contains(Self.recoveryEntry))
+        let version = TestRoot.kernelVersion
         try Self.afterwards(image, in: scratch) { (disk: GrubDisk) throws in
             #expect(try Self.grubenv(disk).contains("clarity_heal_attempts=0"))
+            let initrd = disk.at("/boot/initrd.img-\(version)")
+            #expect(FileManager.default.contentsEqual(atPath: initrd, andPath: disk.at("/boot/clarity-heal/initrd.img-\(version)")))
+            // Broken offline: the image cut to 40 %.
+            let size = try #require(try FileManager.default.attributesOfItem(atPath: initrd)[.size] as? Int)
+            #expect(truncate(initrd, off_t(size * 2 / 5)) == 0)
+        }
+
+        let run = try PoweredMachine(disk: image).run(
+            until: [Self.normalEntry, "Kernel panic - not syncing", Self.recoveryEntry,
+                    "with the initramfs of the last good boot", "clarity-heal: reboot now",
+                    Self.normalEntry, "the fix holds: recorded good"],
+            deadline: 1500, log: scratch.path + "/console-2.log")
+        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
+        for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
+        try Self.afterwards(image, in: scratch) { (disk: GrubDisk) throws in
+            #expect(try Self.grubenv(disk).contains("clarity_heal_attempts=0"))
+            let history = try Self.clarityHeal(["history"], on: disk)
+            #expect(history.stdout.contains("initramfs-corrupt") && history.stdout.contains("good"), "\(history.stdout)")
+            let listing = try disk.chroot(["lsinitramfs", "/boot/initrd.img-\(version)"])
+            #expect(listing.status == 0 && listing.stdout.contains("usr/sbin/clarity-heal"), "\(listing.stderr)")
         }
     }
 
@@ -121,6 +148,101 @@ struct RealBootTests {
             let archived = try FileManager.default.subpathsOfDirectory(atPath: disk.at("/var/lib/clarity-heal/pstore"))
             #expect(archived.contains { $0.hasSuffix("dmesg-ramoops-0") || $0.hasSuffix("dmesg-ramoops-1") }, "\(archived)")
         }
+    }
+
+    /// The settings of a machine nobody watches: reboot by itself (at once), a short wait
+    /// in emergency mode; a site check that everything fstab lists is mounted; a notify.d
+    /// hook that keeps each event.
+    static func unattended(_ disk: GrubDisk) throws {
+        let config = try FileHandle(forWritingTo: URL(fileURLWithPath: disk.at("/etc/clarity-heal/clarity-heal.conf")))
+        config.seekToEndOfFile()
+        config.write(Data("\n[Reboot]\nPolicy=automatic\nNoticeMinutes=0\nEmergencySeconds=5\n".utf8))
+        try config.close()
+        let scripts = [
+            ("/etc/clarity-heal/health.d/fstab-mounted", """
+                #!/bin/sh
+                # This site's rule: what fstab lists is mounted.
+                findmnt --fstab --noheadings --output TARGET | while read -r target; do
+                  case $target in none|swap) continue ;; esac
+                  mountpoint -q "$target" || exit 1
+                done
+
+                """),
+            ("/etc/clarity-heal/notify.d/keep", """
+                #!/bin/sh
+                printf '%s\\n' "$CLARITY_HEAL_EVENT_JSON" >>/var/log/clarity-heal-events.log
+
+                """),
+        ]
+        for (path, text) in scripts {
+            try FileManager.default.createDirectory(atPath: disk.at((path as NSString).deletingLastPathComponent),
+                                                    withIntermediateDirectories: true)
+            try text.write(toFile: disk.at(path), atomically: true, encoding: .utf8)
+            #expect(chmod(disk.at(path), 0o755) == 0)
+        }
+    }
+
+    /// An fstab line whose device never appears: the boot waits out the device, ends in
+    /// emergency mode, and (unattended) reboots by itself; GRUB boots the recovery entry,
+    /// `heal` adds nofail. That boot comes up, but the site's check finds the mount
+    /// missing: `verify` rolls the fix back and applies the next strategy, the machine
+    /// reboots, and that fix is verified good. Every event reached the notify.d hook.
+    @Test func anFstabSourceThatNeverAppearsIsHealedAndTheSiteCheckChoosesTheStrategy() throws {
+        try #require(GrubDisk.isBuilt, "scripts/make-grub-disk has not run")
+        let scratch = try TemporaryDirectory(prefix: "realboot")
+        let image = try Self.installedDisk(in: scratch, configure: Self.unattended, breakIt: { disk in
+            let fstab = try FileHandle(forWritingTo: URL(fileURLWithPath: disk.at("/etc/fstab")))
+            fstab.seekToEndOfFile()
+            fstab.write(Data("UUID=0badc0de-0000-4000-8000-00000000da7a /srv/data ext4 defaults 0 2\n".utf8))
+            try fstab.close()
+            try FileManager.default.createDirectory(atPath: disk.at("/srv/data"), withIntermediateDirectories: true)
+        })
+
+        let run = try PoweredMachine(disk: image).run(
+            until: [Self.normalEntry, "ended in emergency mode. Rebooting in 5 s",
+                    Self.recoveryEntry, "clarity-heal: reboot now",
+                    Self.normalEntry, "site:fstab-mounted: exit 1", "retrying without fstab-add-nofail",
+                    Self.normalEntry, "the fix holds: recorded good"],
+            deadline: 1800, log: scratch.path + "/console.log")
+        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
+        for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
+
+        try Self.afterwards(image, in: scratch) { (disk: GrubDisk) throws in
+            #expect(try Self.grubenv(disk).contains("clarity_heal_attempts=0"))
+            let fstab = try String(contentsOfFile: disk.at("/etc/fstab"), encoding: .utf8)
+            #expect(!fstab.split(separator: "\n").contains { $0.hasPrefix("UUID=0badc0de") }, "\(fstab)")
+            let history = try Self.clarityHeal(["history"], on: disk)
+            #expect(history.stdout.contains("fstab-add-nofail") && history.stdout.contains("fstab-comment-out"), "\(history.stdout)")
+            let status = try Self.clarityHeal(["status"], on: disk)
+            #expect(status.status == 0, "\(status.stdout)\(status.stderr)")
+            let events = try String(contentsOfFile: disk.at("/var/log/clarity-heal-events.log"), encoding: .utf8)
+            for event in ["emergency-reboot", "fix-applied", "fix-retrying", "fix-verified"] {
+                #expect(events.contains("\"event\":\"\(event)\""), "\(event): \(events)")
+            }
+        }
+    }
+
+    /// The root's disk is gone (grub.cfg names a filesystem no disk has): the initramfs
+    /// gives up waiting for it and, with the snippet's panic=10, reboots instead of waiting
+    /// at the (initramfs) prompt; GRUB, having counted that boot, boots the recovery entry
+    /// by itself.
+    @Test func aRootDeviceThatNeverAppearsRebootsIntoTheRecoveryEntry() throws {
+        try #require(GrubDisk.isBuilt, "scripts/make-grub-disk has not run")
+        let scratch = try TemporaryDirectory(prefix: "realboot")
+        let image = try Self.installedDisk(in: scratch, breakIt: { disk in
+            let path = disk.at("/boot/grub/grub.cfg")
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            let broken = text.replacing(/root=UUID=[0-9a-f-]+/, with: "root=UUID=0badc0de-0000-4000-8000-0000000000f5")
+            #expect(broken != text)
+            try broken.write(toFile: path, atomically: true, encoding: .utf8)
+        })
+        let run = try PoweredMachine(disk: image).run(
+            until: [Self.normalEntry, "Gave up waiting for root file system device",
+                    "Rebooting automatically due to panic= boot argument", Self.recoveryEntry],
+            deadline: 400, log: scratch.path + "/console.log")
+        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(3000))")
+        #expect(!run.console.contains("(initramfs)"), "\(run.console.suffix(2000))")
+        for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
     }
 }
 }

@@ -20,6 +20,7 @@
 ///   Urgency=critical:1 high:3 moderate:7
 ///                           days a fix may wait for the window, per severity
 ///   MaxAttempts=3           fixes tried for one failure before a person is called
+///   EmergencySeconds=60     Policy=automatic: emergency mode reboots into recovery after
 ///
 ///   [MicroVM]               (MicroVMSettings)
 ///   Accelerator=auto  MemoryMiB=1024  CPUs=2  StabilitySeconds=10  BootTimeout=600

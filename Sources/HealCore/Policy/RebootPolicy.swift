@@ -10,6 +10,8 @@
 ///                               days a fix may wait for the window, per severity of the
 ///                               repaired class; one number sets every severity (Urgency=2)
 ///   MaxAttempts=3               fixes tried for one failure before a person is called
+///   EmergencySeconds=60         Policy=automatic: a boot that ended in emergency mode
+///                               reboots into the recovery entry after this (0..3600)
 /// ```
 public struct RebootPolicy: Sendable, Hashable {
     public enum Mode: String, Sendable, Hashable, CaseIterable, Codable {
@@ -30,6 +32,9 @@ public struct RebootPolicy: Sendable, Hashable {
     /// Verification failures of one failure (each followed by a retry with another
     /// strategy) after which clarity-heal stops and asks a person.
     public var maxAttempts = 3
+    /// With `Policy=automatic`, the seconds a boot that ended in systemd's emergency mode
+    /// waits for a person at the console before it reboots into the recovery entry.
+    public var emergencySeconds = 60
 
     public init() {}
 
@@ -96,6 +101,7 @@ public struct RebootPolicy: Sendable, Hashable {
         case "Window": window.description
         case "Urgency": urgency.description
         case "MaxAttempts": "\(maxAttempts)"
+        case "EmergencySeconds": "\(emergencySeconds)"
         default: nil
         }
     }
@@ -109,6 +115,7 @@ public struct RebootPolicy: Sendable, Hashable {
         case "Window": window = defaults.window
         case "Urgency": urgency = defaults.urgency
         case "MaxAttempts": maxAttempts = defaults.maxAttempts
+        case "EmergencySeconds": emergencySeconds = defaults.emergencySeconds
         default: return false
         }
         return true
@@ -141,6 +148,11 @@ public struct RebootPolicy: Sendable, Hashable {
                 throw .badValue(key: key, value: value, expected: "a whole number from 1 to 20")
             }
             maxAttempts = attempts
+        case "EmergencySeconds":
+            guard let seconds = Int(value), (0...3600).contains(seconds) else {
+                throw .badValue(key: key, value: value, expected: "seconds from 0 to 3600")
+            }
+            emergencySeconds = seconds
         default:
             throw .unknownKey(section: "Reboot", key: key)
         }

@@ -13,6 +13,9 @@ import HealCore
 ///  └── merged/     the clone:  lowerdir=layers/1:root  upperdir=layers/2
 /// ```
 ///
+/// When the scratch folder lies inside the root (the running system's `/`), a tmpfs is
+/// mounted on it first (see `init`).
+///
 /// `snapshot()` remounts with the current upper frozen as the topmost lower layer and a new
 /// empty upper; `restore()` drops the layers above the snapshot; the changeset is read from
 /// the layers above it (whiteouts are removals).
@@ -27,6 +30,8 @@ public final class OverlayEnvironment: Environment {
     /// Number of the current (writable) layer; layers below it are frozen.
     private var current = 1
     private var mounted = false
+    /// Whether a tmpfs was mounted on the scratch folder (it lies inside the lower root).
+    private var scratchIsTmpfs = false
 
     /// Mounts a clone of `lower` with its scratch folders under `scratch` (created and owned
     /// by this process, see `ScratchFolder`; must be on a filesystem that can hold an
@@ -40,6 +45,17 @@ public final class OverlayEnvironment: Environment {
         let folder = try ScratchFolder(claiming: scratch)
         self.folder = folder
         do throws(EnvironmentError) {
+            // Overlayfs refuses a lower layer inside another one (ELOOP): the layers that
+            // snapshot() freezes into lowers would lie inside the root they clone — the
+            // running system's `/` with the scratch in /var/tmp. A tmpfs of the scratch's
+            // own is another filesystem, which overlayfs's check does not walk out of.
+            if Self.lies(scratch, inside: lower.path) {
+                let failure: String? = SignalTeardown.gate {
+                    Glibc.mount("clarity-heal", scratch, "tmpfs", 0, "size=50%,mode=0700") == 0 ? nil : String(cString: strerror(errno))
+                }
+                if let failure { throw .mount(target: scratch, reason: "tmpfs: " + failure) }
+                scratchIsTmpfs = true
+            }
             try Paths.makeDirectory(scratch + "/layers/1")
             try Paths.makeDirectory(scratch + "/merged")
             do {
@@ -48,10 +64,19 @@ public final class OverlayEnvironment: Environment {
                 throw .setup("\(error)")
             }
         } catch {
+            if scratchIsTmpfs { umount2(scratch, Int32(MNT_DETACH)) }
             folder.release()
             throw error
         }
         try mount()
+    }
+
+    /// Whether `path` is `root` or below it, both resolved.
+    static func lies(_ path: String, inside root: String) -> Bool {
+        guard let resolvedPath = realpath(path, nil), let resolvedRoot = realpath(root, nil) else { return false }
+        defer { free(resolvedPath); free(resolvedRoot) }
+        let inner = String(cString: resolvedPath), outer = String(cString: resolvedRoot)
+        return outer == "/" || inner == outer || inner.hasPrefix(outer + "/")
     }
 
     deinit { tearDown() }
@@ -91,6 +116,10 @@ public final class OverlayEnvironment: Environment {
 
     public func tearDown() {
         if mounted { try? unmount() }
+        if scratchIsTmpfs {
+            umount2(scratch, Int32(MNT_DETACH))
+            scratchIsTmpfs = false
+        }
         folder.release()
     }
 

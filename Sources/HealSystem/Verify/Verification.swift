@@ -107,6 +107,8 @@ public struct Verification {
         public var retry: Retry?
         /// Set when a boot counter was reset (the grubenv path).
         public var bootCounterReset: String?
+        /// After a good boot of the running system: the initramfs kept for the recovery entry.
+        public var recoveryInitramfs: RecoveryInitramfs.Outcome?
         /// For `stopped`: the command that prints the record, and what to do.
         public var supportReference: String?
         public var advice: String?
@@ -115,7 +117,7 @@ public struct Verification {
 
         enum CodingKeys: String, CodingKey {
             case status, root, fix, failureClass = "class", strategy, attempt, maxAttempts, checks, rollback, retry,
-                 bootCounterReset, supportReference, advice, notes
+                 bootCounterReset, recoveryInitramfs, supportReference, advice, notes
         }
     }
 
@@ -180,6 +182,7 @@ public struct Verification {
                     } catch {
                         result.notes.append(error.description)
                     }
+                    result.recoveryInitramfs = keepRecoveryInitramfs(root)
                 }
                 return result
             }
@@ -219,6 +222,9 @@ public struct Verification {
                 result.checks = [.init(name: "boot", verdict: .failed, detail: bootFailed)]
             } else {
                 result.checks = checks(request, repaired: flag.failureClass, manifest: manifest)
+                // The site's own checks, on the machine's own root only: an examined
+                // root's executables never run.
+                if root.isLive { result.checks += SiteChecks.run(root: root, runner: request.runner) }
             }
         case .rolledBack:
             // An earlier verify rolled it back and was cut short before the flag moved on:
@@ -261,8 +267,21 @@ public struct Verification {
             } catch {
                 result.notes.append(error.description)
             }
+            if root.isLive { result.recoveryInitramfs = keepRecoveryInitramfs(root) }
             result.status = .good
             return result
+        }
+
+        // This boot came up (verify runs after the default target): whatever the verdict on
+        // the fix, GRUB's count of failed boots starts again, so the reboot into the next
+        // fix, or the machine left on its last good state, boots the normal entry and not
+        // the recovery one.
+        if root.isLive && request.bootFailed == nil {
+            do {
+                result.bootCounterReset = try BootCounter.reset(root: root)
+            } catch {
+                result.notes.append(error.description)
+            }
         }
 
         let failedChecks = result.checks.filter { $0.verdict == .failed }.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")
@@ -325,6 +344,14 @@ public struct Verification {
         result.supportReference = reference
         result.advice = advice
         return result
+    }
+
+    /// Keeps the initramfs this good boot came up with for the recovery entry.
+    func keepRecoveryInitramfs(_ root: SystemRoot) -> RecoveryInitramfs.Outcome {
+        let commandLine = (try? root.files.read("/proc/cmdline", limit: 4096, sizeKnown: false))
+            .map { String(decoding: $0, as: UTF8.self) } ?? ""
+        return RecoveryInitramfs.keep(root: root, release: RecoveryInitramfs.runningRelease(),
+                                      commandLine: commandLine)
     }
 
     /// The detectors of the repaired class and of the core classes, and the failed units.
@@ -400,7 +427,10 @@ public struct Verification {
             record(.init(kind: .repair, failure: failureClass, outcome: .unrepairable,
                          detail: ["excluded": excluded.joined(separator: " "),
                                   "tried": repair.attempts.map(\.strategy).joined(separator: " ")]))
-            throw RetryStop.stop("no strategy left to try besides \(excluded.joined(separator: ", "))")
+            // Each strategy tried and why it did not validate: what a person reads first.
+            let why = repair.attempts.map { "\($0.strategy) (\($0.notes.first ?? "failed"))" }.joined(separator: "; ")
+            throw RetryStop.stop("no strategy left to try besides \(excluded.joined(separator: ", "))"
+                                 + (why.isEmpty ? "" : "; tried \(why)"))
         case .validated:
             break
         }

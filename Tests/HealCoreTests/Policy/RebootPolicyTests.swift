@@ -154,10 +154,12 @@ struct RebootPolicyTests {
         #expect(defaults.window.description == "Sun 02:00-04:00")
         #expect(defaults.urgency.description == "critical:1 high:3 moderate:7")
         #expect(defaults.maxAttempts == 3)
+        #expect(defaults.emergencySeconds == 60)
 
         var config = Config()
         for (key, value) in [("Policy", "Window"), ("NoticeMinutes", "15"), ("Window", "Sat,Sun 01:00-05:00"),
-                             ("Urgency", "critical:0, moderate:14"), ("MaxAttempts", "2")] {
+                             ("Urgency", "critical:0, moderate:14"), ("MaxAttempts", "2"),
+                             ("EmergencySeconds", "0")] {
             try config.set(section: "Reboot", key: key, value: value)
         }
         #expect(config.reboot.mode == .window)
@@ -165,6 +167,7 @@ struct RebootPolicyTests {
         #expect(config.reboot.window.description == "Sat,Sun 01:00-05:00")
         #expect(config.reboot.urgency.description == "critical:0 high:3 moderate:14")
         #expect(config.reboot.maxAttempts == 2)
+        #expect(config.reboot.emergencySeconds == 0)
         #expect(config.thresholds == Thresholds())
         try config.set(section: "Reboot", key: "Urgency", value: "2")
         #expect(config.reboot.urgency.description == "critical:2 high:2 moderate:2")
@@ -173,7 +176,7 @@ struct RebootPolicyTests {
     @Test(arguments: [
         ("Policy", "never"), ("NoticeMinutes", "-1"), ("NoticeMinutes", "soon"), ("Window", "Sun"),
         ("Urgency", "urgent"), ("Urgency", "critical:x"), ("Urgency", "low:3"), ("Urgency", ""), ("Urgency", "-2"),
-        ("MaxAttempts", "0"), ("MaxAttempts", "many"),
+        ("MaxAttempts", "0"), ("MaxAttempts", "many"), ("EmergencySeconds", "3601"), ("EmergencySeconds", "-1"),
     ])
     func refusesBadRebootSettings(key: String, value: String) {
         var config = Config()

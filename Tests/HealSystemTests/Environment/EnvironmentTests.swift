@@ -83,6 +83,30 @@ struct EnvironmentTests {
         #expect(throws: EnvironmentError.unknownSnapshot(7)) { try environment.restore(Snapshot(layer: 7)) }
     }
 
+    /// The running system's clone: its scratch folder (/var/tmp/clarity-heal) lies inside the
+    /// root it clones, and overlayfs refuses a frozen layer inside another lower layer
+    /// (ELOOP on the first snapshot). The scratch gets a tmpfs of its own, gone at teardown.
+    @Test func aScratchInsideTheRootItClonesTakesSnapshots() throws {
+        let root = try TemporaryDirectory(prefix: "env-root")
+        try root.write("etc/fstab", "UUID=1 / ext4 defaults 0 1\n")
+        let scratch = root.path + "/var/tmp/clarity-heal/env"
+        try FileManager.default.createDirectory(atPath: root.path + "/var/tmp/clarity-heal", withIntermediateDirectories: true)
+        let environment = try OverlayEnvironment(lower: SystemRoot(root.path), scratch: scratch)
+        defer { environment.tearDown() }
+        #expect(KernelState.mounts(below: scratch).contains { $0.target == scratch && $0.type == "tmpfs" })
+
+        try "first\n".write(toFile: environment.root.path + "/etc/first", atomically: false, encoding: .utf8)
+        let afterFirst = try environment.snapshot()
+        try "second\n".write(toFile: environment.root.path + "/etc/second", atomically: false, encoding: .utf8)
+        #expect(try environment.changes(since: afterFirst).modifiedPaths == ["/etc/second"])
+        #expect(Set(try environment.changes(since: .pristine).modifiedPaths) == ["/etc/first", "/etc/second"])
+        #expect(!FileManager.default.fileExists(atPath: root.path + "/etc/first"))
+
+        environment.tearDown()
+        #expect(KernelState.mounts(below: root.path).isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: scratch))
+    }
+
     @Test(arguments: Kind.allCases) func toolsRunIsolatedInTheClone(_ kind: Kind) throws {
         let scratch = try TemporaryDirectory(prefix: "env")
         let environment = try makeEnvironment(scratch, kind)
