@@ -43,6 +43,38 @@ struct PolicySchedulerTests {
         #expect(recorder.recorded.first?.prefix(3) == ["shutdown", "-r", "+5"])
     }
 
+    /// Where `shutdown` cannot schedule (no D-Bus or logind on a minimal system: it exits 1,
+    /// "Failed to connect to bus"), the same reboot goes through systemd's own timers.
+    @Test func aShutdownThatCannotRunFallsBackToTimers() throws {
+        let recorder = Recorder(failing: "shutdown")
+        let now = Int64(Date().timeIntervalSince1970)
+        let decision = try Self.decision(.automatic, now: now)
+        guard case .schedule(let reboot) = decision else { Issue.record("not scheduled"); return }
+        #expect(RebootAction.carryOut(decision, scheduler: SystemRebootScheduler(runner: recorder),
+                                      notifier: WallNotifier(runner: recorder)) == .scheduled)
+        let calls = recorder.recorded
+        #expect(calls.first?.first == "shutdown")
+        // The notice is due now: wall at once; the reboot on a timer at the same time shutdown had.
+        #expect(calls.contains { $0 == ["wall", reboot.message] })
+        let at = "--on-calendar=" + CivilTime(seconds: reboot.at).systemdCalendarUTC
+        #expect(calls.last?.contains(at) == true && calls.last?.suffix(2) == ["systemctl", "reboot"], "\(calls)")
+    }
+
+    /// NoticeMinutes=0: the notice and the reboot job at once, through systemctl.
+    @Test func aRebootWithoutNoticeIsAWallAndASystemctlJob() throws {
+        let recorder = Recorder()
+        var config = Config()
+        try config.set(section: "Reboot", key: "Policy", value: "automatic")
+        try config.set(section: "Reboot", key: "NoticeMinutes", value: "0")
+        let decision = RebootPlanner.decide(RebootRequest(fix: "fix-1", failureClass: .fstabInvalidEntry),
+                                            policy: config.reboot, now: Self.saturdayNight)
+        #expect(RebootAction.carryOut(decision, scheduler: SystemRebootScheduler(runner: recorder),
+                                      notifier: WallNotifier(runner: recorder)) == .scheduled)
+        #expect(recorder.recorded.count == 2)
+        #expect(recorder.recorded.first?.first == "wall")
+        #expect(recorder.recorded.last == ["systemctl", "--no-block", "reboot"])
+    }
+
     @Test func aWindowStopsEarlierTimersThenStartsTheNoticeAndTheReboot() throws {
         let recorder = Recorder()
         let decision = try Self.decision(.window, now: Self.saturdayNight)

@@ -114,12 +114,27 @@ public enum RebootCommands {
     /// notice time, one `systemctl reboot` at the reboot time.
     public static func schedule(at: Int64, noticeAt: Int64, now: Int64, noticeMinutes: Int,
                                 message: String) -> (commands: [[String]], cancel: [String]) {
+        if at <= now {
+            // Now (NoticeMinutes=0): the notice and the reboot job. systemctl reaches systemd
+            // over its private socket as root; `shutdown` needs logind over D-Bus, which a
+            // minimal system does not run.
+            return ([["wall", message], ["systemctl", "--no-block", "reboot"]], ["systemctl", "cancel"])
+        }
         if usesShutdown(at: at, now: now, noticeMinutes: noticeMinutes) {
             let minutes = max(0, (at - now + 59) / 60)
             return ([["shutdown", "-r", "+\(minutes)", message]], ["shutdown", "-c"])
         }
+        return timers(at: at, noticeAt: noticeAt, now: now, message: message)
+    }
+
+    /// Two systemd timers: the notice (`wall`, at once when its time has come: a calendar
+    /// event in the past never elapses) and the reboot. Also where `shutdown -r +M` cannot
+    /// run (no D-Bus, no logind).
+    public static func timers(at: Int64, noticeAt: Int64, now: Int64, message: String) -> (commands: [[String]], cancel: [String]) {
         var commands: [[String]] = []
-        if noticeAt < at {
+        if noticeAt <= now {
+            commands.append(["wall", message])
+        } else if noticeAt < at {
             commands.append(timer(noticeUnit, at: noticeAt) + ["wall", message])
         }
         commands.append(timer(rebootUnit, at: at) + ["systemctl", "reboot"])

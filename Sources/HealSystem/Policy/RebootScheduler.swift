@@ -33,12 +33,25 @@ public struct SystemRebootScheduler: RebootScheduler {
     }
 
     public func schedule(_ reboot: ScheduledReboot) throws(RebootSchedulerError) {
-        if reboot.commands.first?.first == "systemd-run" {
+        do {
+            try run(reboot.commands)
+        } catch {
+            // `shutdown -r +M` asks logind over D-Bus; a minimal system runs neither. The
+            // same reboot through systemd's own timers.
+            guard reboot.commands.first?.first == "shutdown" else { throw error }
+            let now = Int64(time(nil))
+            try run(RebootCommands.timers(at: max(reboot.at, now + 1), noticeAt: reboot.noticeAt, now: now,
+                                          message: reboot.message).commands)
+        }
+    }
+
+    private func run(_ commands: [[String]]) throws(RebootSchedulerError) {
+        if commands.first?.first == "systemd-run" {
             // A unit name still taken by an earlier schedule would make systemd-run fail.
             // Stopping a unit that is not loaded is not an error worth stopping for.
             _ = try? runner.run("systemctl", ["stop", RebootCommands.rebootUnit + ".timer", RebootCommands.noticeUnit + ".timer"])
         }
-        for command in reboot.commands {
+        for command in commands {
             guard let executable = command.first else { continue }
             let result: CommandResult
             do {
