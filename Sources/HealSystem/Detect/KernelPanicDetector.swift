@@ -54,14 +54,38 @@ public struct KernelPanicDetector: Detector {
         case ignored
     }
 
+    /// The records that may be parts of one dump: same folder, backend, reason and dump
+    /// count, and for EFI the same time (its id is `(time*100 + part)*1000 + count`,
+    /// fs/pstore efi-pstore.c). Records of two dumps that share all of this repeat a part
+    /// number, and are then read one by one.
+    struct DumpKey: Hashable {
+        var folder: Substring
+        var backend: String
+        var kind: PanicSignature.Kind
+        var count: Int
+        var efiTime: Substring?
+
+        init(_ record: PstoreRecord, kind: PanicSignature.Kind, count: Int) {
+            folder = record.path.lastIndex(of: "/").map { record.path[..<$0] } ?? ""
+            backend = record.name.backend
+            self.kind = kind
+            self.count = count
+            efiTime = record.name.backend.hasPrefix("efi") && record.name.id.count > 5 ? record.name.id.dropLast(5) : nil
+        }
+    }
+
     /// Reads the kernel log records of `archive` and groups the crashes by signature,
-    /// newest first. Records that are not text, not a log record, or an older part of a
-    /// dump without a crash line of its own are skipped with a note and a log message, and
-    /// so, in one note, are the records beyond `PstoreArchive.examinedRecordLimit`. Each
-    /// record's text is parsed and dropped before the next is read.
+    /// newest first. The parts of one dump (EFI and ERST split a dump into records of a
+    /// few KiB) are joined, highest part first, into one crash (`PanicSignature.joinParts`),
+    /// bounded by `PstoreArchive.textLimit`. Records that are not text, not a log record,
+    /// or an older part of a dump without a crash line of its own are skipped with a note
+    /// and a log message, and so, in one note, are the records beyond
+    /// `PstoreArchive.examinedRecordLimit`. Each record's text is parsed and dropped
+    /// before the next is read; the parts of a dump are read again to join them.
     public static func read(_ archive: PstoreArchive,
                             logger: Logger = Logger(label: "clarity-heal.detect")) -> Reading {
         let handledDigests = archive.handledDigests()
+        var headers: [PstoreRecord: DumpKey] = [:]
         let scan = archive.scan(kinds: \.isKernelLog) { record, content -> Examination in
             if let digest = record.sha256, handledDigests.contains(digest) { return .handled }
             switch content {
@@ -72,24 +96,40 @@ public struct KernelPanicDetector: Detector {
                 } catch {
                     return .skipped(error.description)
                 }
+                headers[record] = DumpKey(record, kind: signature.kind, count: signature.dumpCount)
                 guard signature.isCrash else { return .ignored }
                 // Part2 and later hold older log of a dump whose Part1 carries the crash.
                 if signature.part > 1 && signature.reason == nil { return .ignored }
                 return .crash(signature)
-            case .compressed(let byteCount):
-                return .skipped("compressed record (\(byteCount) bytes of deflate data the kernel could not decompress), not read")
+            case .compressed(let byteCount, let problem):
+                return .skipped("compressed record (\(byteCount) bytes) that cannot be inflated: \(problem)")
             case .unreadable(let reason):
                 return .skipped(reason)
             }
         }
+        let dumps = joinedDumps(scan.records.map(\.record), headers: headers, archive: archive)
 
         var crashes: [Crash] = []
         var indexByIdentity: [PanicSignature.Identity: Int] = [:]
         var count = 0
         var skipped: [Evidence] = []
         var handled: [PstoreRecord] = []
+        func add(_ signature: PanicSignature, _ records: [PstoreRecord]) {
+            count += 1
+            if let index = indexByIdentity[signature.identity] {
+                crashes[index].records += records
+            } else {
+                indexByIdentity[signature.identity] = crashes.count
+                crashes.append(Crash(signature: signature, records: records))
+            }
+        }
         for examined in scan.records {
             let record = examined.record
+            if let key = headers[record], let dump = dumps[key] {
+                // The dump is counted once, where its newest record comes in the scan.
+                if dump.records.first == record, dump.signature.isCrash { add(dump.signature, dump.records) }
+                continue
+            }
             switch examined.summary {
             case .handled:
                 handled.append(record)
@@ -99,13 +139,7 @@ public struct KernelPanicDetector: Detector {
                 logger.notice("skipping pstore record", metadata: ["path": "\(record.path)", "reason": "\(why)"])
                 skipped.append(Evidence(source: record.path, detail: "skipped: \(why)"))
             case .crash(let signature):
-                count += 1
-                if let index = indexByIdentity[signature.identity] {
-                    crashes[index].records.append(record)
-                } else {
-                    indexByIdentity[signature.identity] = crashes.count
-                    crashes.append(Crash(signature: signature, records: [record]))
-                }
+                add(signature, [record])
             }
         }
         if scan.notExamined > 0 {
@@ -119,6 +153,27 @@ public struct KernelPanicDetector: Detector {
                                     detail: "skipped: more than \(PstoreArchive.directoryEntryLimit) entries; only that many were looked at"))
         }
         return Reading(crashes: crashes, crashRecordCount: count, skipped: skipped, handled: handled)
+    }
+
+    /// The dumps of more than one part, joined and parsed: per key, the signature of the
+    /// joined text and its records, Part1 first.
+    private static func joinedDumps(_ records: [PstoreRecord], headers: [PstoreRecord: DumpKey],
+                                    archive: PstoreArchive) -> [DumpKey: (signature: PanicSignature, records: [PstoreRecord])] {
+        var byKey: [DumpKey: [PstoreRecord]] = [:]
+        for record in records { if let key = headers[record] { byKey[key, default: []].append(record) } }
+        var dumps: [DumpKey: (signature: PanicSignature, records: [PstoreRecord])] = [:]
+        for (key, group) in byKey where group.count > 1 {
+            var parts: [(part: Int, record: PstoreRecord, text: String)] = []
+            for record in group {
+                guard let text = archive.text(of: record),
+                      let header = PanicSignature.recordHeader(of: text) else { continue }
+                parts.append((header.part, record, text))
+            }
+            guard let joined = PanicSignature.joinParts(parts.map(\.text), limit: PstoreArchive.textLimit),
+                  let signature = try? PanicSignature(record: joined) else { continue }
+            dumps[key] = (signature, parts.sorted { $0.part < $1.part }.map(\.record))
+        }
+        return dumps
     }
 
     static func finding(for crash: Crash, notes: [Evidence]) -> Finding {
