@@ -21,10 +21,44 @@ public struct KernelPanicDetector: Detector {
 
     public init() {}
 
-    /// One crash: its signature and the records that show it, newest first.
+    /// One crash: its signature, the records that show it, newest first, and where it
+    /// leads (`PanicRoute`).
     public struct Crash: Sendable, Hashable {
         public var signature: PanicSignature
         public var records: [PstoreRecord]
+        public var route: PanicRoute
+
+        public init(signature: PanicSignature, records: [PstoreRecord], installedKernels: Set<String>? = nil) {
+            self.signature = signature
+            self.records = records
+            route = PanicRoute.route(signature, installedKernels: installedKernels)
+        }
+    }
+
+    /// The kernel releases a root has modules for: the folders of `/lib/modules` and
+    /// `/usr/lib/modules`; nil when it has neither (a bare root: nothing to compare with).
+    public static func installedKernels(_ root: SystemRoot) -> Set<String>? {
+        var releases: Set<String> = []
+        var found = false
+        for folder in ["/lib/modules", "/usr/lib/modules"] {
+            let host = root.host(root.canonical(folder))
+            guard let status = FileReading.status(atPath: host), status.st_mode & S_IFMT == S_IFDIR else { continue }
+            found = true
+            var budget = 4096
+            FileReading.forEachDirectoryEntry(atPath: host) { entry in
+                budget -= 1
+                if entry != "." && entry != ".." { releases.insert(entry) }
+                return budget > 0
+            }
+        }
+        return found ? releases : nil
+    }
+
+    /// The route of the crash `finding` reports, read again from the root's records.
+    public static func route(of finding: Finding, root: SystemRoot, pstoreDirectory: String? = nil) -> PanicRoute? {
+        guard finding.failureClass == .kernelPanic else { return nil }
+        let crashes = read(PstoreArchive(root: root, liveDirectory: pstoreDirectory)).crashes
+        return crashes.first { Self.finding(for: $0, notes: []).summary == finding.summary }?.route
     }
 
     /// What was read: the crashes, and the records that could not be used, each with why.
@@ -85,6 +119,7 @@ public struct KernelPanicDetector: Detector {
     public static func read(_ archive: PstoreArchive,
                             logger: Logger = Logger(label: "clarity-heal.detect")) -> Reading {
         let handledDigests = archive.handledDigests()
+        let installed = installedKernels(archive.root)
         var headers: [PstoreRecord: DumpKey] = [:]
         let scan = archive.scan(kinds: \.isKernelLog) { record, content -> Examination in
             if let digest = record.sha256, handledDigests.contains(digest) { return .handled }
@@ -120,7 +155,7 @@ public struct KernelPanicDetector: Detector {
                 crashes[index].records += records
             } else {
                 indexByIdentity[signature.identity] = crashes.count
-                crashes.append(Crash(signature: signature, records: records))
+                crashes.append(Crash(signature: signature, records: records, installedKernels: installed))
             }
         }
         for examined in scan.records {
@@ -180,7 +215,12 @@ public struct KernelPanicDetector: Detector {
         let signature = crash.signature
         var summary = signature.summary
         if crash.records.count > 1 { summary += ", \(crash.records.count) times" }
-        if let hint = signature.hint { summary += " (the text points to \(hint.rawValue))" }
+        switch crash.route.decision {
+        case .repair:
+            if let hint = signature.hint { summary += " (the text points to \(hint.rawValue))" }
+        case .needsPerson: summary += " (hardware: needs a person)"
+        case .foreignKernel: summary += " (a kernel this root does not have: not acted on)"
+        }
         var evidence: [Evidence] = []
         for record in crash.records {
             var origin = "\(record.location.rawValue) record, written \(Self.utc(record.modified))"
@@ -190,6 +230,7 @@ public struct KernelPanicDetector: Detector {
         if let record = crash.records.first {
             evidence += signature.keyLines.map { Evidence(source: record.path, detail: $0) }
         }
+        evidence.append(Evidence(source: "routing", detail: crash.route.summary))
         return Finding(.kernelPanic, summary: summary, evidence: evidence + notes)
     }
 

@@ -156,6 +156,32 @@ import TestSupport
         #expect(reading.crashRecordCount == 2)
     }
 
+    /// Each finding says where its crash was routed: a machine check to a person, a record
+    /// of a kernel the root has no modules for to nothing, a module's crash to kernel-panic.
+    @Test func findingsSayWhereTheCrashWasRouted() throws {
+        let root = try TemporaryDirectory(prefix: "pstore-root")
+        let corpus = CrashCorpusTests.folder + "/records/"
+        let mce = try String(contentsOfFile: corpus + "049-mce-fatal-local-dax-metadata.txt", encoding: .utf8)
+        try root.write("sys/fs/pstore/dmesg-ramoops-0", "Panic#1 Part1\n" + mce)
+        try PstoreFixtures.place("oops-module", in: root, at: "sys/fs/pstore/dmesg-ramoops-1")
+        var findings = try detect(root)
+        #expect(findings.count == 2)
+        let hardware = try #require(findings.first { $0.summary.contains("machine check") })
+        #expect(hardware.summary.hasSuffix("(hardware: needs a person)"))
+        #expect(hardware.evidence.last?.source == "routing")
+        #expect(hardware.evidence.last?.detail.hasPrefix("needs a person, nothing repaired: the machine check") == true)
+        let module = try #require(findings.first { $0.summary.contains("clarity_oops") })
+        #expect(module.evidence.last == Evidence(source: "routing", detail: "routed to kernel-panic: the crash names module "
+            + "clarity_oops: keep it from loading, or boot a kernel without it"))
+
+        // The root has modules for another kernel only: the Oops' kernel is not its own.
+        try root.write("lib/modules/6.12.0-1-amd64/modules.dep", "")
+        findings = try detect(root)
+        let foreign = try #require(findings.first { $0.summary.contains("clarity_oops") })
+        #expect(foreign.summary.hasSuffix("(a kernel this root does not have: not acted on)"))
+        #expect(foreign.evidence.last?.detail.hasPrefix("not acted on: kernel 6.1.0-50-cloud-amd64 is not installed here") == true)
+    }
+
     @Test(arguments: [(0, "1970-01-01 00:00:00 UTC"), (1795988732, "2026-11-29 21:45:32 UTC")])
     func utcTimes(_ seconds: Int, _ text: String) {
         #expect(KernelPanicDetector.utc(seconds) == text)
