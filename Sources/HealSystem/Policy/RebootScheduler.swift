@@ -1,3 +1,4 @@
+import Glibc
 import HealCore
 
 /// Something that can reboot the machine later: behind a protocol because a test cannot
