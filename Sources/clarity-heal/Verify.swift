@@ -1,4 +1,5 @@
 import ArgumentParser
+import Glibc
 import FoundationEssentials
 import HealCore
 import HealSystem
@@ -69,6 +70,12 @@ extension ClarityHeal {
                 }
                 let notified = Notifications.send(HealEvent(result, time: clock.now()), root: root,
                                                    deliverQueued: root.isLive)
+                // The verdict is printed before a reboot is carried out: a reboot at once
+                // (NoticeMinutes=0) stops this unit, and what it had not printed is lost.
+                if !global.json {
+                    print(Self.render(result) + Notifications.text(notified), terminator: "")
+                    fflush(nil)
+                }
                 var reboot: RebootReport?
                 if result.status == .retrying, let retry = result.retry, let failureClass = result.failureClass {
                     reboot = RebootReport.decide(RebootRequest(fix: retry.fix, failureClass: failureClass),
@@ -77,10 +84,8 @@ extension ClarityHeal {
                 if global.json {
                     try printJSON(Output(verification: result, reboot: reboot, recovered: recovered, notified: notified),
                                   notes: DocumentNotes(warnings: config.warnings))
-                } else {
-                    print(Self.render(result), terminator: "")
-                    print(Notifications.text(notified), terminator: "")
-                    if let reboot { print(reboot.text, terminator: "") }
+                } else if let reboot {
+                    print(reboot.text, terminator: "")
                 }
                 switch result.status {
                 case .notPending, .good: return

@@ -85,7 +85,7 @@ struct RealBootTests {
             until: [Self.normalEntry, "Rebooting automatically due to panic= boot argument|Kernel panic - not syncing",
                     Self.recoveryEntry, "with the initramfs of the last good boot", "clarity-heal: reboot now",
                     Self.normalEntry, "the fix holds: recorded good"],
-            deadline: 1500, log: scratch.path + "/console-2.log")
+            deadline: 1000, log: scratch.path + "/console-2.log")
         #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
         for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
         try Self.afterwards(image, in: scratch) { (disk: GrubDisk) throws in
@@ -136,7 +136,7 @@ struct RealBootTests {
             until: [Self.normalEntry, "Kernel panic - not syncing", "Rebooting in 10 seconds",
                     Self.recoveryEntry, "clarity-heal: archived pstore record", "clarity-heal: reboot now",
                     Self.normalEntry, "the fix holds: recorded good"],
-            deadline: 1800, log: scratch.path + "/console.log")
+            deadline: 1000, log: scratch.path + "/console.log")
         #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
         #expect(run.console.contains("Oops in module clarity_oops") || run.console.contains("module clarity_oops"))
         for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
@@ -206,7 +206,7 @@ struct RealBootTests {
                     Self.recoveryEntry, "clarity-heal: reboot now",
                     Self.normalEntry, "site:fstab-mounted: exit 1", "retrying without fstab-add-nofail",
                     Self.normalEntry, "the fix holds: recorded good"],
-            deadline: 1800, log: scratch.path + "/console.log")
+            deadline: 1000, log: scratch.path + "/console.log")
         #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
         for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
 
