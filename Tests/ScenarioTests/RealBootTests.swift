@@ -174,6 +174,7 @@ struct RealBootTests {
             ("/etc/clarity-heal/notify.d/keep", """
                 #!/bin/sh
                 printf '%s\\n' "$CLARITY_HEAL_EVENT_JSON" >>/var/log/clarity-heal-events.log
+                sync /var/log/clarity-heal-events.log
 
                 """),
         ]
@@ -205,7 +206,9 @@ struct RealBootTests {
             until: [Self.normalEntry, "ended in emergency mode. Rebooting in 5 s",
                     Self.recoveryEntry, "clarity-heal: reboot now",
                     Self.normalEntry, "site:fstab-mounted: exit 1", "retrying without fstab-add-nofail",
-                    Self.normalEntry, "the fix holds: recorded good"],
+                    Self.normalEntry, "the fix holds: recorded good",
+                    // The hook has run (and synced what it wrote) before the power goes off.
+                    "event fix-verified: logged, wall, notify.d: keep"],
             deadline: 1000, log: scratch.path + "/console.log")
         #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
         for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }

@@ -38,7 +38,7 @@ public struct EventNotifier {
     }
 
     /// What became of one event.
-    public struct Delivery: Sendable, Codable, Equatable {
+    public struct Delivery: Sendable, Encodable, Equatable {
         public var event: HealEvent.Kind
         /// Written to events.jsonl.
         public var logged: Bool
@@ -50,7 +50,7 @@ public struct EventNotifier {
         public var hooks: [Hook]
         public var problems: [String]
 
-        public struct Hook: Sendable, Codable, Equatable {
+        public struct Hook: Sendable, Encodable, Equatable {
             public var name: String
             public var status: Int32?
             public var skipped: String?

@@ -392,8 +392,8 @@ public struct RepairPipeline {
 extension RepairPipeline {
     /// What `repair --dry-run` shows: the finding and every candidate strategy, ranked,
     /// with its plan computed on the real root read-only (planning writes nothing).
-    public struct DryRun: Sendable, Codable {
-        public struct Candidate: Sendable, Codable {
+    public struct DryRun: Sendable, Encodable {
+        public struct Candidate: Sendable, Encodable {
             public var strategy: StrategyDescriptor
             public var unmetPrecondition: String?
             public var operations: [String]

@@ -18,7 +18,7 @@ public enum RecoveryInitramfs {
     /// Larger than any initramfs of a distro kernel; a bigger file is not copied.
     static let limit = 1 << 30
 
-    public enum Outcome: Sendable, Equatable, Codable {
+    public enum Outcome: Sendable, Equatable, Encodable {
         /// Copied (the path kept).
         case kept(String)
         /// The kept copy already has these bytes.

@@ -68,7 +68,9 @@ public struct Verification {
         }
     }
 
-    public struct Result: Sendable, Codable {
+    /// Printed (`--json`), never read back: Encodable only, which keeps the decoders out
+    /// of the binary every initramfs carries.
+    public struct Result: Sendable, Encodable {
         public enum Status: String, Sendable, Codable {
             /// The boot is not after a repair: nothing was checked.
             case notPending = "not-pending"
@@ -83,7 +85,7 @@ public struct Verification {
         }
 
         /// The next fix, after a failed one.
-        public struct Retry: Sendable, Codable {
+        public struct Retry: Sendable, Encodable {
             public var fix: String
             public var strategy: String
             public var attempt: Int

@@ -1,6 +1,6 @@
 import Foundation
 import HealCore
-import HealSystem
+@testable import HealSystem
 import Testing
 import TestSupport
 
@@ -64,12 +64,11 @@ struct EventNotifierTests {
     }
 
     @Test func theEventsOfVerifyCarryWhatAPersonNeeds() throws {
-        let json = #"""
-            {"status":"stopped","root":"/","fix":"fix-9","class":"fstab-unresolvable-source","strategy":"fstab-comment-out",
-             "attempt":3,"maxAttempts":3,"checks":[{"name":"site:db","status":"failed","detail":"exit 1","evidence":[]}],
-             "supportReference":"clarity-heal report fix-9","advice":"Check /etc/fstab.","notes":[]}
-            """#
-        var result = try JSONDecoder().decode(Verification.Result.self, from: Data(json.utf8))
+        var result = Verification.Result(
+            status: .stopped, root: "/", fix: "fix-9", failureClass: .fstabUnresolvableSource, strategy: "fstab-comment-out",
+            attempt: 3, maxAttempts: 3, checks: [.init(name: "site:db", verdict: .failed, detail: "exit 1")],
+            rollback: nil, retry: nil, bootCounterReset: nil, recoveryInitramfs: nil,
+            supportReference: "clarity-heal report fix-9", advice: "Check /etc/fstab.", notes: [])
         let gaveUp = try #require(HealEvent(result, time: 5))
         #expect(gaveUp.event == .gaveUp && gaveUp.needsPerson)
         #expect(gaveUp.message.contains("site:db: exit 1"))
