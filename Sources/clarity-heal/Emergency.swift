@@ -69,9 +69,9 @@ extension ClarityHeal {
                 left -= step
                 if left > 0 && !global.json { print("clarity-heal: rebooting in \(left) s"); fflush(nil) }
             }
-            // --no-block: the job is queued and systemctl returns before the shutdown it
-            // starts stops this unit (and systemctl with it, which would look like a failure).
-            let reboot = ["systemctl", "--no-block", "reboot"]
+            // Queued, not waited for: the shutdown stops this unit (and a waiting systemctl
+            // with it, which would look like a failure).
+            let reboot = RebootCommands.immediate
             let result: CommandResult
             do {
                 result = try SpawnCommandRunner().run(reboot[0], Array(reboot.dropFirst()))

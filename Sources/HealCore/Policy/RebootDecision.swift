@@ -99,6 +99,9 @@ public enum RebootCommands {
     public static let noticeUnit = "clarity-heal-reboot-notice"
 
     public static let now = ["systemctl", "reboot"]
+    /// A reboot at once from a unit or a script: the job is queued and systemctl returns
+    /// before the shutdown it starts stops the caller (no D-Bus needed as root).
+    public static let immediate = ["systemctl", "--no-block", "reboot"]
 
     /// Whether a reboot at `at` is close enough for `shutdown -r +M`, which broadcasts its
     /// own notices up to the reboot: within the notice period (and a minute of rounding).
@@ -118,7 +121,7 @@ public enum RebootCommands {
             // Now (NoticeMinutes=0): the notice and the reboot job. systemctl reaches systemd
             // over its private socket as root; `shutdown` needs logind over D-Bus, which a
             // minimal system does not run.
-            return ([["wall", message], ["systemctl", "--no-block", "reboot"]], ["systemctl", "cancel"])
+            return ([["wall", message], immediate], ["systemctl", "cancel"])
         }
         if usesShutdown(at: at, now: now, noticeMinutes: noticeMinutes) {
             let minutes = max(0, (at - now + 59) / 60)

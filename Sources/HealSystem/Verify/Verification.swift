@@ -179,11 +179,7 @@ public struct Verification {
                 // a good boot, so GRUB's count of failed ones starts again. An offline
                 // root's counter is another boot's business.
                 if root.isLive {
-                    do {
-                        result.bootCounterReset = try BootCounter.reset(root: root)
-                    } catch {
-                        result.notes.append(error.description)
-                    }
+                    resetBootCounter(root, into: &result)
                     result.recoveryInitramfs = keepRecoveryInitramfs(root)
                 }
                 return result
@@ -264,11 +260,7 @@ public struct Verification {
             } catch {
                 throw .state(error.description)
             }
-            do {
-                result.bootCounterReset = try BootCounter.reset(root: root)
-            } catch {
-                result.notes.append(error.description)
-            }
+            resetBootCounter(root, into: &result)
             if root.isLive { result.recoveryInitramfs = keepRecoveryInitramfs(root) }
             result.status = .good
             return result
@@ -279,11 +271,7 @@ public struct Verification {
         // fix, or the machine left on its last good state, boots the normal entry and not
         // the recovery one.
         if root.isLive && request.bootFailed == nil {
-            do {
-                result.bootCounterReset = try BootCounter.reset(root: root)
-            } catch {
-                result.notes.append(error.description)
-            }
+            resetBootCounter(root, into: &result)
         }
 
         let failedChecks = result.checks.filter { $0.verdict == .failed }.map { "\($0.name): \($0.detail)" }.joined(separator: "; ")
@@ -346,6 +334,16 @@ public struct Verification {
         result.supportReference = reference
         result.advice = advice
         return result
+    }
+
+    /// Sets GRUB's count of failed boots back to 0; a grubenv that cannot be written is a
+    /// note, never a failed verification.
+    func resetBootCounter(_ root: SystemRoot, into result: inout Result) {
+        do {
+            result.bootCounterReset = try BootCounter.reset(root: root)
+        } catch {
+            result.notes.append(error.description)
+        }
     }
 
     /// Keeps the initramfs this good boot came up with for the recovery entry.
