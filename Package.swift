@@ -59,6 +59,9 @@ let package = Package(
         // small enough to carry.
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .systemLibrary(name: "CInih", providers: [.apt(["libinih-dev"])]),
+        // zlib: pstore's compressed records (`*.enc.z`). Headers only: HealSystem links
+        // libz.a already (libarchive needs it), so nothing new is loaded.
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Linux headers Glibc's module map leaves out (xattrs); nothing to link.
         .systemLibrary(name: "CLinux"),
         // libmd: the digests dpkg itself uses for its *.md5sums.
@@ -71,7 +74,7 @@ let package = Package(
         .target(
             name: "HealSystem",
             dependencies: [
-                "HealCore", "CLazyLibraries", "CBlkid", "CMount", "CKmod", "CSystemd", "CArchive", "CInih", "CMd", "CLinux",
+                "HealCore", "CLazyLibraries", "CBlkid", "CMount", "CKmod", "CSystemd", "CArchive", "CInih", "CMd", "CLinux", "CZlib",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"]), .unsafeFlags(releaseSwiftFlags, .when(configuration: .release))],

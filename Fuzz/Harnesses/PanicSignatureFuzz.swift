@@ -1,11 +1,12 @@
 import HealCore
 
 // Fuzzes the kernel crash record reader as the kernel-panic detector calls it on each
-// pstore dmesg record of a root (`PanicSignature(record:)` on the record's text).
+// pstore dmesg record of a root (`PanicSignature(record:)` on the record's text), and the
+// kernel log reader (`PanicSignature(log:)`) on the same text.
 //
 // Properties:
-// - the module it blames occurs in the text as a `[module]` frame annotation, and is one
-//   of `Modules linked in:` when that line lists any;
+// - the module it blames occurs in the text as a `[module]` frame annotation (or with a
+//   build id, `[module 40hex]`, `[module@…]`), and is a module name;
 // - every name of `Modules linked in:` is a word of the text, without blanks or flags;
 // - the reason, cause, symbol, command, kernel release and key lines are text of the
 //   record, never made up;
@@ -14,13 +15,26 @@ import HealCore
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPanicSignature(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let text = fuzzText(fuzzInput(data, size))
-    guard let signature = try? PanicSignature(record: text) else { return 0 }
     let bytes = Array(text.utf8)
+    check(PanicSignature(log: text), in: bytes)
+    guard let signature = try? PanicSignature(record: text) else { return 0 }
+    check(signature, in: bytes)
 
+    var trimmed = text
+    while trimmed.hasSuffix("\n") { trimmed.removeLast() }
+    if !trimmed.isEmpty, let again = try? PanicSignature(record: trimmed) {
+        require(again == signature, "trailing newlines changed the signature")
+    }
+    return 0
+}
+
+/// The properties every signature read from `bytes` has.
+private func check(_ signature: PanicSignature, in bytes: [UInt8]) {
     if let module = signature.faultingModule {
-        require(occurs("[" + module + "]", in: bytes), "blamed module \(module.debugDescription) is not in the text")
-        require(signature.modulesLinkedIn.isEmpty || signature.modulesLinkedIn.contains(module),
-                "blamed module \(module.debugDescription) is not linked in")
+        require(["]", " ", "@"].contains { occurs("[" + module + $0, in: bytes) },
+                "blamed module \(module.debugDescription) is not in the text")
+        require(!module.isEmpty && module.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_" || $0 == "-") },
+                "blamed module \(module.debugDescription) is not a module name")
     }
     for name in signature.modulesLinkedIn {
         require(!name.isEmpty && !name.contains(where: { $0 == " " || $0 == "(" }) && occurs(name, in: bytes),
@@ -33,13 +47,7 @@ public func fuzzPanicSignature(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CI
     }
     _ = signature.summary
     _ = signature.identity
-
-    var trimmed = text
-    while trimmed.hasSuffix("\n") { trimmed.removeLast() }
-    if !trimmed.isEmpty, let again = try? PanicSignature(record: trimmed) {
-        require(again == signature, "trailing newlines changed the signature")
-    }
-    return 0
+    _ = signature.crashKind
 }
 
 /// Whether the UTF-8 of `needle` occurs in `haystack`; Knuth–Morris–Pratt, so that a

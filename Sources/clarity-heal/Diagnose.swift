@@ -18,9 +18,14 @@ extension ClarityHeal {
                 layer (the disk is never written): a panic, an emergency shell, a root device
                 that never appeared or a hang on its console is the first finding, and the
                 diagnosis goes on from it.
+                A kernel crash is routed to the classes that can fix it (a root fs it could not
+                mount: root=, the initramfs and its drivers; a dead init: init, packaged files,
+                accounts; a module: the module and the kernels without it); the kernel-panic
+                finding's "routing" evidence says where and why.
                 Exits 0 when healthy, 1 when a root cause was found, 2 on a usage error or a bad
                 knowledge file, 3 when nothing was found but a step could not look, or the boot
-                asked for could not be made.
+                asked for could not be made, 4 when the root cause is a machine check or a fatal
+                hardware error (a person checks the hardware; nothing is repaired).
                 """
         )
 
@@ -94,6 +99,10 @@ extension ClarityHeal {
                 try printJSON(diagnosis, notes: notes)
             } else {
                 print(DiagnosisText.render(diagnosis), terminator: "")
+            }
+            // A machine check: hardware, which no repair fixes (PanicRoute).
+            if diagnosis.rootCause?.specifics["routing"] == PanicRoute.Decision.needsPerson.rawValue {
+                throw ExitStatus.needsPerson
             }
             if diagnosis.rootCause != nil { throw ExitStatus.findings }
             if !diagnosis.errors.isEmpty { throw ExitStatus.failedSafely }

@@ -62,6 +62,7 @@ extension ClarityHeal {
             if dryRun {
                 let plans = RepairPipeline().plans(request)
                 if global.json { try printJSON(plans, notes: notes) } else { print(RepairText.render(plans), terminator: "") }
+                if plans.route?.decision == .needsPerson { throw ExitStatus.needsPerson }
                 if plans.finding != nil { throw ExitStatus.findings }
                 return
             }

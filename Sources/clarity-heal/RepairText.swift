@@ -21,6 +21,9 @@ enum RepairText {
                 out += "  \(check.verdict.rawValue.padded(8)) \(check.name): \(check.detail)\n"
             }
             if !applying { out += "\napply it with: clarity-heal apply \(result.fixPackage ?? "FIX")\n" }
+        case .unrepairable where result.attempts.isEmpty && result.environment == nil:
+            // Nothing was tried: the crash is not to be repaired (PanicRoute).
+            out += "  none: \(result.advice ?? "")\n"
         case .unrepairable:
             out += "\nno strategy validated. What to do: \(result.advice ?? "")\n"
         }
@@ -34,7 +37,14 @@ enum RepairText {
 
     static func render(_ dryRun: RepairPipeline.DryRun) -> String {
         guard let finding = dryRun.finding else { return "\(dryRun.root): nothing to repair\n" }
-        var out = "\(dryRun.root): would repair \(finding.failureClass.rawValue)\n  \(finding.summary)\n\ncandidates, in the order they would be tried\n"
+        if let route = dryRun.route, route.decision != .repair {
+            return "\(dryRun.root): \(finding.failureClass.rawValue) found, nothing would be repaired\n  \(finding.summary)\n  \(route.summary)\n"
+        }
+        var out = "\(dryRun.root): would repair \(finding.failureClass.rawValue)\n  \(finding.summary)\n"
+        if let route = dryRun.route {
+            out += "  crash \(route.summary)\n"
+        }
+        out += "\ncandidates, in the order they would be tried\n"
         if dryRun.candidates.isEmpty { out += "  none: no strategy repairs this class\n" }
         for (index, candidate) in dryRun.candidates.enumerated() {
             let d = candidate.strategy

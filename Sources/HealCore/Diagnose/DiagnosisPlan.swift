@@ -44,7 +44,9 @@ public struct PlannedStep: Sendable, Hashable, Codable {
 ///   it, and which package owns it;
 /// - a panic that could not mount the root fs moves the root device and the initramfs
 ///   steps up, before anything else still pending;
-/// - a panic that found no working init moves the init and the initramfs steps up.
+/// - a panic that found no working init moves the init and the initramfs steps up;
+/// - the stages of every other class the crash was routed to (`PanicRoute`, the `route`
+///   attribute) come next, in the route's order.
 /// A step is never planned twice.
 public struct DiagnosisPlan: Sendable, Hashable {
     public private(set) var pending: [PlannedStep]
@@ -96,6 +98,16 @@ public struct DiagnosisPlan: Sendable, Hashable {
                                  already: front)
             default:
                 break
+            }
+            // The other classes the crash was routed to (`PanicRoute`): their stages next.
+            let routed = (observation.attributes["route"] ?? "").split(separator: ",")
+                .compactMap { FailureClass(rawValue: $0.trimmingPrefix(" ").description) }
+                .filter { $0 != .kernelPanic }
+            if !routed.isEmpty {
+                var stages: [DiagnosisStage] = []
+                for stage in routed.map(\.stage) where !stages.contains(stage) { stages.append(stage) }
+                front += promote(stages, because: "the crash was routed to \(routed.map(\.rawValue).joined(separator: ", "))",
+                                 already: front)
             }
         }
         pending.removeAll { step in front.contains { $0.probe == step.probe } }

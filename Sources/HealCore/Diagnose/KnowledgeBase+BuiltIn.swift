@@ -67,6 +67,47 @@ extension KnowledgeBase {
                              explanation: "{summary}; the kernel then panicked: {reason}",
                              specifics: ["summary", "source", "reason", "kernel"])),
 
+        // init ran and died: a broken library or account database kills it as surely as
+        // a missing binary (PanicRoute for init-killed).
+        Signature(
+            id: "init-killed-system-file-corrupt",
+            description: "init died, and a boot-critical packaged file (libc, the loader, init) differs from its package",
+            when: [Condition(.kernelPanic, attributes: ["crashKind": PanicSignature.CrashKind.initKilled.rawValue,
+                                                        "routing": PanicRoute.Decision.repair.rawValue]),
+                   Condition(.systemFileCorrupt), failedBoots],
+            then: Conclusion(rootCause: .systemFileCorrupt, confidence: 0.85,
+                             explanation: "{summary}; init then died and the kernel panicked: {reason}",
+                             specifics: ["summary", "source", "reason", "kernel"])),
+        Signature(
+            id: "init-killed-account-database",
+            description: "init died, and the account database is broken",
+            when: [Condition(.kernelPanic, attributes: ["crashKind": PanicSignature.CrashKind.initKilled.rawValue,
+                                                        "routing": PanicRoute.Decision.repair.rawValue]),
+                   Condition(.accountDatabaseBroken), failedBoots],
+            then: Conclusion(rootCause: .accountDatabaseBroken, confidence: 0.75,
+                             explanation: "{summary}; init then died and the kernel panicked: {reason}",
+                             specifics: ["summary", "source", "reason", "kernel"])),
+
+        // The crash itself says nothing on disk is to be repaired.
+        Signature(
+            id: "panic-needs-person",
+            description: "a machine check or fatal hardware error: hardware, not a file, failed",
+            when: [Condition(.kernelPanic, attributes: ["routing": PanicRoute.Decision.needsPerson.rawValue, "reason": "*"]),
+                   failedBoots],
+            then: Conclusion(rootCause: .kernelPanic, confidence: 0.9,
+                             explanation: "kernel {kernel} stopped on a hardware fault ({reason}); a person must look: {routeReason}",
+                             specifics: ["reason", "kernel", "crashKind", "routing", "routeReason", "record"])),
+        Signature(
+            id: "panic-foreign-kernel",
+            description: "a crash record of a kernel this root does not have",
+            // More specific than panic-in-module: a foreign record naming a module still
+            // blames nothing here.
+            when: [Condition(.kernelPanic, attributes: ["routing": PanicRoute.Decision.foreignKernel.rawValue, "kernel": "*"]),
+                   failedBoots],
+            then: Conclusion(rootCause: .kernelPanic, confidence: 0.3,
+                             explanation: "{routeReason} ({reason})",
+                             specifics: ["reason", "kernel", "routing", "routeReason", "record"])),
+
         // The kernel says why, nothing on disk confirms it.
         Signature(
             id: "panic-in-module",

@@ -11,7 +11,9 @@
 /// | `fstabLine` | fstab classes | `/etc/fstab:N: text` |
 /// | `defaultKernel` | every finding, when the default entry names a kernel | `6.1.0-50-cloud-amd64` |
 /// | `kernel` | every finding | the panic's kernel, else `defaultKernel` |
-/// | `reason`, `kind`, `hint`, `module`, `symbol`, `taint`, `record` | `kernel-panic` | from the crash record's `PanicSignature` |
+/// | `reason`, `kind`, `hint`, `module`, `symbol`, `taint`, `record` | `kernel-panic` | from the crash record's `PanicSignature` (no `hint` for a crash that is not to be repaired) |
+/// | `crashKind` | `kernel-panic` | `PanicSignature.CrashKind` slug (`vfs-no-root`, `machine-check`, …) |
+/// | `routing`, `route`, `routeReason` | `kernel-panic` | its `PanicRoute`: decision (`repair`, `needs-person`, `foreign-kernel`), classes, why |
 /// | `modules`, `initrd` | `initramfs-missing-driver` | the modules the image lacks; its path |
 /// | `moduleFile`, `moduleDependencies`, `moduleInInitramfs`, `modulePackage` | `kernel-panic` with a `module`, once the plan's module steps ran | what each step found |
 public struct Observation: Sendable, Hashable, Codable {
@@ -28,7 +30,7 @@ public struct Observation: Sendable, Hashable, Codable {
 
     /// Derives the attributes of `finding` from its evidence, the crash record behind it
     /// (for `kernel-panic`) and the default entry's kernel version.
-    public init(finding: Finding, panic: PanicSignature? = nil, defaultKernel: String? = nil) {
+    public init(finding: Finding, panic: PanicSignature? = nil, route: PanicRoute? = nil, defaultKernel: String? = nil) {
         var attributes: [String: String] = ["summary": finding.summary]
         if let first = finding.evidence.first { attributes["source"] = first.source }
         if let located = finding.evidence.first(where: { Self.lineNumber(of: $0.source) != nil }) {
@@ -48,6 +50,15 @@ public struct Observation: Sendable, Hashable, Codable {
             attributes["taint"] = panic.taint
             attributes["kernel"] = panic.kernelVersion
             if finding.failureClass == .kernelPanic, let record = finding.evidence.first { attributes["record"] = record.source }
+            attributes["crashKind"] = panic.crashKind.rawValue
+        }
+        if let route {
+            attributes["routing"] = route.decision.rawValue
+            attributes["route"] = route.classes.map(\.rawValue).joined(separator: ", ")
+            attributes["routeReason"] = route.decision == .needsPerson
+                ? route.reason + "; check " + route.checks.joined(separator: "; ") : route.reason
+            // A crash that is not to be repaired must not steer the root-fs or init signatures.
+            if route.decision != .repair { attributes["hint"] = nil }
         }
         if attributes["kernel"] == nil, let defaultKernel { attributes["kernel"] = defaultKernel }
         if finding.failureClass == .initramfsMissingDriver {

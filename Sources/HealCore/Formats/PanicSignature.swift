@@ -85,12 +85,19 @@ public struct PanicSignature: Sendable, Hashable, Codable {
     public var ecc: ECCStatus?
     /// The catalogue class the text points to, when it says so plainly.
     public var hint: FailureClass?
+    /// The machine the kernel ran on, told by its register and trace lines (`RIP:` x86_64,
+    /// `pc :`/`lr :` arm64, `epc :` riscv64); nil when no line says.
+    public var architecture: String?
     /// The lines that identify the crash, prefixes removed, in record order: panic, cause,
     /// CPU, RIP, modules.
     public var keyLines: [String]
 
     /// The panic reason, else the Oops cause.
     public var reason: String? { panicReason ?? oopsCause }
+
+    /// What kind of crash it was, for routing it to what can fix it (`PanicRoute`): the
+    /// panic's own words when they are specific, else the report that led to it.
+    public var crashKind: CrashKind { CrashKind(panicReason: panicReason, cause: oopsCause) }
 
     /// Whether the record is about a crash (not a clean shutdown or emergency restart dump).
     public var isCrash: Bool { kind == .panic || kind == .oops || panicReason != nil }

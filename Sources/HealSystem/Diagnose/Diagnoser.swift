@@ -42,13 +42,19 @@ public struct Diagnoser: Sendable {
 
         func observe(_ finding: Finding) -> Observation {
             var panic: PanicSignature?
+            var route: PanicRoute?
             if finding.failureClass == .kernelPanic {
                 if crashes == nil { crashes = KernelPanicDetector.read(PstoreArchive(context), logger: context.logger).crashes }
-                panic = crashes?.first { finding.summary.hasPrefix($0.signature.summary) }?.signature
+                let crash = crashes?.first { finding.summary.hasPrefix($0.signature.summary) }
+                panic = crash?.signature
+                route = crash?.route
                 // A panic seen on a boot's console has no record: its crash came with it.
-                if panic == nil, finding == booted?.finding { panic = booted?.panic }
+                if panic == nil, finding == booted?.finding, let signature = booted?.panic {
+                    panic = signature
+                    route = PanicRoute.route(signature, installedKernels: KernelPanicDetector.installedKernels(root))
+                }
             }
-            var observation = Observation(finding: finding, panic: panic, defaultKernel: defaultKernel)
+            var observation = Observation(finding: finding, panic: panic, route: route, defaultKernel: defaultKernel)
             if let module = observation.attributes["module"], let facts = moduleFacts[KernelModules.normalized(module)] {
                 observation.attributes.merge(facts) { old, _ in old }
             }

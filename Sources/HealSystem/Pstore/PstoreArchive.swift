@@ -36,8 +36,9 @@ import HealCore
 /// Bounded whatever the folders hold, since it runs on every boot (`detect --quick`): the
 /// folders are listed without keeping their names, only the newest `examinedRecordLimit`
 /// record files are read (the others are counted in `Scan.notExamined`), each read with
-/// `recordSizeLimit`, one at a time, and only the tail of its log (`textLimit`) is handed
-/// on as text: no more than one record's bytes are ever in memory.
+/// `recordSizeLimit` (a compressed one inflated to at most `CompressedRecord.inflatedLimit`),
+/// one at a time, and only the tail of its log (`textLimit`) is handed on as text: no more
+/// than one record's bytes are ever in memory.
 public struct PstoreArchive: Sendable {
     /// systemd-pstore's `Storage=external` folder.
     public static let systemdArchive = "/var/lib/systemd/pstore"
@@ -143,7 +144,7 @@ public struct PstoreArchive: Sendable {
                 }
                 indexByDigest[digest] = examined.count
                 record.sha256 = digest
-                content = record.name.isCompressed ? .compressed(byteCount: bytes.count) : .text(Self.logText(bytes))
+                content = Self.content(bytes, name: record.name)
             } catch {
                 content = .unreadable(error.description)
             }
@@ -160,6 +161,25 @@ public struct PstoreArchive: Sendable {
     /// The records `scan` examines (newest first, each content once), without their texts.
     public func records(kinds: (PstoreRecordName) -> Bool = { _ in true }) -> [PstoreRecord] {
         scan(kinds: kinds) { _, _ in () }.records.map(\.record)
+    }
+
+    /// What a record's bytes hold: its log text, inflated first for a `.enc.z` record.
+    static func content(_ bytes: [UInt8], name: PstoreRecordName) -> PstoreRecord.Content {
+        guard name.isCompressed else { return .text(logText(bytes)) }
+        do throws(CompressedRecord.Error) {
+            return .text(logText(try CompressedRecord.inflate(bytes)))
+        } catch {
+            return .compressed(byteCount: bytes.count, problem: error.description)
+        }
+    }
+
+    /// The text of one record `scan` returned, read again: for the parts of a dump, which
+    /// are joined once every part is known (`KernelPanicDetector`). Nil when the record
+    /// is no longer readable text.
+    public func text(of record: PstoreRecord) -> String? {
+        guard let bytes = try? FileReading.bytes(atPath: record.hostPath, limit: Self.recordSizeLimit),
+              case .text(let text) = Self.content(bytes, name: record.name) else { return nil }
+        return text
     }
 
     /// The text handed on for a record: the header line (`Panic#1 Part1`) and, for a record

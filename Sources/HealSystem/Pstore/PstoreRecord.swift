@@ -21,10 +21,10 @@ public struct PstoreRecord: Sendable, Hashable {
     public enum Content: Sendable, Hashable {
         /// The log: its header line and its last `PstoreArchive.textLimit` bytes.
         case text(String)
-        /// A `.enc.z` record: the kernel failed to decompress it, so it is still what
-        /// pstore compressed (raw deflate through the crypto API on 6.1, crypto/deflate.c,
-        /// no zlib or gzip header). Not inflated here: libarchive has no raw deflate filter.
-        case compressed(byteCount: Int)
+        /// A `.enc.z` record (the kernel failed to decompress it) that could not be
+        /// inflated either (`CompressedRecord`): its size and why. One that inflates is
+        /// `.text`.
+        case compressed(byteCount: Int, problem: String)
         /// The file could not be read (the `FileError` description).
         case unreadable(String)
     }

@@ -211,6 +211,12 @@ public struct RepairPipeline {
         return (diagnosis, findings, finding)
     }
 
+    /// Where the crash of a `kernel-panic` finding leads (nil for other findings, and for
+    /// a crash seen only on a boot's console, which came with this root's kernel).
+    static func route(of finding: Finding, _ request: Request) -> PanicRoute? {
+        KernelPanicDetector.route(of: finding, root: request.root, pstoreDirectory: request.pstoreDirectory)
+    }
+
     /// The ranked strategies for a class, without the excluded ones.
     private func ranked(_ request: Request) -> @Sendable (FailureClass) -> [any RepairStrategy] {
         let candidates = self.candidates
@@ -235,6 +241,14 @@ public struct RepairPipeline {
                           attempts: [], excluded: request.excluded, remaining: findings)
         }
         let remaining = findings.filter { $0 != finding }
+        if let route = Self.route(of: finding, request), route.decision != .repair {
+            // A machine check, or a record of a kernel this root does not have: nothing on
+            // disk is to be changed for it.
+            request.logger.notice("not repairing the crash", metadata: ["routing": "\(route.decision.rawValue)"])
+            return Result(status: .unrepairable, root: request.root.path, environment: nil, finding: finding,
+                          diagnosis: diagnosis, attempts: [], excluded: request.excluded, remaining: remaining,
+                          advice: route.summary)
+        }
         let (environment, unbooted) = try makeEnvironment(request)
         defer { environment.tearDown() }
 
@@ -409,11 +423,15 @@ extension RepairPipeline {
 
         public var root: String
         public var finding: Finding?
+        /// For a `kernel-panic` finding: which classes the crash was routed to and why; a
+        /// route that is not `repair` leaves no candidates.
+        public var route: PanicRoute?
         public var candidates: [Candidate]
 
-        public init(root: String, finding: Finding?, candidates: [Candidate]) {
+        public init(root: String, finding: Finding?, route: PanicRoute? = nil, candidates: [Candidate]) {
             self.root = root
             self.finding = finding
+            self.route = route
             self.candidates = candidates
         }
     }
@@ -427,6 +445,10 @@ extension RepairPipeline {
         var context = RepairContext(root: request.root, finding: finding, extraDevices: request.devices,
                                     thresholds: request.thresholds, runner: request.runner, logger: request.logger)
         context.bootCrashes = request.bootCrashes
+        let route = Self.route(of: finding, request)
+        if let route, route.decision != .repair {
+            return DryRun(root: request.root.path, finding: finding, route: route, candidates: [])
+        }
         let candidates = ranked(request)(finding.failureClass).map { strategy in
             if let reason = strategy.unmetPrecondition(context) {
                 return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: reason, operations: [], planError: nil)
@@ -439,6 +461,6 @@ extension RepairPipeline {
                                         planError: "\(error)")
             }
         }
-        return DryRun(root: request.root.path, finding: finding, candidates: candidates)
+        return DryRun(root: request.root.path, finding: finding, route: route, candidates: candidates)
     }
 }

@@ -84,7 +84,7 @@ import TestSupport
         #expect(notes.contains(Evidence(source: "/sys/fs/pstore/dmesg-ramoops-6",
                                         detail: "skipped: not a kernel log record: it is empty")))
         #expect(notes.contains(Evidence(source: "/sys/fs/pstore/dmesg-efi-177249561401001.enc.z",
-                                        detail: "skipped: compressed record (4 bytes of deflate data the kernel could not decompress), not read")))
+                                        detail: "skipped: compressed record (4 bytes) that cannot be inflated: the deflate stream ends early")))
     }
 
     @Test func shutdownDumpsAndOlderPartsAreNotCrashes() throws {
@@ -120,6 +120,66 @@ import TestSupport
         #expect(findings.last?.summary.hasSuffix(", \(PstoreArchive.examinedRecordLimit - 1) times") == true)
         #expect(findings.first?.evidence.last == Evidence(
             source: "pstore", detail: "skipped: 50 older kernel log records not examined: only the newest \(PstoreArchive.examinedRecordLimit) are read"))
+    }
+
+    @Test func aCompressedRecordIsACrashLikeAnyOther() throws {
+        let root = try TemporaryDirectory(prefix: "pstore-root")
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: PstoreFixtures.folder + "/compressed-oops/dmesg-ramoops-0.enc.z"))
+        try root.write("sys/fs/pstore/dmesg-efi-177249561401001.enc.z", bytes)
+        let crash = try #require(KernelPanicDetector.read(PstoreArchive(root: try SystemRoot(root.path))).crashes.first)
+        #expect(crash.signature.faultingModule == "clarity_oops")
+        #expect(crash.records.map(\.path) == ["/sys/fs/pstore/dmesg-efi-177249561401001.enc.z"])
+    }
+
+    /// The real oops record cut into three EFI parts, as efi-pstore stores a dump: Part1 the
+    /// newest lines. Alone, no part names the module and the kernel; joined they do.
+    @Test func thePartsOfOneDumpAreJoinedHighestPartFirst() throws {
+        let root = try TemporaryDirectory(prefix: "pstore-root")
+        let lines = String(decoding: try PstoreFixtures.bytes("oops-module"), as: UTF8.self)
+            .split(separator: "\n", omittingEmptySubsequences: false).dropFirst()
+        let cpu = try #require(lines.firstIndex { $0.contains("CPU: 0 PID: 87") })
+        let rip = try #require(lines.firstIndex { $0.contains("RIP: 0010:") })
+        let chunks = [lines[rip...], lines[(cpu + 1)..<rip], lines[..<(cpu + 1)]]  // Part1 newest
+        for (index, chunk) in chunks.enumerated() {
+            let part = index + 1
+            try root.write("sys/fs/pstore/dmesg-efi-17724956140\(part)001", "Oops#1 Part\(part)\n" + chunk.joined(separator: "\n"))
+        }
+        // Another dump of the same boot (other time): never joined with these.
+        try root.write("sys/fs/pstore/dmesg-efi-177249570001001", "Panic#1 Part1\n<0>[ 9.0] Kernel panic - not syncing: sysrq triggered crash\n")
+        let reading = KernelPanicDetector.read(PstoreArchive(root: try SystemRoot(root.path)))
+        let oops = try #require(reading.crashes.first { $0.signature.kind == .oops })
+        #expect(oops.signature.faultingModule == "clarity_oops")
+        #expect(oops.signature.kernelVersion == "6.1.0-50-cloud-amd64")
+        #expect(oops.signature.oopsCause == "BUG: kernel NULL pointer dereference, address: 0000000000000000")
+        #expect(oops.records.map(\.name.id) == ["177249561401001", "177249561402001", "177249561403001"])
+        #expect(reading.crashes.count == 2)
+        #expect(reading.crashRecordCount == 2)
+    }
+
+    /// Each finding says where its crash was routed: a machine check to a person, a record
+    /// of a kernel the root has no modules for to nothing, a module's crash to kernel-panic.
+    @Test func findingsSayWhereTheCrashWasRouted() throws {
+        let root = try TemporaryDirectory(prefix: "pstore-root")
+        let corpus = CrashCorpusTests.folder + "/records/"
+        let mce = try String(contentsOfFile: corpus + "049-mce-fatal-local-dax-metadata.txt", encoding: .utf8)
+        try root.write("sys/fs/pstore/dmesg-ramoops-0", "Panic#1 Part1\n" + mce)
+        try PstoreFixtures.place("oops-module", in: root, at: "sys/fs/pstore/dmesg-ramoops-1")
+        var findings = try detect(root)
+        #expect(findings.count == 2)
+        let hardware = try #require(findings.first { $0.summary.contains("machine check") })
+        #expect(hardware.summary.hasSuffix("(hardware: needs a person)"))
+        #expect(hardware.evidence.last?.source == "routing")
+        #expect(hardware.evidence.last?.detail.hasPrefix("needs a person, nothing repaired: the machine check") == true)
+        let module = try #require(findings.first { $0.summary.contains("clarity_oops") })
+        #expect(module.evidence.last == Evidence(source: "routing", detail: "routed to kernel-panic: the crash names module "
+            + "clarity_oops: keep it from loading, or boot a kernel without it"))
+
+        // The root has modules for another kernel only: the Oops' kernel is not its own.
+        try root.write("lib/modules/6.12.0-1-amd64/modules.dep", "")
+        findings = try detect(root)
+        let foreign = try #require(findings.first { $0.summary.contains("clarity_oops") })
+        #expect(foreign.summary.hasSuffix("(a kernel this root does not have: not acted on)"))
+        #expect(foreign.evidence.last?.detail.hasPrefix("not acted on: kernel 6.1.0-50-cloud-amd64 is not installed here") == true)
     }
 
     @Test(arguments: [(0, "1970-01-01 00:00:00 UTC"), (1795988732, "2026-11-29 21:45:32 UTC")])
