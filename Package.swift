@@ -79,8 +79,8 @@ let package = Package(
             ],
             swiftSettings: [.unsafeFlags(["-warnings-as-errors"]), .unsafeFlags(releaseSwiftFlags, .when(configuration: .release))],
             linkerSettings: [
-                .linkedLibrary(":libarchive.a"), .linkedLibrary(":liblzma.a"),
-                .linkedLibrary(":libbz2.a"), .linkedLibrary(":libz.a"),
+                .linkedLibrary(":libarchive.a"),
+                .linkedLibrary(":libz.a"),
                 .linkedLibrary(":libnettle.a"),
                 // libzstd, liblz4 and libacl: opened on first use (CLazyLibraries).
                 .linkedLibrary(":libinih.a"), .linkedLibrary(":libmd.a"),

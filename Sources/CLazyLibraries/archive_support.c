@@ -1,6 +1,11 @@
-// What the static libarchive calls in libzstd, liblz4 and libacl: it reads zstd and lz4
-// initramfs images and keeps ACLs in backups, and neither happens on most starts.
+// What the static libarchive calls in libzstd, liblz4, libbz2, liblzma and libacl: it reads
+// compressed initramfs images and keeps ACLs in backups, and neither happens on most starts.
+// (libbz2 and liblzma were linked statically; opened on first use they take 57 KB off the
+// compressed binary, which goes into every initramfs. dpkg needs both, so every Debian root
+// has them.)
+#include <bzlib.h>
 #include <lz4.h>
+#include <lzma.h>
 #include <sys/acl.h>
 #include <acl/libacl.h>
 #include <zstd.h>
@@ -39,3 +44,19 @@ HEAL_LAZY(A, int, acl_get_permset, (acl_entry_t entry_d, acl_permset_t *permset_
 HEAL_LAZY(A, int, acl_get_perm, (acl_permset_t permset_d, acl_perm_t perm), (permset_d, perm))
 HEAL_LAZY(A, int, acl_add_perm, (acl_permset_t permset_d, acl_perm_t perm), (permset_d, perm))
 HEAL_LAZY(A, int, acl_clear_perms, (acl_permset_t permset_d), (permset_d))
+
+#define B HEAL_LIBRARY_BZIP2
+HEAL_LAZY(B, int, BZ2_bzDecompressInit, (bz_stream *strm, int verbosity, int small), (strm, verbosity, small))
+HEAL_LAZY(B, int, BZ2_bzDecompress, (bz_stream *strm), (strm))
+HEAL_LAZY(B, int, BZ2_bzDecompressEnd, (bz_stream *strm), (strm))
+
+#define X HEAL_LIBRARY_LZMA
+HEAL_LAZY(X, lzma_ret, lzma_stream_decoder, (lzma_stream *strm, uint64_t memlimit, uint32_t flags),
+    (strm, memlimit, flags))
+HEAL_LAZY(X, lzma_ret, lzma_alone_decoder, (lzma_stream *strm, uint64_t memlimit), (strm, memlimit))
+HEAL_LAZY(X, lzma_ret, lzma_raw_decoder, (lzma_stream *strm, const lzma_filter *filters), (strm, filters))
+HEAL_LAZY(X, lzma_ret, lzma_properties_decode, (lzma_filter *filter, const lzma_allocator *allocator,
+    const uint8_t *props, size_t props_size), (filter, allocator, props, props_size))
+HEAL_LAZY(X, lzma_ret, lzma_code, (lzma_stream *strm, lzma_action action), (strm, action))
+HEAL_LAZY_VOID(X, lzma_end, (lzma_stream *strm), (strm))
+HEAL_LAZY(X, uint32_t, lzma_crc32, (const uint8_t *buf, size_t size, uint32_t crc), (buf, size, crc))

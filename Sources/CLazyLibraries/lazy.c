@@ -14,6 +14,8 @@ static const char *const sonames[] = {
     [HEAL_LIBRARY_ZSTD] = "libzstd.so.1",
     [HEAL_LIBRARY_LZ4] = "liblz4.so.1",
     [HEAL_LIBRARY_ACL] = "libacl.so.1",
+    [HEAL_LIBRARY_BZIP2] = "libbz2.so.1.0",
+    [HEAL_LIBRARY_LZMA] = "liblzma.so.5",
 };
 
 static void *handles[sizeof sonames / sizeof *sonames];

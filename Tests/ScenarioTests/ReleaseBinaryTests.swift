@@ -77,7 +77,7 @@ struct ReleaseBinaryTests {
         }
         #expect(SharedLibrary.allCases.map(\.soname) == [
             "libkmod.so.2", "libmount.so.1", "libblkid.so.1", "libsystemd.so.0",
-            "libzstd.so.1", "liblz4.so.1", "libacl.so.1",
+            "libzstd.so.1", "liblz4.so.1", "libacl.so.1", "libbz2.so.1.0", "liblzma.so.5",
         ])
         let result = try Tool.run(Self.releaseBinary, ["detect", "--root", TestRoot.root, "--device", TestRoot.image])
         #expect(result.status == 0, "\(result.stdout)\(result.stderr)")

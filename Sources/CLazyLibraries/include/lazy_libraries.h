@@ -12,6 +12,8 @@ enum heal_library {
     HEAL_LIBRARY_ZSTD,
     HEAL_LIBRARY_LZ4,
     HEAL_LIBRARY_ACL,
+    HEAL_LIBRARY_BZIP2,
+    HEAL_LIBRARY_LZMA,
 };
 
 /// The soname of `library` ("libkmod.so.2").

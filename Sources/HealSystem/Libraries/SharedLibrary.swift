@@ -5,8 +5,9 @@ import CLazyLibraries
 /// the wrapper's error ("cannot load libkmod.so.2: …") instead of an exit deep in a call.
 public enum SharedLibrary: Sendable, CaseIterable {
     case kmod, mount, blkid, systemd
-    /// What the static libarchive calls: zstd and lz4 initramfs images, ACLs in backups.
-    case zstd, lz4, acl
+    /// What the static libarchive calls: zstd and lz4 initramfs images, ACLs in backups,
+    /// bzip2, xz and lzma initramfs images.
+    case zstd, lz4, acl, bzip2, lzma
 
     public struct LoadError: Error, Equatable, CustomStringConvertible {
         public var soname: String
@@ -34,6 +35,8 @@ public enum SharedLibrary: Sendable, CaseIterable {
         case .zstd: HEAL_LIBRARY_ZSTD
         case .lz4: HEAL_LIBRARY_LZ4
         case .acl: HEAL_LIBRARY_ACL
+        case .bzip2: HEAL_LIBRARY_BZIP2
+        case .lzma: HEAL_LIBRARY_LZMA
         }
     }
 }

@@ -55,9 +55,13 @@ struct InitramfsTests {
         ("zstd", "zstd -q -19", "zstd"),
         ("xz", "xz --check=crc32", "xz"),
         ("lz4", "lz4 -l -q", "lz4"),
+        // libbz2 and liblzma are opened on first use (CLazyLibraries): these two show the
+        // forwarders reach them.
+        ("bzip2", "bzip2 -9", "bzip2"),
+        ("lzma", "lzma -9", "lzma"),
     ]
 
-    @Test("early cpio + compressed main part", arguments: [0, 1, 2, 3])
+    @Test("early cpio + compressed main part", arguments: [0, 1, 2, 3, 4, 5])
     func multiSegmentImage(index: Int) throws {
         let (name, command, filter) = Self.compressors[index]
         let work = try TemporaryDirectory(prefix: "initrd-\(name)")

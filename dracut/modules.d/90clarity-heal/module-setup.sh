@@ -21,7 +21,7 @@ install() {
     # library directories for this architecture and installs each with its dependencies.
     # A missing one is a warning: `detect --quick` needs none of them.
     local soname
-    for soname in libkmod.so.2 libmount.so.1 libblkid.so.1 libsystemd.so.0 libzstd.so.1 liblz4.so.1 libacl.so.1; do
+    for soname in libkmod.so.2 libmount.so.1 libblkid.so.1 libsystemd.so.0 libzstd.so.1 liblz4.so.1 libacl.so.1 libbz2.so.1.0 liblzma.so.5; do
         inst_libdir_file "$soname" \
             || dwarn "clarity-heal: cannot find $soname; commands that need it will fail in the initramfs"
     done
