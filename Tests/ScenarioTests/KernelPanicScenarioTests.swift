@@ -131,4 +131,47 @@ struct KernelPanicScenarioTests {
         #expect(output.attempts.last?.strategy == "module-blacklist" && output.attempts.last?.validated == true,
                 "\(output.attempts.map { "\($0.strategy): \($0.validated)" })")
     }
+    /// Issue 13: a machine check needs a person: `diagnose`, `repair --dry-run` and `repair`
+    /// exit 4 and say what to check. A crash of a kernel the root does not have is reported
+    /// and acted on by nothing (`repair` exits 4: the crash is still unexplained). Neither
+    /// writes a fix or changes a file of the root.
+    @Test(arguments: [
+        ("049-mce-fatal-local-dax-metadata.txt", "needs-person", "needs a person, nothing repaired", "ipmitool sel list"),
+        ("036-nvidia-open-nvlogInit-null-at-load.txt", "foreign-kernel", "not acted on: kernel 5.15.41-gentoo is not installed here",
+         "nothing is repaired for it"),
+    ])
+    func aCrashThatNoFileCausesChangesNothing(_ record: String, _ decision: String, _ route: String, _ advice: String) throws {
+        let rootCopy = try TestRoot.writableCopy()
+        let corpus = TestRoot.repository + "/Tests/HealSystemTests/Resources/crash-corpus/records/"
+        let target = rootCopy.at("/var/lib/systemd/pstore/dmesg-ramoops-0")
+        try FileManager.default.createDirectory(atPath: (target as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try ("Panic#1 Part1\n" + String(contentsOfFile: corpus + record, encoding: .utf8)).write(toFile: target, atomically: false, encoding: .utf8)
+        let marker = try TemporaryDirectory(prefix: "marker").write("marker", "")
+        sleep(1)
+
+        let diagnose = try Tool.run(Tool.clarityHeal, ["diagnose", "--root", rootCopy.path, "--device", TestRoot.image])
+        #expect(diagnose.stdout.contains(route), "\(diagnose.stdout)\(diagnose.stderr)")
+        #expect(diagnose.stdout.contains(advice), "\(diagnose.stdout)")
+        let dryRun = try Tool.run(Tool.clarityHeal, ["repair", "--dry-run", "--root", rootCopy.path, "--device", TestRoot.image, "--json"])
+        struct DryRun: Decodable {
+            struct Route: Decodable { var decision: String }
+            struct Candidate: Decodable {}
+            var route: Route?
+            var candidates: [Candidate]
+        }
+        let plan = try JSONDecoder().decode(DryRun.self, from: Data(dryRun.stdout.utf8))
+        #expect(plan.candidates.isEmpty && plan.route?.decision == decision, "\(dryRun.stdout)")
+        let out = try TemporaryDirectory(prefix: "fixes"), scratch = try TemporaryDirectory(prefix: "scratch")
+        let repair = try Tool.run(Tool.clarityHeal, ["repair", "--root", rootCopy.path, "--device", TestRoot.image,
+                                                     "--environment", "overlay", "--out", out.path, "--scratch", scratch.path])
+        #expect(repair.stdout.contains(advice), "\(repair.stdout)\(repair.stderr)")
+        // Nothing was repaired and the crash is still there: a person has the last word.
+        #expect(repair.status == 4, "\(repair.status)")
+        if decision == "needs-person" {
+            #expect(diagnose.status == 4 && dryRun.status == 4, "diagnose \(diagnose.status), dry run \(dryRun.status)")
+        }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: out.path).isEmpty, "a fix was written")
+        let changed = try Tool.run("/usr/bin/find", [rootCopy.path, "-newer", marker])
+        #expect(changed.stdout.isEmpty, "repair changed the root: \(changed.stdout)")
+    }
 }

@@ -18,13 +18,20 @@ extension MicroVMScenarioTests {
     /// The whole round for one class. `damage` breaks the image after it is made (for what
     /// only a block-level tool can do); `broken` checks what the boot of the broken disk
     /// showed (or why it could not start).
+    /// `aftermath` writes what the failed boot left on a real machine (a crash record that
+    /// systemd-pstore would have archived) into the unmounted disk; `repairOutput` looks at
+    /// what `repair --json` printed; `repaired` at the disk after the fix was applied to it
+    /// (mounted, for `.files`).
     static func provenByBoot(_ breaking: (OverlayCopy) throws -> Void, damage: (String) throws -> Void = { _ in },
                              strategy: String, applying: Applying = .files,
+                             aftermath: (String, GuestBoot.Outcome) throws -> Void = { _, _ in },
+                             repairOutput: (String) throws -> Void = { _ in },
+                             repaired: (String) throws -> Void = { _ in },
                              broken: (Result<GuestBoot.Outcome, MicroVMError>) throws -> Void) throws {
         let directory = try TemporaryDirectory(prefix: "microvm")
         let disk = try Self.disk(directory, breaking)
         try damage(disk)
-        let before = try Self.sha256(disk)
+        var before = try Self.sha256(disk)
 
         let brokenBoot: Result<GuestBoot.Outcome, MicroVMError>
         do { brokenBoot = .success(try Self.plainBoot(disk, in: directory)) } catch let error as MicroVMError {
@@ -36,9 +43,14 @@ extension MicroVMScenarioTests {
         }
         try broken(brokenBoot)
         #expect(try Self.sha256(disk) == before, "the boot wrote the disk")
+        if case .success(let outcome) = brokenBoot {
+            try aftermath(disk, outcome)
+            before = try Self.sha256(disk)
+        }
 
         let out = try TemporaryDirectory(prefix: "fixes")
-        let output = try Self.repairProvenByBoot(disk, strategy: strategy, out: out, in: directory, before: before)
+        let (output, text) = try Self.repairProvenByBoot(disk, strategy: strategy, out: out, in: directory, before: before)
+        try repairOutput(text)
 
         let package = try #require(output.fixPackage)
         switch applying {
@@ -46,6 +58,7 @@ extension MicroVMScenarioTests {
             let mount = try ScenarioMount(image: disk, at: directory.path + "/mnt")
             let apply = try Tool.run(Tool.clarityHeal, ["apply", package, "--root", mount.path, "--json"])
             #expect([0, 1].contains(apply.status), "\(apply.stdout)\(apply.stderr)")
+            try repaired(mount.path)
         case .filesystem:
             let state = try TemporaryDirectory(prefix: "state")
             let apply = try Tool.run(Tool.clarityHeal, ["apply", package, "--root", state.path, "--device", disk, "--json"])
@@ -78,6 +91,56 @@ extension MicroVMScenarioTests {
             #expect(broken.console.rootDeviceMissing != nil, "\(broken.run.console.suffix(2000))")
         }
     }
+
+    /// Issue 13: the kernel's own account of a root it could not mount. The initramfs lost
+    /// its main part (a copy cut at the boundary after the early microcode cpio): what is
+    /// left unpacks, but has no /init and no driver for the disk (virtio_mmio and virtio_blk
+    /// are modules in Debian's cloud kernel), so the kernel tries the root itself and panics
+    /// with "VFS: Unable to mount root fs". That console, kept as the crash record the next
+    /// boot would archive, is routed to the root device, the initramfs and its drivers;
+    /// `repair` rebuilds the image, and the rebuilt one carries the driver and boots.
+    @Test func aRootMountPanicFromTheDisksOwnBootLeadsToAnInitramfsWithItsDriver() throws {
+        let kernel = TestRoot.kernelVersion
+        try Self.provenByBoot({ copy in
+            let initrd = copy.at("/boot/initrd.img-" + kernel)
+            try ScenarioDisk.run("/bin/sh", ["-c", """
+                set -e; early=$(mktemp -d); mkdir -p "$early/kernel/x86/microcode"
+                head -c 4096 /dev/zero > "$early/kernel/x86/microcode/GenuineIntel.bin"
+                (cd "$early" && find . | LC_ALL=C sort | cpio --quiet -o -H newc -R 0:0) > "$1"; rm -rf "$early"
+                """, "sh", initrd])
+        }, strategy: "initramfs-regenerate", aftermath: { disk, boot in
+            // The panic as the next boot's systemd-pstore archives a ramoops record: its
+            // header, then the kernel's log (here the console's lines, as the kernel printed them).
+            let lines = boot.run.console.split(separator: "\n", omittingEmptySubsequences: false)
+                .filter { $0.hasPrefix("[") }.joined(separator: "\n")
+            do {
+                let mount = try ScenarioMount(image: disk, at: disk + ".mnt")
+                try FileManager.default.createDirectory(atPath: mount.path + "/var/lib/systemd/pstore", withIntermediateDirectories: true)
+                try ("Panic#1 Part1\n" + lines + "\n").write(toFile: mount.path + "/var/lib/systemd/pstore/dmesg-ramoops-0",
+                                                            atomically: false, encoding: .utf8)
+            }
+            // diagnose says where the crash leads, and why.
+            let diagnose = try Tool.run(Tool.clarityHeal, ["diagnose", "--disk", disk, "--scratch", disk + ".scratch"])
+            #expect(diagnose.stdout.contains("VFS: Unable to mount root fs"), "\(diagnose.stdout)\(diagnose.stderr)")
+            #expect(diagnose.stdout.contains(Self.rootMountRoute), "\(diagnose.stdout)")
+        }, repairOutput: { text in
+            #expect(text.contains(Self.rootMountRoute), "\(text.prefix(6000))")
+        }, repaired: { root in
+            let image = try Initramfs(path: root + "/boot/initrd.img-" + kernel)
+            let paths = try image.entries().map(\.path)
+            for driver in ["virtio_blk.ko", "virtio_mmio.ko"] {
+                #expect(paths.contains { $0.hasSuffix("/" + driver) }, "\(driver) is not in the rebuilt image")
+            }
+        }) { result in
+            let broken = try Self.outcome(result)
+            let console = broken.run.console
+            #expect(console.contains("Kernel panic - not syncing: VFS: Unable to mount root fs"), "\(console.suffix(2000))")
+            #expect(broken.console.panicSignature?.crashKind == .rootMount)
+            #expect(broken.console.panicSignature?.kernelVersion == kernel)
+        }
+    }
+
+    static let rootMountRoute = "routed to root-device-mismatch, initramfs-missing-driver, initramfs-missing, initramfs-corrupt"
 
     /// `root-device-mismatch`: every `root=` of grub.cfg names a filesystem UUID no disk
     /// has (a root filesystem recreated, the boot entries not regenerated). The initramfs

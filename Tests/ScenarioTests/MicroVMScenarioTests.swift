@@ -70,7 +70,7 @@ import TestSupport
     /// `repair --disk --environment microvm` exits 1 with a fix by `strategy` whose boot and
     /// stability checks passed, and the disk still hashes to `before`.
     static func repairProvenByBoot(_ disk: String, strategy: String, out: TemporaryDirectory, in directory: TemporaryDirectory,
-                                   before: String) throws -> Output {
+                                   before: String) throws -> (output: Output, text: String) {
         let (status, output, text) = try Self.repair(disk, out: out, in: directory)
         #expect(status == 1, "\(text)")
         #expect(output.environment == "microvm")
@@ -81,7 +81,7 @@ import TestSupport
         #expect(boot.evidence.contains { $0.contains("clarity-heal-probe") && $0.hasSuffix(" ready") })
         #expect(validated.checks.first { $0.name == "stability" }?.status == "passed")
         #expect(try Self.sha256(disk) == before, "repair wrote the disk")
-        return output
+        return (output, text)
     }
 
     @Test func aBrokenFstabFailsToBootTheRepairIsBootedAndTheAppliedDiskBoots() throws {
@@ -99,7 +99,7 @@ import TestSupport
 
         // repair boots what it validates; the disk is only read.
         let out = try TemporaryDirectory(prefix: "fixes")
-        let output = try Self.repairProvenByBoot(disk, strategy: "fstab-add-nofail", out: out, in: directory, before: before)
+        let output = try Self.repairProvenByBoot(disk, strategy: "fstab-add-nofail", out: out, in: directory, before: before).output
 
         // Applied to the disk, it boots to its default target without the probe's layer.
         let package = try #require(output.fixPackage)
