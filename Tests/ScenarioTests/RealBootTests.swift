@@ -258,5 +258,49 @@ struct RealBootTests {
         #expect(!run.console.contains("(initramfs)"), "\(run.console.suffix(2000))")
         for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
     }
+
+    /// An invalid default entry: the kernel the first menu entry boots was removed and the
+    /// menu not regenerated. GRUB cannot load it ("file not found") and, instead of stopping
+    /// at "Press any key to continue", falls back to the recovery entry (42_clarity_heal
+    /// makes it GRUB's fallback); `heal` points the default at the newest entry whose kernel
+    /// and initrd exist, the machine reboots into it, and `verify` records the fix good.
+    @Test func aDefaultEntryWhoseKernelIsGoneFallsBackToRecoveryAndIsRepointed() throws {
+        try #require(GrubDisk.isBuilt, "scripts/make-grub-disk has not run")
+        let scratch = try TemporaryDirectory(prefix: "realboot")
+        let version = TestRoot.kernelVersion
+        let image = try Self.installedDisk(in: scratch, breakIt: { disk in
+            let path = disk.at("/boot/grub/grub.cfg")
+            let text = try String(contentsOfFile: path, encoding: .utf8)
+            // Only the first entry: the ones under "Advanced options" and the recovery
+            // entry still name the installed kernel.
+            let submenu = try #require(text.range(of: "submenu "))
+            let head = String(text[..<submenu.lowerBound]).replacingOccurrences(of: version, with: "6.1.0-49-cloud-amd64")
+            #expect(head != String(text[..<submenu.lowerBound]))
+            try (head + text[submenu.lowerBound...]).write(toFile: path, atomically: true, encoding: .utf8)
+        })
+        let run = try PoweredMachine(disk: image).run(
+            until: [Self.normalEntry, "file `/boot/vmlinuz-6.1.0-49-cloud-amd64' not found",
+                    "Falling back to `clarity-heal: repair this system'", Self.recoveryEntry,
+                    "bootloader-default-invalid", "clarity-heal: reboot now",
+                    "Booting `[^']*with Linux \(version)'", "the fix holds: recorded good"],
+            deadline: 800, log: scratch.path + "/console.log")
+        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
+        // GRUB waits 10 s after the failed entry ("Press any key to continue"), then falls back.
+        #expect(!run.console.contains("Failed to boot both default and fallback entries"), "\(run.console.suffix(3000))")
+        for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
+
+        try Self.afterwards(image, in: scratch) { (disk: GrubDisk) throws in
+            #expect(try Self.grubenv(disk).contains("clarity_heal_attempts=0"))
+            let history = try Self.clarityHeal(["history"], on: disk)
+            #expect(history.stdout.contains("bootloader-default-invalid") && history.stdout.contains("good"), "\(history.stdout)")
+            let fix = try #require(run.console.firstMatch(of: /applied (fix-\S+-bootloader-default-invalid-\S+):/)?.1)
+            let report = try Self.clarityHeal(["report", String(fix)], on: disk).stdout
+            #expect(report.contains("boot-default-repoint") && report.contains("| verification | good |"), "\(report)")
+            // The default now names an entry whose kernel is installed.
+            let grub = try String(contentsOfFile: disk.at("/boot/grub/grub.cfg"), encoding: .utf8)
+            #expect(grub.contains("set default=\"gnulinux-advanced-"), "\(grub.prefix(3000))")
+            #expect(grub.contains(">gnulinux-\(version)-advanced-"), "\(grub.prefix(3000))")
+        }
+    }
 }
 }

@@ -176,6 +176,7 @@ struct BootDefaultRepointStrategy: PlanFirstStrategy {
         func isRecovery(_ index: Int) -> Bool {
             let entry = configuration.entries[index]
             return entry.title.contains("recovery mode") || entry.options.contains("single")
+                || entry.options.contains("clarity.heal=recover")
         }
         let preferred = candidates.filter { !isRecovery($0) }
         let pool = preferred.isEmpty ? candidates : preferred
@@ -185,15 +186,24 @@ struct BootDefaultRepointStrategy: PlanFirstStrategy {
         }
     }
 
-    /// How GRUB's `default` names entry `index`: its id when no other entry has it, else
-    /// the `>`-joined menu path.
+    /// How GRUB's `default` names entry `index`: its id when no other entry has it; inside
+    /// a submenu the path of ids (`gnulinux-advanced-…>gnulinux-6.1.0-…-advanced-…`, what
+    /// the GRUB manual gives for GRUB_DEFAULT), which still names the entry after the menu
+    /// is regenerated with another order; the `>`-joined indices only when an id is missing.
     static func name(of index: Int, in configuration: BootConfiguration) -> String {
         let entry = configuration.entries[index]
         if let id = entry.id, configuration.entries.filter({ $0.id == id }).count == 1,
            configuration.entryIndex(named: id) == index {
             return id
         }
-        return configuration.menuPaths[index].map(String.init).joined(separator: ">")
+        let path = configuration.menuPaths[index]
+        let ids = path.indices.compactMap { depth in
+            configuration.menu.item(at: Array(path[...depth])).id.map { $0.split(separator: ">", omittingEmptySubsequences: false).joined(separator: ">>") }
+        }
+        if ids.count == path.count, configuration.entryIndex(named: ids.joined(separator: ">")) == index {
+            return ids.joined(separator: ">")
+        }
+        return path.map(String.init).joined(separator: ">")
     }
 
     /// The file and line of the last assignment of `name` among /etc/default/grub and
