@@ -82,7 +82,7 @@ let package = Package(
                 .linkedLibrary(":libarchive.a"),
                 .linkedLibrary(":libz.a"),
                 .linkedLibrary(":libnettle.a"),
-                // libzstd, liblz4 and libacl: opened on first use (CLazyLibraries).
+                // libzstd, liblz4, libbz2, liblzma and libacl: opened on first use (CLazyLibraries).
                 .linkedLibrary(":libinih.a"), .linkedLibrary(":libmd.a"),
             ]
         ),

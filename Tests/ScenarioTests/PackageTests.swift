@@ -1,4 +1,5 @@
 import Foundation
+import HealSystem
 import Testing
 import TestSupport
 
@@ -56,6 +57,21 @@ struct PackageTests {
         #expect(!linuxLines.isEmpty && linuxLines.allSatisfy { $0.contains("panic=10") }, "\(linuxLines)")
         let check = try disk.chroot(["grub-script-check", "/boot/grub/grub.cfg"])
         #expect(check.status == 0, "\(check.stdout)\(check.stderr)")
+        // GRUB's fallback is the recovery entry, by the index GRUB reads there (it reads
+        // no id): counted when grub.cfg was written, it names that entry in the menu.
+        let fallback = Int(try #require(grub.firstMatch(of: /set fallback=([0-9]+)/)?.1))
+        let menu = try BootConfiguration.load(SystemRoot(disk.mountPoint)).menu
+        #expect(fallback.map { menu.item(at: [$0]).id } == "clarity-heal-recovery", "fallback \(String(describing: fallback))")
+        // A custom.cfg is sourced at boot and may add entries before it: then the index
+        // could name another entry, and no fallback is set.
+        try "menuentry 'site' {\n\ttrue\n}\n".write(toFile: disk.at("/boot/grub/custom.cfg"), atomically: true, encoding: .utf8)
+        for (custom, expected) in [(true, false), (false, true)] {
+            if !custom { _ = try Tool.run("/bin/rm", [disk.at("/boot/grub/custom.cfg")]) }
+            let update = try disk.chroot(["update-grub"], environment: epoch)
+            #expect(update.status == 0, "\(update.stderr)")
+            let text = try String(contentsOfFile: disk.at("/boot/grub/grub.cfg"), encoding: .utf8)
+            #expect(text.contains("set fallback=") == expected, "custom.cfg: \(custom)")
+        }
 
         // The units, the config, the man page and the completions.
         for unit in ["clarity-heal-verify.service", "clarity-heal-emergency.service"] {

@@ -13,6 +13,10 @@ extension KnowledgeBase {
 
     private static let vfsPanic = Condition(.kernelPanic, attributes: ["reason": "VFS: Unable to mount root fs*"])
     private static let noInitPanic = Condition(.kernelPanic, attributes: ["hint": FailureClass.initMissing.rawValue])
+    /// init ran and died, and the crash was routed to repairs (PanicRoute).
+    private static let initKilledPanic = Condition(.kernelPanic, attributes: [
+        "crashKind": PanicSignature.CrashKind.initKilled.rawValue, "routing": PanicRoute.Decision.repair.rawValue,
+    ])
 
     public static let builtInSignatures: [Signature] = [
         // The kernel says why it died and a check on disk confirms it.
@@ -72,18 +76,14 @@ extension KnowledgeBase {
         Signature(
             id: "init-killed-system-file-corrupt",
             description: "init died, and a boot-critical packaged file (libc, the loader, init) differs from its package",
-            when: [Condition(.kernelPanic, attributes: ["crashKind": PanicSignature.CrashKind.initKilled.rawValue,
-                                                        "routing": PanicRoute.Decision.repair.rawValue]),
-                   Condition(.systemFileCorrupt), failedBoots],
+            when: [initKilledPanic, Condition(.systemFileCorrupt), failedBoots],
             then: Conclusion(rootCause: .systemFileCorrupt, confidence: 0.85,
                              explanation: "{summary}; init then died and the kernel panicked: {reason}",
                              specifics: ["summary", "source", "reason", "kernel"])),
         Signature(
             id: "init-killed-account-database",
             description: "init died, and the account database is broken",
-            when: [Condition(.kernelPanic, attributes: ["crashKind": PanicSignature.CrashKind.initKilled.rawValue,
-                                                        "routing": PanicRoute.Decision.repair.rawValue]),
-                   Condition(.accountDatabaseBroken), failedBoots],
+            when: [initKilledPanic, Condition(.accountDatabaseBroken), failedBoots],
             then: Conclusion(rootCause: .accountDatabaseBroken, confidence: 0.75,
                              explanation: "{summary}; init then died and the kernel panicked: {reason}",
                              specifics: ["summary", "source", "reason", "kernel"])),

@@ -5,8 +5,8 @@ import CLazyLibraries
 /// the wrapper's error ("cannot load libkmod.so.2: …") instead of an exit deep in a call.
 public enum SharedLibrary: Sendable, CaseIterable {
     case kmod, mount, blkid, systemd
-    /// What the static libarchive calls: zstd and lz4 initramfs images, ACLs in backups,
-    /// bzip2, xz and lzma initramfs images.
+    /// What the static libarchive calls: compressed initramfs images (zstd, lz4, bzip2,
+    /// xz and lzma), ACLs in backups.
     case zstd, lz4, acl, bzip2, lzma
 
     public struct LoadError: Error, Equatable, CustomStringConvertible {
