@@ -124,6 +124,10 @@ extension ClarityHeal {
                 if let rollback = result.rollback {
                     out += "rolled back \(rollback.fixID): restored \(rollback.restored.count), removed \(rollback.removed.count) (backup \(rollback.backup))\n"
                 }
+                if let kept = result.kept ?? result.reapplied {
+                    out += "left \(kept) in place\(result.reapplied == nil ? "" : " (put back)"): "
+                        + "this boot came up with it, the boots before it failed\n"
+                }
                 if let retry = result.retry {
                     out += "retrying without \(retry.excluded.joined(separator: ", ")): applied \(retry.fix) (\(retry.strategy)), attempt \(retry.attempt)\n"
                 }

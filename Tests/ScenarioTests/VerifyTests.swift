@@ -164,6 +164,52 @@ struct VerifyTests {
         #expect(try Ledger(root: root).state().attention == .needsPerson)
     }
 
+    /// The same failure repaired by `heal` from the recovery entry: the boots before the
+    /// first fix failed. Each fix's boot came up but failed its checks; when nothing is
+    /// left, the last fix is put back rather than the machine returned to failing boots,
+    /// and the advice says so. With MaxAttempts reached instead, it is never rolled back.
+    @Test(arguments: [false, true])
+    func givingUpAfterFailedBootsLeavesTheLastFixThatBooted(boundReached: Bool) throws {
+        let scenario = try Self.applied(journal: true, config: boundReached ? "[Reboot]\nMaxAttempts=2\n" : nil)
+        let copy = scenario.copy
+        let root = try SystemRoot(copy.path)
+        var flag = try #require(try VerifyFlag.read(root: root))
+        flag.priorBootFailed = true
+        try flag.write(root: root)
+        #expect(try String(contentsOfFile: copy.at(VerifyFlag.path), encoding: .utf8).contains("before=failed-boot\n"))
+        let ids = try TemporaryDirectory(prefix: "boot-id")
+        let scratch = try TemporaryDirectory(prefix: "verify")
+        let config = Config.load(root: root).config
+        let request = Verification.Request(
+            root: root, config: config, extraDevices: [TestRoot.image],
+            bootIDPath: try VerifyJournal.bootIDFile(failing: true, in: ids),
+            environment: .overlay, scratch: scratch.path, clock: FixedClock(1_795_910_000))
+
+        let one = try Verification().run(request)
+        let retry = try #require(one.retry, "\(one)")
+        // The retry's flag carries where the episode started.
+        #expect(try VerifyFlag.read(root: root)?.priorBootFailed == true)
+        let retried = try Data(contentsOf: URL(fileURLWithPath: copy.at("/etc/fstab")))
+
+        let two = try Verification().run(request)
+        #expect(two.status == .stopped, "\(two)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: copy.at("/etc/fstab"))) == retried,
+                "the fix that booted is what the root holds")
+        #expect(Applier(root: root).appliedFix(retry.fix)?.state == .applied)
+        if boundReached {
+            #expect(two.rollback == nil && two.kept == retry.fix && two.reapplied == nil, "\(two)")
+        } else {
+            #expect(two.rollback?.fixID == retry.fix && two.reapplied == retry.fix, "\(two)")
+        }
+        #expect(two.advice?.contains("stays in place") == true && two.advice?.contains("clarity-heal rollback \(retry.fix)") == true,
+                "\(two.advice ?? "")")
+        #expect(try VerifyFlag.read(root: root) == nil)
+        let last = try #require(try VerifyScenario.ledger(copy.path).last)
+        #expect(last.kind == .giveUp && last.detail["left"]?.hasPrefix("kept \(retry.fix)") == true, "\(last)")
+        let event = try #require(HealEvent(two, time: 1_795_910_000))
+        #expect(event.message.contains("stays in place, the last state that booted"), "\(event.message)")
+    }
+
     /// The retry's fix package comes from the same pipeline as `repair`'s. Decoded side by
     /// side, the package `clarity-heal repair` wrote and the one the retry wrote for the
     /// same failure have the same fields; every field the failure decides is equal, the

@@ -101,9 +101,15 @@ public enum VerificationPlan {
     }
 
     /// What a person should do when clarity-heal stops.
-    public static func advice(fix: String, failureClass: FailureClass, reason: String, tried: [String]) -> String {
+    /// - Parameter kept: the last fix stays in place (its boot came up; the state before it
+    ///   did not boot).
+    public static func advice(fix: String, failureClass: FailureClass, reason: String, tried: [String],
+                              kept: Bool = false) -> String {
         var text = "clarity-heal stopped repairing \(failureClass.rawValue): \(reason). "
-        text += "The last fix was rolled back; the machine is on its last good state. "
+        text += kept
+            ? "The last fix stays in place: the machine booted with it and did not boot before it, so it is left on "
+                + "the last state that booted; `clarity-heal rollback \(fix)` undoes it. "
+            : "The last fix was rolled back; the machine is on its last good state. "
         if !tried.isEmpty { text += "Strategies that failed after the reboot: \(tried.joined(separator: ", ")). " }
         text += "\(ManualSteps.advice(for: failureClass)) "
         text += "Support reference: \(fix) — `\(supportReference(fix: fix))` prints the record."

@@ -215,7 +215,10 @@ public struct Heal {
         let manifest = package.manifest
         record(.init(kind: .repair, fix: manifest.id, failure: manifest.failureClass, strategy: manifest.strategy.id,
                      outcome: .validated, detail: ["package": package.directory, "by": "heal"]))
-        let flag = VerifyFlag.nextBoot(after: manifest, root: root, clock: request.clock)
+        var flag = VerifyFlag.nextBoot(after: manifest, root: root, clock: request.clock)
+        // GRUB booted the recovery entry: the boots before this fix failed. Should every
+        // fix for this failure then fail verification, the one that booted stays in place.
+        flag.priorBootFailed = true
         do {
             result.apply = try flag.apply(package, root: root, applier: Applier(root: root, clock: request.clock))
         } catch let error as VerifyFlag.Error {

@@ -22,6 +22,11 @@ import Logging
 ///               (ledger), apply the new fix, flag attempt+1,       support reference
 ///               reboot by policy                                   (`clarity-heal report FIX`)
 /// ```
+///
+/// Giving up leaves the machine on the last state that booted: the state before the fix,
+/// or, when that one never booted (`heal` repaired it from the recovery entry) and this
+/// boot came up with the fix, the fix itself — not rolled back, or put back when a retry
+/// found nothing — so the machine does not go back to failing boots.
 public struct Verification {
     public struct Request {
         public var root: SystemRoot
@@ -111,6 +116,12 @@ public struct Verification {
         public var bootCounterReset: String?
         /// After a good boot of the running system: the initramfs kept for the recovery entry.
         public var recoveryInitramfs: RecoveryInitramfs.Outcome?
+        /// For `stopped`: the fix left in place because its boot came up and the state
+        /// before it did not (the machine stays on the last state that booted).
+        public var kept: String?
+        /// For `stopped`: a fix rolled back for a retry that found no next fix, put back
+        /// because it is the last state that booted.
+        public var reapplied: String?
         /// For `stopped`: the command that prints the record, and what to do.
         public var supportReference: String?
         public var advice: String?
@@ -119,7 +130,7 @@ public struct Verification {
 
         enum CodingKeys: String, CodingKey {
             case status, root, fix, failureClass = "class", strategy, attempt, maxAttempts, checks, rollback, retry,
-                 bootCounterReset, recoveryInitramfs, supportReference, advice, notes
+                 bootCounterReset, recoveryInitramfs, kept, reapplied, supportReference, advice, notes
         }
     }
 
@@ -281,31 +292,44 @@ public struct Verification {
                      outcome: .failed, detail: ["checks": summary, "failed": failedChecks, "attempt": "\(attempt)"])) }
         request.logger.warning("verification failed", metadata: ["fix": "\(flag.fix)", "failed": "\(failedChecks)"])
 
-        // Back to the state before the fix, from its verified backup, through the journal.
-        do {
-            // The Applier records the rollback in the ledger itself (once, even after a redo).
-            result.rollback = try applier.rollback(flag.fix)
-        } catch {
-            record(.init(kind: .rollback, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
-                         outcome: .failed, detail: ["reason": error.description]))
-            throw .rollback(fix: flag.fix, error)
+        // Giving up after a boot that came up with the fix, when the state before the first
+        // fix never booted: the fix's state is the last one that booted, and the machine
+        // stays on it rather than going back to failing boots.
+        let keepsBootedFix = request.bootFailed == nil && flag.priorBootFailed
+        func rollBack() throws(Verification.Error) {
+            // Back to the state before the fix, from its verified backup, through the journal.
+            do {
+                // The Applier records the rollback in the ledger itself (once, even after a redo).
+                result.rollback = try applier.rollback(flag.fix)
+            } catch {
+                record(.init(kind: .rollback, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
+                             outcome: .failed, detail: ["reason": error.description]))
+                throw .rollback(fix: flag.fix, error)
+            }
         }
 
         switch step {
         case .markGood:
             return result  // handled above
         case .rollBackAndStop(let reason):
-            return try stop(request, flag: flag, reason: reason, failed: failed, result: result, record: record)
+            if !keepsBootedFix { try rollBack() }
+            return try stop(request, flag: flag, reason: reason, failed: failed, kept: keepsBootedFix,
+                            result: result, record: record)
         case .rollBackAndRetry(let next, let excluded):
+            // The retry troubleshoots the rolled-back root: the rollback comes first.
+            try rollBack()
             record(.init(kind: .retry, fix: flag.fix, failure: flag.failureClass, strategy: strategy,
                          outcome: .retrying,
                          detail: ["excluded": excluded.joined(separator: " "), "attempt": "\(next)"]))
             let retry: Result.Retry
             do {
-                retry = try self.retry(request, failureClass: flag.failureClass, attempt: next, excluded: excluded,
+                retry = try self.retry(request, after: flag, attempt: next, excluded: excluded,
                                        applier: applier, record: record)
             } catch RetryStop.stop(let reason) {
-                return try stop(request, flag: flag, reason: reason, failed: failed, result: result, record: record)
+                // No next fix: back to the one that booted, from its kept package.
+                let kept = keepsBootedFix && reapply(flag.fix, applier: applier, into: &result)
+                return try stop(request, flag: flag, reason: reason, failed: failed, kept: kept,
+                                result: result, record: record)
             } catch {
                 throw .state("\(error)")
             }
@@ -315,16 +339,38 @@ public struct Verification {
         }
     }
 
-    /// Gives up: records it, clears the flag (the machine is back on its state before the
-    /// fix), and says what a person should do.
-    private func stop(_ request: Request, flag: VerifyFlag, reason: String, failed: [String], result: Result,
-                      record: (LedgerRecord) -> Void) throws(Verification.Error) -> Result {
+    /// Puts a rolled-back fix back from the copy of its package the state folder keeps;
+    /// false (with a note) when that cannot be done.
+    private func reapply(_ fix: String, applier: Applier, into result: inout Result) -> Bool {
+        do {
+            guard let state = try applier.existingState() else {
+                result.notes.append("cannot put \(fix) back: clarity-heal's state folder is gone")
+                return false
+            }
+            let package = try applier.openCopy(fix, in: state)
+            _ = try applier.apply(package)
+            result.reapplied = fix
+            return true
+        } catch {
+            result.notes.append("cannot put \(fix) back: \(error)")
+            return false
+        }
+    }
+
+    /// Gives up: records it, clears the flag, and says what a person should do. `kept`:
+    /// the last fix stays (its boot came up, the state before it did not); otherwise the
+    /// machine is back on its state before the fix.
+    private func stop(_ request: Request, flag: VerifyFlag, reason: String, failed: [String], kept: Bool,
+                      result: Result, record: (LedgerRecord) -> Void) throws(Verification.Error) -> Result {
         var result = result
         let reference = VerificationPlan.supportReference(fix: flag.fix)
-        let advice = VerificationPlan.advice(fix: flag.fix, failureClass: flag.failureClass, reason: reason, tried: failed)
+        let advice = VerificationPlan.advice(fix: flag.fix, failureClass: flag.failureClass, reason: reason, tried: failed,
+                                             kept: kept)
+        result.kept = kept ? flag.fix : nil
         record(.init(kind: .giveUp, fix: flag.fix, failure: flag.failureClass, strategy: flag.strategy,
                      outcome: .needsPerson,
-                     detail: ["reason": reason, "support": reference, "tried": failed.joined(separator: " ")]))
+                     detail: ["reason": reason, "support": reference, "tried": failed.joined(separator: " "),
+                              "left": kept ? "kept \(flag.fix): the state before it did not boot" : "rolled back"]))
         do {
             try VerifyFlag.clear(root: request.root)
         } catch {
@@ -402,8 +448,9 @@ public struct Verification {
     /// Troubleshoots again on a clone of the rolled-back root without `excluded` (the same
     /// pipeline as `repair`, so the package says as much), applies the validated fix and
     /// marks the next boot.
-    private func retry(_ request: Request, failureClass: FailureClass, attempt: Int, excluded: [String],
+    private func retry(_ request: Request, after failed: VerifyFlag, attempt: Int, excluded: [String],
                        applier: Applier, record: (LedgerRecord) -> Void) throws -> Result.Retry {
+        let failureClass = failed.failureClass
         let pipeline = RepairPipeline(candidates: request.candidates)
         let repair: RepairPipeline.Result
         do {
@@ -442,7 +489,7 @@ public struct Verification {
                      outcome: .validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
         let flag = VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: manifest.strategy.id,
-                              attempt: attempt, since: request.clock.now())
+                              attempt: attempt, since: request.clock.now(), priorBootFailed: failed.priorBootFailed)
         let applied: ApplyResult
         do {
             // Recorded in the ledger by the Applier.

@@ -11,7 +11,8 @@ import HealCore
 ///  │strategy=fstab-add-nofail                      │  its strategy id
 ///  │attempt=1                                      │  which fix for this failure, from 1
 ///  │since=1795906800                               │  when it was marked (epoch seconds)
-///  └──────────────────────────────────────────────┘
+///  │before=failed-boot                             │  the state before the first fix did not
+///  └──────────────────────────────────────────────┘  boot (heal); `booted` otherwise
 ///  one key=value a line, in this order; unknown keys are ignored
 /// ```
 ///
@@ -29,16 +30,22 @@ public struct VerifyFlag: Sendable, Hashable, Codable {
     public var strategy: String
     public var attempt: Int
     public var since: Int64
+    /// The state before this failure's first fix did not boot: `heal` repaired it from the
+    /// recovery entry. When verify gives up after a boot that came up with the fix, rolling
+    /// back would return to a machine that does not boot, so the fix that booted stays.
+    public var priorBootFailed: Bool
 
-    public init(fix: String, failureClass: FailureClass, strategy: String, attempt: Int = 1, since: Int64) {
+    public init(fix: String, failureClass: FailureClass, strategy: String, attempt: Int = 1, since: Int64,
+                priorBootFailed: Bool = false) {
         self.fix = fix
         self.failureClass = failureClass
         self.strategy = strategy
         self.attempt = attempt
         self.since = since
+        self.priorBootFailed = priorBootFailed
     }
 
-    enum CodingKeys: String, CodingKey { case fix, failureClass = "class", strategy, attempt, since }
+    enum CodingKeys: String, CodingKey { case fix, failureClass = "class", strategy, attempt, since, priorBootFailed }
 
     public enum Error: Swift.Error, Sendable, Equatable, CustomStringConvertible {
         case unreadable(path: String, reason: String)
@@ -57,6 +64,7 @@ public struct VerifyFlag: Sendable, Hashable, Codable {
     /// The file's text.
     public var text: String {
         "fix=\(fix)\nclass=\(failureClass.rawValue)\nstrategy=\(strategy)\nattempt=\(attempt)\nsince=\(since)\n"
+            + "before=\(priorBootFailed ? "failed-boot" : "booted")\n"
     }
 
     /// Parses the file's text.
@@ -76,7 +84,7 @@ public struct VerifyFlag: Sendable, Hashable, Codable {
             throw .malformed(path: path, reason: "attempt is not a number from 1")
         }
         self.init(fix: fix, failureClass: failureClass, strategy: values["strategy"] ?? "", attempt: attempt,
-                  since: Int64(values["since"] ?? "0") ?? 0)
+                  since: Int64(values["since"] ?? "0") ?? 0, priorBootFailed: values["before"] == "failed-boot")
     }
 
     /// The flag on `root`, or nil when the boot is not after a repair.
