@@ -111,7 +111,7 @@ public enum VerificationPlan {
                 + "the last state that booted; `clarity-heal rollback \(fix)` undoes it. "
             : "The last fix was rolled back; the machine is on its last good state. "
         if !tried.isEmpty { text += "Strategies that failed after the reboot: \(tried.joined(separator: ", ")). " }
-        text += "\(ManualSteps.advice(for: failureClass)) "
+        text += "What a person can do: \(ManualSteps.advice(for: failureClass)). "
         text += "Support reference: \(fix) — `\(supportReference(fix: fix))` prints the record."
         return text
     }
