@@ -87,8 +87,12 @@ struct HooksTests {
         #expect(result.status == 0, "\(result.errorOutput)")
 
         let image = try Initramfs(path: environment.root.host("/boot/initrd.img-\(kernel)"))
-        let paths = Set(try image.entries().map(\.path))
-        #expect(paths.contains("usr/sbin/clarity-heal"))
+        let entries = try image.entries()
+        let paths = Set(entries.map(\.path))
+        // The binary compressed on its own, executable so that gunzip's output is; not
+        // unpacked in the image, so a healthy boot does not inflate it.
+        #expect(!paths.contains("usr/sbin/clarity-heal"))
+        #expect(entries.first { $0.path == Self.packedBinary }?.permissions == 0o755, "\(entries.filter { $0.path.contains("clarity") })")
         #expect(paths.contains("scripts/local-bottom/clarity-heal"))
         #expect(!result.errorOutput.contains("clarity-heal: cannot find"), "\(result.errorOutput)")
         // The hook's list is the binary's: a soname added to SharedLibrary must be added there.
@@ -100,10 +104,21 @@ struct HooksTests {
             #expect(paths.contains { $0.hasSuffix("/" + soname) }, "\(soname) is not in the image")
         }
         #expect(paths.contains { $0.hasSuffix("/ramoops.ko") })
-        // The copy in the image is the binary itself.
-        let packed = try image.contents(of: "usr/sbin/clarity-heal", limit: 256 << 20)
-        #expect(SHA256.hex(packed) == SHA256.hex(try FileReading.bytes(atPath: Self.releaseBinary, limit: 256 << 20)))
+        // Unpacked by klibc's gunzip, the tool the boot script uses, it is the binary itself
+        // with its mode.
+        let packed = try image.contents(of: Self.packedBinary, limit: 256 << 20)
+        let unpacked = scratch.path + "/unpacked/clarity-heal"
+        try FileManager.default.createDirectory(atPath: scratch.path + "/unpacked", withIntermediateDirectories: true)
+        try Data(packed).write(to: URL(fileURLWithPath: unpacked + ".gz"))
+        #expect(chmod(unpacked + ".gz", 0o755) == 0)
+        #expect(try Tool.run(environment.root.host("/usr/lib/klibc/bin/gunzip"), [unpacked + ".gz"]).status == 0)
+        #expect(SHA256.hex(try FileReading.bytes(atPath: unpacked, limit: 256 << 20))
+                == SHA256.hex(try FileReading.bytes(atPath: Self.releaseBinary, limit: 256 << 20)))
+        #expect(access(unpacked, X_OK) == 0)
     }
+
+    /// Where the hook puts the binary, compressed on its own.
+    static let packedBinary = "usr/lib/clarity-heal/clarity-heal.gz"
 
     @Test func theBinaryRunsInTheRootWithOnlyItsLibrariesAndTheUnitVerifies() throws {
         let scratch = try TemporaryDirectory(prefix: "hooks")
@@ -185,7 +200,7 @@ struct HooksTests {
 
         let image = try Initramfs(path: environment.root.host("/boot/initrd.img-\(kernel)"))
         let paths = Set(try image.entries().map(\.path))
-        #expect(paths.contains("usr/sbin/clarity-heal"))
+        #expect(paths.contains(Self.packedBinary))
         #expect(!paths.contains { $0.hasSuffix("/libsystemd.so.0") })
         for soname in Self.lazySonames where soname != "libsystemd.so.0" {
             #expect(paths.contains { $0.hasSuffix("/" + soname) }, "\(soname) is not in the image")
@@ -202,22 +217,32 @@ struct HooksTests {
 
         let harness = """
             record() { echo "$*"; }
-            inst_binary() { record inst_binary "$@"; }
+            initdir=$(mktemp -d)
+            trap 'rm -rf "$initdir"' EXIT
+            inst_binary() {
+              record inst_binary "$@"
+              [ "$1" != /usr/sbin/clarity-heal ] || { mkdir -p "$initdir/usr/sbin"; echo binary >"$initdir/usr/sbin/clarity-heal"; }
+            }
             inst_hook() { record inst_hook "$@"; }
             inst_libdir_file() { record inst_libdir_file "$@"; [ "$1" != libsystemd.so.0 ]; }
             dwarn() { record dwarn "$@"; }
             moddir=/modules.d/90clarity-heal
             . "$1"
             install
+            # The binary only compressed, executable so that gzip -d's output is.
+            [ ! -e "$initdir/usr/sbin/clarity-heal" ] && [ -x "$initdir/usr/lib/clarity-heal/clarity-heal.gz" ] \\
+              && [ "$(gzip -dc "$initdir/usr/lib/clarity-heal/clarity-heal.gz")" = binary ] && record packed
             """
         let run = try Tool.run("/bin/bash", ["-c", harness, "harness", module])
         #expect(run.status == 0, "\(run.stderr)")
         let calls = run.stdout.split(separator: "\n").map(String.init)
         #expect(calls.first == "inst_binary /usr/sbin/clarity-heal")
+        #expect(calls.contains("packed") && calls.contains("inst_binary gzip"), "\(calls)")
+        #expect(calls.contains("inst_binary sync"), "\(calls)")
         #expect(calls.filter { $0.hasPrefix("inst_libdir_file ") } == Self.lazySonames.map { "inst_libdir_file \($0)" })
         #expect(calls.filter { $0.hasPrefix("dwarn ") } == [
             "dwarn clarity-heal: cannot find libsystemd.so.0; commands that need it will fail in the initramfs",
         ])
-        #expect(calls.last == "inst_hook pre-pivot 50 /modules.d/90clarity-heal/clarity-heal-boot.sh")
+        #expect(calls.filter { $0.hasPrefix("inst_hook ") } == ["inst_hook pre-pivot 50 /modules.d/90clarity-heal/clarity-heal-boot.sh"])
     }
 }

@@ -36,7 +36,8 @@ struct PackageTests {
         let listing = try disk.chroot(["lsinitramfs", "/boot/initrd.img-\(version)"])
         #expect(listing.status == 0, "\(listing.stderr)")
         let files = Set(listing.stdout.split(separator: "\n").map(String.init))
-        for wanted in ["usr/sbin/clarity-heal", "scripts/local-bottom/clarity-heal"] {
+        // The binary compressed on its own, unpacked by the boot script when a boot runs it.
+        for wanted in ["usr/lib/clarity-heal/clarity-heal.gz", "scripts/local-bottom/clarity-heal"] {
             #expect(files.contains(wanted), "\(wanted) is not in the initramfs")
         }
         for library in ["libkmod.so.2", "libmount.so.1", "libblkid.so.1"] {
@@ -51,8 +52,13 @@ struct PackageTests {
         #expect(grub.contains("set default=clarity-heal-recovery"))
         #expect(grub.contains("save_env clarity_heal_attempts"))
         let recovery = grub.split(separator: "\n").filter { $0.contains("clarity.heal=recover") }
-        #expect(recovery.count == 1 && recovery.allSatisfy { $0.contains("root=UUID=\(GrubDisk.uuid)") && $0.contains("panic=10") },
+        // /boot is on the root filesystem: the recovery entry boots the root GRUB probed,
+        // written root= only where the probe fails.
+        #expect(recovery.count == 1 && recovery.allSatisfy { $0.contains("root=${clarity_heal_root}") && $0.contains("panic=10") },
                 "\(recovery)")
+        #expect(grub.contains("set clarity_heal_root=UUID=\(GrubDisk.uuid)\n")
+                && grub.contains("if probe --set=clarity_heal_uuid --fs-uuid $root; then set clarity_heal_root=UUID=$clarity_heal_uuid; fi"),
+                "\(grub)")
         let linuxLines = grub.split(separator: "\n").filter { $0.trimmingCharacters(in: .whitespaces).hasPrefix("linux\t") }
         #expect(!linuxLines.isEmpty && linuxLines.allSatisfy { $0.contains("panic=10") }, "\(linuxLines)")
         let check = try disk.chroot(["grub-script-check", "/boot/grub/grub.cfg"])

@@ -93,7 +93,7 @@ struct RealBootTests {
             let history = try Self.clarityHeal(["history"], on: disk)
             #expect(history.stdout.contains("initramfs-corrupt") && history.stdout.contains("good"), "\(history.stdout)")
             let listing = try disk.chroot(["lsinitramfs", "/boot/initrd.img-\(version)"])
-            #expect(listing.status == 0 && listing.stdout.contains("usr/sbin/clarity-heal"), "\(listing.stderr)")
+            #expect(listing.status == 0 && listing.stdout.contains("usr/lib/clarity-heal/clarity-heal.gz"), "\(listing.stderr)")
         }
     }
 
@@ -236,27 +236,102 @@ struct RealBootTests {
         }
     }
 
-    /// The root's disk is gone (grub.cfg names a filesystem no disk has): the initramfs
-    /// gives up waiting for it and, with the snippet's panic=10, reboots instead of waiting
-    /// at the (initramfs) prompt; GRUB, having counted that boot, boots the recovery entry
-    /// by itself.
-    @Test func aRootDeviceThatNeverAppearsRebootsIntoTheRecoveryEntry() throws {
+    /// The same fstab line on a site whose rule is that /srv/data is mounted: no fix can
+    /// pass that check. Each fix's boot comes up and fails it; the first is rolled back and
+    /// the next applied; when no strategy is left, verify gives up and leaves the machine
+    /// on the last state that booted (the fix is put back: before it the machine did not
+    /// boot), with the notice. The next power-on boots the normal entry with nothing to
+    /// verify and no recovery entry.
+    @Test func aRepairThatNeverPassesTheSiteCheckGivesUpOnTheLastStateThatBooted() throws {
         try #require(GrubDisk.isBuilt, "scripts/make-grub-disk has not run")
         let scratch = try TemporaryDirectory(prefix: "realboot")
+        let image = try Self.installedDisk(in: scratch, configure: { disk in
+            try Self.unattended(disk)
+            let check = disk.at("/etc/clarity-heal/health.d/data-mounted")
+            try "#!/bin/sh\n# This site's rule: the data volume is mounted.\nmountpoint -q /srv/data || exit 1\n"
+                .write(toFile: check, atomically: true, encoding: .utf8)
+            #expect(chmod(check, 0o755) == 0)
+        }, breakIt: { disk in
+            let fstab = try FileHandle(forWritingTo: URL(fileURLWithPath: disk.at("/etc/fstab")))
+            fstab.seekToEndOfFile()
+            fstab.write(Data("UUID=0badc0de-0000-4000-8000-00000000da7a /srv/data ext4 defaults 0 2\n".utf8))
+            try fstab.close()
+            try FileManager.default.createDirectory(atPath: disk.at("/srv/data"), withIntermediateDirectories: true)
+        })
+
+        let run = try PoweredMachine(disk: image).run(
+            until: [Self.normalEntry, "ended in emergency mode. Rebooting in 5 s",
+                    Self.recoveryEntry, "clarity-heal: reboot now",
+                    Self.normalEntry, "site:data-mounted: exit 1", "retrying without fstab-add-nofail",
+                    Self.normalEntry, "site:data-mounted: exit 1", "left fix-\\S+ in place \\(put back\\)",
+                    "event gave-up: logged, wall, notify.d: keep"],
+            deadline: 1000, log: scratch.path + "/console.log")
+        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
+        for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
+        let kept = try #require(run.console.firstMatch(of: /left (fix-\S+) in place/)?.1)
+
+        // Powered on again: the normal entry, nothing to verify, no recovery.
+        let next = try PoweredMachine(disk: image).run(
+            until: [Self.normalEntry, "this boot is not after a repair; nothing to verify"],
+            deadline: 300, log: scratch.path + "/console-2.log")
+        #expect(next.missed == nil, "missed \(next.missed ?? ""): \(next.console.suffix(3000))")
+        #expect(!next.console.contains(Self.recoveryEntry) && !next.console.contains("emergency mode"),
+                "\(next.console.suffix(3000))")
+
+        try Self.afterwards(image, in: scratch) { (disk: GrubDisk) throws in
+            #expect(try Self.grubenv(disk).contains("clarity_heal_attempts=0"))
+            // The kept fix (fstab-comment-out) is what the root holds.
+            let fstab = try String(contentsOfFile: disk.at("/etc/fstab"), encoding: .utf8)
+            #expect(!fstab.split(separator: "\n").contains { $0.hasPrefix("UUID=0badc0de") }, "\(fstab)")
+            #expect(kept.contains("fstab-unresolvable-source"))
+            let report = try Self.clarityHeal(["report", String(kept)], on: disk).stdout
+            #expect(report.contains("fstab-comment-out") && report.contains("site:data-mounted: failed"), "\(report)")
+            let status = try Self.clarityHeal(["status"], on: disk)
+            #expect(status.status == 4 && status.stdout.contains("gave up"), "\(status.status) \(status.stdout)")
+            let events = try String(contentsOfFile: disk.at("/var/log/clarity-heal-events.log"), encoding: .utf8)
+            let gaveUp = try #require(events.split(separator: "\n").first { $0.contains("\"event\":\"gave-up\"") }, "\(events)")
+            // The notice: what happened, the manual steps and the support reference.
+            #expect(gaveUp.contains("stays in place") && gaveUp.contains("clarity-heal report \(kept)")
+                    && gaveUp.contains("clarity-heal rollback \(kept)"), "\(gaveUp)")
+        }
+    }
+
+    /// root= went stale (grub.cfg names a filesystem no disk has, as after the root
+    /// filesystem was made again or restored): the initramfs gives up waiting for it and,
+    /// with the snippet's panic=10, reboots instead of waiting at the (initramfs) prompt.
+    /// GRUB, having counted that boot, boots the recovery entry by itself, which boots the
+    /// root GRUB probed; `heal` points root= at the root's UUID, the machine reboots into
+    /// its normal entry, and `verify` records the fix good.
+    @Test func aRootDeviceThatNeverAppearsIsHealedThroughTheRecoveryEntry() throws {
+        try #require(GrubDisk.isBuilt, "scripts/make-grub-disk has not run")
+        let scratch = try TemporaryDirectory(prefix: "realboot")
+        let stale = "0badc0de-0000-4000-8000-0000000000f5"
         let image = try Self.installedDisk(in: scratch, breakIt: { disk in
             let path = disk.at("/boot/grub/grub.cfg")
             let text = try String(contentsOfFile: path, encoding: .utf8)
-            let broken = text.replacing(/root=UUID=[0-9a-f-]+/, with: "root=UUID=0badc0de-0000-4000-8000-0000000000f5")
+            // Every root= in grub.cfg, the recovery entry's written one too.
+            let broken = text.replacing(/root=UUID=[0-9a-f-]+/, with: "root=UUID=\(stale)")
             #expect(broken != text)
             try broken.write(toFile: path, atomically: true, encoding: .utf8)
         })
         let run = try PoweredMachine(disk: image).run(
             until: [Self.normalEntry, "Gave up waiting for root file system device",
-                    "Rebooting automatically due to panic= boot argument", Self.recoveryEntry],
-            deadline: 400, log: scratch.path + "/console.log")
-        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(3000))")
+                    "Rebooting automatically due to panic= boot argument", Self.recoveryEntry,
+                    "root-device-mismatch", "clarity-heal: reboot now",
+                    Self.normalEntry, "the fix holds: recorded good"],
+            deadline: 900, log: scratch.path + "/console.log")
+        #expect(run.missed == nil, "missed \(run.missed ?? ""): \(run.console.suffix(4000))")
         #expect(!run.console.contains("(initramfs)"), "\(run.console.suffix(2000))")
         for (pattern, seconds) in run.reached { print("real boot: \(Int(seconds)) s  \(pattern)") }
+
+        try Self.afterwards(image, in: scratch) { (disk: GrubDisk) throws in
+            #expect(try Self.grubenv(disk).contains("clarity_heal_attempts=0"))
+            let grub = try String(contentsOfFile: disk.at("/boot/grub/grub.cfg"), encoding: .utf8)
+            let linuxLines = grub.split(separator: "\n").filter { $0.contains("\tlinux\t") && !$0.contains("clarity.heal=recover") }
+            #expect(!linuxLines.isEmpty && linuxLines.allSatisfy { $0.contains("root=UUID=\(GrubDisk.uuid)") }, "\(linuxLines)")
+            let history = try Self.clarityHeal(["history"], on: disk)
+            #expect(history.stdout.contains("root-device-mismatch") && history.stdout.contains("good"), "\(history.stdout)")
+        }
     }
 
     /// An invalid default entry: the kernel the first menu entry boots was removed and the

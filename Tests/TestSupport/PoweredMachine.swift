@@ -8,8 +8,17 @@ public struct PoweredMachine {
     public var disk: String
     public var memoryMiB = 1024
     public var cpus = 2
+    /// Booted straight into a kernel and initrd (`-kernel -initrd -append`, no boot loader)
+    /// for a disk without one, such as a bare ext4 image; a guest reboot then ends the run
+    /// (`-no-reboot`).
+    public var directKernel: (kernel: String, initrd: String, commandLine: String)?
 
     public init(disk: String) { self.disk = disk }
+
+    public init(disk: String, kernel: String, initrd: String, commandLine: String) {
+        self.disk = disk
+        directKernel = (kernel, initrd, commandLine)
+    }
 
     public struct Run {
         /// The serial console, escape sequences and carriage returns removed.
@@ -31,6 +40,9 @@ public struct PoweredMachine {
             "-no-user-config", "-display", "none", "-nic", "none", "-serial", "file:" + log,
             "-drive", "file=\(disk),format=raw,if=virtio,cache=unsafe",
         ]
+        if let (kernel, initrd, commandLine) = directKernel {
+            process.arguments! += ["-no-reboot", "-kernel", kernel, "-initrd", initrd, "-append", commandLine]
+        }
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         FileManager.default.createFile(atPath: log, contents: nil)

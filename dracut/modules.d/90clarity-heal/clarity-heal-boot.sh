@@ -24,6 +24,11 @@ clarity_heal_run() {
 		return 0
 	fi
 	: >/run/clarity-heal.out
+	# The binary, unpacked from its own compressed copy (module-setup.sh).
+	if [ ! -x /usr/sbin/clarity-heal ]; then
+		gzip -d /usr/lib/clarity-heal/clarity-heal.gz && mv /usr/lib/clarity-heal/clarity-heal /usr/sbin/clarity-heal \
+			|| echo "cannot unpack /usr/lib/clarity-heal/clarity-heal.gz" >>/run/clarity-heal.out
+	fi
 	[ -z "$clarity_heal_staged" ] || /usr/sbin/clarity-heal boot --root "$NEWROOT" >>/run/clarity-heal.out 2>&1
 	if [ -n "$clarity_heal_recover" ]; then
 		modprobe -q ramoops 2>/dev/null
@@ -39,7 +44,14 @@ clarity_heal_run() {
 		umount /run/clarity-heal-scratch 2>/dev/null
 	fi
 	while IFS= read -r line; do
-		info "clarity-heal: $line"
+		# Each line where a person at the console sees it, and in the journal. In systemd's
+		# initrd (dracut-pre-pivot.service) info writes to stdout, which reaches only the
+		# journal, whatever rd.info says; the unit's stderr is journal+console.
+		if [ -n "$DRACUT_SYSTEMD" ]; then
+			echo "clarity-heal: $line" >&2
+		else
+			info "clarity-heal: $line"
+		fi
 		case $line in "reboot now"*) reboot=1 ;; esac
 	done </run/clarity-heal.out
 	sync

@@ -12,10 +12,22 @@ depends() {
 
 install() {
     inst_binary /usr/sbin/clarity-heal
+    # The binary rides compressed on its own and the hook unpacks it only on a boot that
+    # runs it (staged fixes, the recovery entry): the image's compressor stores the
+    # compressed bytes, so a healthy boot does not inflate 15 MB (see the initramfs-tools
+    # hook). gzip -d keeps the mode of the .gz.
+    mkdir -p "${initdir:?}/usr/lib/clarity-heal"
+    gzip -9 -n -c "${initdir:?}/usr/sbin/clarity-heal" >"${initdir:?}/usr/lib/clarity-heal/clarity-heal.gz"
+    chmod 0755 "${initdir:?}/usr/lib/clarity-heal/clarity-heal.gz"
+    rm -f "${initdir:?}/usr/sbin/clarity-heal"
+    inst_binary gzip
     # The filesystem detector reads the root's superblock with dumpe2fs; `heal` runs the
     # root's own tools on its clone inside the namespaces unshare makes.
     inst_binary dumpe2fs
     inst_binary unshare
+    # The hook syncs the root before it remounts it or reboots; dracut's own modules leave
+    # sync out of the image (a systemd initrd has mount, umount, reboot, sleep, modprobe).
+    inst_binary sync
     # The sonames clarity-heal opens with dlopen on first use (Sources/CLazyLibraries/lazy.c):
     # inst_binary follows ldd, which cannot see them. inst_libdir_file looks in dracut's
     # library directories for this architecture and installs each with its dependencies.

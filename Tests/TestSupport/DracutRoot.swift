@@ -1,0 +1,77 @@
+import Foundation
+
+/// The ext4 image `scripts/make-dracut-root` builds (no partition table), and writable copies
+/// of it mounted on a loop device; with `chrootable`, /dev, /proc and /sys are bound in so the
+/// root's own dpkg, dracut and lsinitrd run in it (`chroot`).
+public final class DracutRoot: @unchecked Sendable {
+    public static var cache: String { TestRoot.repository + "/.cache/dracut-root" }
+    public static var base: String { cache + "/root.img" }
+    public static var isBuilt: Bool { FileManager.default.fileExists(atPath: cache + "/done") }
+    public static var environment: [String: String] {
+        guard let text = try? String(contentsOfFile: cache + "/env", encoding: .utf8) else { return [:] }
+        var values: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
+            if parts.count == 2 { values[parts[0]] = parts[1] }
+        }
+        return values
+    }
+    public static var kernelVersion: String { environment["KERNEL_VERSION"] ?? "" }
+    public static var rootUUID: String { environment["ROOT_UUID"] ?? "" }
+
+    /// Copies the cached image to `image` (sparse); the cache is never written.
+    public static func copy(to image: String) throws {
+        let copy = try Tool.run("/bin/cp", ["--sparse=always", base, image])
+        guard copy.status == 0 else { throw Tool.Failure(message: "cp: \(copy.stderr)") }
+    }
+
+    public let image: String
+    public let mountPoint: String
+    private var loop: AttachedLoop?
+    private var mounted: [String] = []
+
+    /// Attaches `image` (AttachedLoop: detached by the kernel once the mount and this object
+    /// are gone) and mounts it at `mountPoint`.
+    public init(image: String, mountPoint: String, chrootable: Bool = false) throws {
+        self.image = image
+        self.mountPoint = mountPoint
+        try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
+        do {
+            let loop = try AttachedLoop(image: image)
+            self.loop = loop
+            try mount([loop.path, mountPoint])
+            if chrootable {
+                for folder in ["dev", "proc", "sys"] { try mount(["--bind", "/" + folder, mountPoint + "/" + folder]) }
+            }
+        } catch {
+            close()
+            throw error
+        }
+    }
+
+    private func mount(_ arguments: [String]) throws {
+        let run = try Tool.run("/bin/mount", arguments)
+        guard run.status == 0 else { throw Tool.Failure(message: "mount \(arguments): \(run.stderr)") }
+        mounted.append(arguments.last ?? "")
+    }
+
+    /// Host path of `absolute` on the disk.
+    public func at(_ absolute: String) -> String { mountPoint + absolute }
+
+    /// Runs `arguments` chrooted into the disk, with `environment` added.
+    public func chroot(_ arguments: [String], environment: [String: String] = [:]) throws -> Tool.Result {
+        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+        return try Tool.run("/usr/sbin/chroot", [mountPoint, "/usr/bin/env", "DEBIAN_FRONTEND=noninteractive",
+                                                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + assignments + arguments)
+    }
+
+    /// Unmounts (the loop device goes with the last user); safe to call twice.
+    public func close() {
+        _ = try? Tool.run("/bin/sync", [])
+        for point in mounted.reversed() { _ = try? Tool.run("/bin/umount", [point]) }
+        mounted = []
+        loop = nil
+    }
+
+    deinit { close() }
+}
