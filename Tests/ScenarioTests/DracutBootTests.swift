@@ -142,5 +142,39 @@ struct DracutBootTests {
             #expect(lines.contains { $0.contains("verification") && $0.contains("good") && $0.contains(fix) }, "\(history.stdout)")
         }
     }
+
+    /// The recovery entry's boot under dracut: with clarity.heal=recover the pre-pivot hook
+    /// runs `heal` on /sysroot (an overlay clone in memory), which repairs the fstab line,
+    /// applies the fix with its backup and says "reboot now"; the hook reboots. The next
+    /// plain boot comes up and `verify` records the fix good.
+    @Test func aRecoveryBootHealsInDracutsPrePivotHookAndTheNextBootVerifies() throws {
+        try #require(DracutRoot.isBuilt, "scripts/make-dracut-root has not run")
+        let scratch = try TemporaryDirectory(prefix: "dracutboot")
+        let (image, kernel, initrd) = try Self.installedDisk(in: scratch, breakIt: Self.breakFstab)
+        let commandLine = "root=UUID=\(DracutRoot.rootUUID) ro console=ttyS0"
+        let recovery = try PoweredMachine(disk: image, kernel: kernel, initrd: initrd,
+                                          commandLine: commandLine + " clarity.heal=recover").run(
+            until: ["Starting dracut-pre-pivot",
+                    "dracut-pre-pivot\\[[0-9]+\\]: clarity-heal: applied (fix-\\S+-fstab-unresolvable-source-\\S+):",
+                    "dracut-pre-pivot\\[[0-9]+\\]: clarity-heal: reboot now",
+                    "clarity-heal: rebooting in 5 s"],
+            deadline: 600, log: scratch.path + "/console.log")
+        #expect(recovery.missed == nil, "missed \(recovery.missed ?? ""): \(recovery.console.suffix(4000))")
+        for (pattern, seconds) in recovery.reached { print("dracut boot (recovery): \(Int(seconds)) s  \(pattern)") }
+        let fix = try #require(recovery.console.firstMatch(of: /clarity-heal: applied (fix-\S+-fstab-unresolvable-source-[0-9a-f]+)/)?.1)
+
+        let next = try PoweredMachine(disk: image, kernel: kernel, initrd: initrd, commandLine: commandLine).run(
+            until: ["Welcome to Debian GNU/Linux 12 \\(bookworm\\)!", "clarity-heal\\[[0-9]+\\]: the fix holds: recorded good"],
+            deadline: 400, log: scratch.path + "/console-2.log")
+        #expect(next.missed == nil, "missed \(next.missed ?? ""): \(next.console.suffix(4000))")
+        #expect(!next.console.contains("emergency mode"), "\(next.console.suffix(3000))")
+
+        try Self.afterwards(image, in: scratch) { disk in
+            #expect(!(try String(contentsOfFile: disk.at("/etc/fstab"), encoding: .utf8)).contains(Self.brokenLine))
+            let history = try Tool.run(Tool.clarityHeal, ["history", "--root", disk.mountPoint]).stdout
+            #expect(history.split(separator: "\n").contains { $0.contains("verification") && $0.contains("good") && $0.contains(fix) },
+                    "\(history)")
+        }
+    }
 }
 }
