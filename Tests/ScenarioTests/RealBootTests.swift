@@ -150,6 +150,11 @@ struct RealBootTests {
             #expect(history.stdout.contains("good"), "\(history.stdout)")
             let archived = try FileManager.default.subpathsOfDirectory(atPath: disk.at("/var/lib/clarity-heal/pstore"))
             #expect(archived.contains { $0.hasSuffix("dmesg-ramoops-0") || $0.hasSuffix("dmesg-ramoops-1") }, "\(archived)")
+            // The panic read from pstore in the recovery boot is named in the fix's report.
+            let fix = try #require(run.console.firstMatch(of: /clarity-heal: applied (fix-[^:\s]+)/)?.1)
+            let report = try Self.clarityHeal(["report", String(fix)], on: disk).stdout
+            #expect(report.contains("clarity_oops") && report.contains("dmesg-ramoops") && report.contains("| verification | good |"),
+                    "\(report)")
         }
     }
 
@@ -186,6 +191,15 @@ struct RealBootTests {
         }
     }
 
+    /// Broken offline: an fstab line for /srv/data whose device no disk has.
+    static func addUnresolvableDataMount(_ disk: GrubDisk) throws {
+        let fstab = try FileHandle(forWritingTo: URL(fileURLWithPath: disk.at("/etc/fstab")))
+        fstab.seekToEndOfFile()
+        fstab.write(Data("UUID=0badc0de-0000-4000-8000-00000000da7a /srv/data ext4 defaults 0 2\n".utf8))
+        try fstab.close()
+        try FileManager.default.createDirectory(atPath: disk.at("/srv/data"), withIntermediateDirectories: true)
+    }
+
     /// An fstab line whose device never appears: the boot waits out the device, ends in
     /// emergency mode, and (unattended) reboots by itself; GRUB boots the recovery entry,
     /// `heal` adds nofail. That boot comes up, but the site's check finds the mount
@@ -194,13 +208,7 @@ struct RealBootTests {
     @Test func anFstabSourceThatNeverAppearsIsHealedAndTheSiteCheckChoosesTheStrategy() throws {
         try #require(GrubDisk.isBuilt, "scripts/make-grub-disk has not run")
         let scratch = try TemporaryDirectory(prefix: "realboot")
-        let image = try Self.installedDisk(in: scratch, configure: Self.unattended, breakIt: { disk in
-            let fstab = try FileHandle(forWritingTo: URL(fileURLWithPath: disk.at("/etc/fstab")))
-            fstab.seekToEndOfFile()
-            fstab.write(Data("UUID=0badc0de-0000-4000-8000-00000000da7a /srv/data ext4 defaults 0 2\n".utf8))
-            try fstab.close()
-            try FileManager.default.createDirectory(atPath: disk.at("/srv/data"), withIntermediateDirectories: true)
-        })
+        let image = try Self.installedDisk(in: scratch, configure: Self.unattended, breakIt: Self.addUnresolvableDataMount)
 
         let run = try PoweredMachine(disk: image).run(
             until: [Self.normalEntry, "ended in emergency mode. Rebooting in 5 s",
@@ -251,13 +259,7 @@ struct RealBootTests {
             try "#!/bin/sh\n# This site's rule: the data volume is mounted.\nmountpoint -q /srv/data || exit 1\n"
                 .write(toFile: check, atomically: true, encoding: .utf8)
             #expect(chmod(check, 0o755) == 0)
-        }, breakIt: { disk in
-            let fstab = try FileHandle(forWritingTo: URL(fileURLWithPath: disk.at("/etc/fstab")))
-            fstab.seekToEndOfFile()
-            fstab.write(Data("UUID=0badc0de-0000-4000-8000-00000000da7a /srv/data ext4 defaults 0 2\n".utf8))
-            try fstab.close()
-            try FileManager.default.createDirectory(atPath: disk.at("/srv/data"), withIntermediateDirectories: true)
-        })
+        }, breakIt: Self.addUnresolvableDataMount)
 
         let run = try PoweredMachine(disk: image).run(
             until: [Self.normalEntry, "ended in emergency mode. Rebooting in 5 s",

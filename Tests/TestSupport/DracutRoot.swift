@@ -4,26 +4,16 @@ import Foundation
 /// of it mounted on a loop device; with `chrootable`, /dev, /proc and /sys are bound in so the
 /// root's own dpkg, dracut and lsinitrd run in it (`chroot`).
 public final class DracutRoot: @unchecked Sendable {
-    public static var cache: String { TestRoot.repository + "/.cache/dracut-root" }
-    public static var base: String { cache + "/root.img" }
-    public static var isBuilt: Bool { FileManager.default.fileExists(atPath: cache + "/done") }
-    public static var environment: [String: String] {
-        guard let text = try? String(contentsOfFile: cache + "/env", encoding: .utf8) else { return [:] }
-        var values: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            if parts.count == 2 { values[parts[0]] = parts[1] }
-        }
-        return values
-    }
+    public static let built = BuiltCache("dracut-root", baseImage: "root.img")
+    public static var cache: String { built.folder }
+    public static var base: String { built.baseImage }
+    public static var isBuilt: Bool { built.isBuilt }
+    public static var environment: [String: String] { built.environment }
     public static var kernelVersion: String { environment["KERNEL_VERSION"] ?? "" }
     public static var rootUUID: String { environment["ROOT_UUID"] ?? "" }
 
     /// Copies the cached image to `image` (sparse); the cache is never written.
-    public static func copy(to image: String) throws {
-        let copy = try Tool.run("/bin/cp", ["--sparse=always", base, image])
-        guard copy.status == 0 else { throw Tool.Failure(message: "cp: \(copy.stderr)") }
-    }
+    public static func copy(to image: String) throws { try built.copyBase(to: image) }
 
     public let image: String
     public let mountPoint: String

@@ -7,18 +7,11 @@ import Foundation
 /// and /dev/disk/by-uuid/UUID is linked while the disk is mounted (grub-mkconfig writes
 /// root=UUID= only when that link exists).
 public final class GrubDisk: @unchecked Sendable {
-    public static var cache: String { TestRoot.repository + "/.cache/grub-disk" }
-    public static var base: String { cache + "/base.img" }
-    public static var isBuilt: Bool { FileManager.default.fileExists(atPath: cache + "/done") }
-    public static var environment: [String: String] {
-        guard let text = try? String(contentsOfFile: cache + "/env", encoding: .utf8) else { return [:] }
-        var values: [String: String] = [:]
-        for line in text.split(separator: "\n") {
-            let parts = line.split(separator: "=", maxSplits: 1).map(String.init)
-            if parts.count == 2 { values[parts[0]] = parts[1] }
-        }
-        return values
-    }
+    public static let built = BuiltCache("grub-disk", baseImage: "base.img")
+    public static var cache: String { built.folder }
+    public static var base: String { built.baseImage }
+    public static var isBuilt: Bool { built.isBuilt }
+    public static var environment: [String: String] { built.environment }
     public static var uuid: String { environment["GRUB_DISK_UUID"] ?? "" }
     /// The SOURCE_DATE_EPOCH the base's initramfs was built with: a rebuild of the same
     /// files with it is the same bytes.
@@ -44,10 +37,7 @@ public final class GrubDisk: @unchecked Sendable {
     private static let turn = DispatchSemaphore(value: 1)
 
     /// Copies the base disk to `image` (sparse).
-    public static func copy(to image: String) throws {
-        let copy = try Tool.run("/bin/cp", ["--sparse=always", base, image])
-        guard copy.status == 0 else { throw Tool.Failure(message: "cp: \(copy.stderr)") }
-    }
+    public static func copy(to image: String) throws { try built.copyBase(to: image) }
 
     /// Attaches `image` and mounts its partition at `mountPoint`.
     public init(image: String, mountPoint: String) throws {
