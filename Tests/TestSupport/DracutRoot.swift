@@ -18,20 +18,21 @@ public final class DracutRoot: @unchecked Sendable {
     public let image: String
     public let mountPoint: String
     private var loop: AttachedLoop?
-    private var mounted: [String] = []
+    private var tree: MountedTree
 
     /// Attaches `image` (AttachedLoop: detached by the kernel once the mount and this object
     /// are gone) and mounts it at `mountPoint`.
     public init(image: String, mountPoint: String, chrootable: Bool = false) throws {
         self.image = image
         self.mountPoint = mountPoint
+        tree = MountedTree(mountPoint: mountPoint)
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         do {
             let loop = try AttachedLoop(image: image)
             self.loop = loop
-            try mount([loop.path, mountPoint])
+            try tree.mount([loop.path, mountPoint])
             if chrootable {
-                for folder in ["dev", "proc", "sys"] { try mount(["--bind", "/" + folder, mountPoint + "/" + folder]) }
+                try tree.bindSystemFolders()
             }
         } catch {
             close()
@@ -39,27 +40,17 @@ public final class DracutRoot: @unchecked Sendable {
         }
     }
 
-    private func mount(_ arguments: [String]) throws {
-        let run = try Tool.run("/bin/mount", arguments)
-        guard run.status == 0 else { throw Tool.Failure(message: "mount \(arguments): \(run.stderr)") }
-        mounted.append(arguments.last ?? "")
-    }
-
     /// Host path of `absolute` on the disk.
-    public func at(_ absolute: String) -> String { mountPoint + absolute }
+    public func at(_ absolute: String) -> String { tree.at(absolute) }
 
     /// Runs `arguments` chrooted into the disk, with `environment` added.
     public func chroot(_ arguments: [String], environment: [String: String] = [:]) throws -> Tool.Result {
-        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        return try Tool.run("/usr/sbin/chroot", [mountPoint, "/usr/bin/env", "DEBIAN_FRONTEND=noninteractive",
-                                                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + assignments + arguments)
+        try tree.chroot(arguments, environment: environment)
     }
 
     /// Unmounts (the loop device goes with the last user); safe to call twice.
     public func close() {
-        _ = try? Tool.run("/bin/sync", [])
-        for point in mounted.reversed() { _ = try? Tool.run("/bin/umount", [point]) }
-        mounted = []
+        tree.unmountAll()
         loop = nil
     }
 

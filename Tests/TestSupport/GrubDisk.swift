@@ -27,7 +27,7 @@ public final class GrubDisk: @unchecked Sendable {
     public let image: String
     public let mountPoint: String
     public private(set) var loop: String?
-    private var mounted: [String] = []
+    private var tree: MountedTree
     private var link: String?
     private var holdsTurn = false
 
@@ -43,6 +43,7 @@ public final class GrubDisk: @unchecked Sendable {
     public init(image: String, mountPoint: String) throws {
         self.image = image
         self.mountPoint = mountPoint
+        tree = MountedTree(mountPoint: mountPoint)
         try FileManager.default.createDirectory(atPath: mountPoint, withIntermediateDirectories: true)
         Self.turn.wait()
         holdsTurn = true
@@ -61,8 +62,8 @@ public final class GrubDisk: @unchecked Sendable {
                 let node = try Tool.run("/bin/mknod", [partition, "b"] + numbers)
                 guard node.status == 0 else { throw Tool.Failure(message: "mknod: \(node.stderr)") }
             }
-            try mount([partition, mountPoint])
-            for folder in ["dev", "proc", "sys"] { try mount(["--bind", "/" + folder, mountPoint + "/" + folder]) }
+            try tree.mount([partition, mountPoint])
+            try tree.bindSystemFolders()
             try FileManager.default.createDirectory(atPath: "/dev/disk/by-uuid", withIntermediateDirectories: true)
             let link = "/dev/disk/by-uuid/" + Self.uuid
             try? FileManager.default.removeItem(atPath: link)
@@ -74,21 +75,13 @@ public final class GrubDisk: @unchecked Sendable {
         }
     }
 
-    private func mount(_ arguments: [String]) throws {
-        let run = try Tool.run("/bin/mount", arguments)
-        guard run.status == 0 else { throw Tool.Failure(message: "mount \(arguments): \(run.stderr)") }
-        mounted.append(arguments.last ?? "")
-    }
-
     /// Runs `arguments` chrooted into the disk, with `environment` added.
     public func chroot(_ arguments: [String], environment: [String: String] = [:]) throws -> Tool.Result {
-        let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        return try Tool.run("/usr/sbin/chroot", [mountPoint, "/usr/bin/env", "DEBIAN_FRONTEND=noninteractive",
-                                                 "PATH=/usr/sbin:/usr/bin:/sbin:/bin"] + assignments + arguments)
+        try tree.chroot(arguments, environment: environment)
     }
 
     /// Host path of `absolute` on the disk.
-    public func at(_ absolute: String) -> String { mountPoint + absolute }
+    public func at(_ absolute: String) -> String { tree.at(absolute) }
 
     /// Every file, folder and link on the disk with its type, mode, owner and content
     /// (SHA-256, or a link's target), one sorted line each; `excluding` paths (relative,
@@ -108,9 +101,7 @@ public final class GrubDisk: @unchecked Sendable {
     public func close() {
         if let link { try? FileManager.default.removeItem(atPath: link) }
         link = nil
-        _ = try? Tool.run("/bin/sync", [])
-        for point in mounted.reversed() { _ = try? Tool.run("/bin/umount", [point]) }
-        mounted = []
+        tree.unmountAll()
         if let loop { _ = try? Tool.run("/sbin/losetup", ["-d", loop]) }
         loop = nil
         if holdsTurn {
