@@ -159,9 +159,12 @@ struct RealBootTests {
     }
 
     /// The settings of a machine nobody watches: reboot by itself (at once), a short wait
-    /// in emergency mode; a site check that everything fstab lists is mounted; a notify.d
-    /// hook that keeps each event.
+    /// in emergency mode, systemd waiting 20 s for a device instead of 90; a site check that
+    /// everything fstab lists is mounted; a notify.d hook that keeps each event.
     static func unattended(_ disk: GrubDisk) throws {
+        let systemd = disk.at("/etc/systemd/system.conf.d")
+        try FileManager.default.createDirectory(atPath: systemd, withIntermediateDirectories: true)
+        try "[Manager]\nDefaultDeviceTimeoutSec=20s\n".write(toFile: systemd + "/device-timeout.conf", atomically: true, encoding: .utf8)
         let config = try FileHandle(forWritingTo: URL(fileURLWithPath: disk.at("/etc/clarity-heal/clarity-heal.conf")))
         config.seekToEndOfFile()
         config.write(Data("\n[Reboot]\nPolicy=automatic\nNoticeMinutes=0\nEmergencySeconds=5\n".utf8))
