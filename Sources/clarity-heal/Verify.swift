@@ -124,7 +124,7 @@ extension ClarityHeal {
                 if let rollback = result.rollback {
                     out += "rolled back \(rollback.fixID): restored \(rollback.restored.count), removed \(rollback.removed.count) (backup \(rollback.backup))\n"
                 }
-                if let kept = result.kept ?? result.reapplied {
+                if let kept = result.kept {
                     out += "left \(kept) in place\(result.reapplied == nil ? "" : " (put back)"): "
                         + "this boot came up with it, the boots before it failed\n"
                 }

@@ -199,7 +199,7 @@ struct VerifyTests {
         if boundReached {
             #expect(two.rollback == nil && two.kept == retry.fix && two.reapplied == nil, "\(two)")
         } else {
-            #expect(two.rollback?.fixID == retry.fix && two.reapplied == retry.fix, "\(two)")
+            #expect(two.rollback?.fixID == retry.fix && two.reapplied == retry.fix && two.kept == retry.fix, "\(two)")
         }
         #expect(two.advice?.contains("stays in place") == true && two.advice?.contains("clarity-heal rollback \(retry.fix)") == true,
                 "\(two.advice ?? "")")

@@ -20,9 +20,8 @@ extension HealEvent {
                           + "\(next) is in place and is verified after the reboot.")
             attempt = verification.retry?.attempt
         case .stopped:
-            // Kept: the machine booted with it and not before it (Verification.stop).
-            let left = verification.kept != nil || verification.reapplied != nil
-                ? "stays in place, the last state that booted" : "was rolled back"
+            // Kept (or put back): the machine booted with it and not before it (Verification.stop).
+            let left = verification.kept != nil ? "stays in place, the last state that booted" : "was rolled back"
             self.init(event: .gaveUp, time: time,
                       message: "the repair \(named) failed its verification (\(failed)) and \(left); "
                           + "clarity-heal stopped and a person must act.",

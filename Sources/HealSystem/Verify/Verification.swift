@@ -117,10 +117,11 @@ public struct Verification {
         /// After a good boot of the running system: the initramfs kept for the recovery entry.
         public var recoveryInitramfs: RecoveryInitramfs.Outcome?
         /// For `stopped`: the fix left in place because its boot came up and the state
-        /// before it did not (the machine stays on the last state that booted).
+        /// before it did not (the machine stays on the last state that booted); set too when
+        /// it was put back (`reapplied`).
         public var kept: String?
-        /// For `stopped`: a fix rolled back for a retry that found no next fix, put back
-        /// because it is the last state that booted.
+        /// For `stopped`: the kept fix had been rolled back for a retry that found no next
+        /// fix, and was put back.
         public var reapplied: String?
         /// For `stopped`: the command that prints the record, and what to do.
         public var supportReference: String?
