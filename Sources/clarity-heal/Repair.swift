@@ -55,10 +55,11 @@ extension ClarityHeal {
             }
             let config = SystemOptions.config(root)
             let notes = DocumentNotes(warnings: config.warnings, pendingRecovery: reportPendingRecovery(root))
-            let request = RepairPipeline.Request(root: root, devices: devices, thresholds: config.config.thresholds,
+            var request = RepairPipeline.Request(root: root, devices: devices, thresholds: config.config.thresholds,
                                                  pstoreDirectory: system.pstore, environment: environment,
                                                  disk: diskOption.disk, microVM: config.config.microVM,
                                                  scratch: scratch, out: .folder(out), clock: ClarityHeal.clock, logger: logger)
+            request.fleet = config.config.fleet
             if dryRun {
                 let plans = RepairPipeline().plans(request)
                 if global.json { try printJSON(plans, notes: notes) } else { print(RepairText.render(plans), terminator: "") }

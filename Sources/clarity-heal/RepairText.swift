@@ -48,11 +48,18 @@ enum RepairText {
         if dryRun.candidates.isEmpty { out += "  none: no strategy repairs this class\n" }
         for (index, candidate) in dryRun.candidates.enumerated() {
             let d = candidate.strategy
-            out += "  \(index + 1). \(d.id) (expected \(Int(d.priorEffectiveness * 100)) %, risk \(d.risk)/10, ~\(d.estimatedSeconds) s)\n"
+            let expected = Int(((candidate.rank?.score ?? d.priorEffectiveness) * 100).rounded())
+            out += "  \(index + 1). \(d.id) (expected \(expected) %, risk \(d.risk)/10, ~\(d.estimatedSeconds) s)\n"
             out += "     \(d.title)\n"
+            if let rank = candidate.rank, rank.position != rank.priorPosition || !rank.local.isEmpty || rank.fleet != nil {
+                out += "     ranked: \(rank.why)\n"
+            }
             if let reason = candidate.unmetPrecondition { out += "     skipped: \(reason)\n" }
             if let error = candidate.planError { out += "     cannot plan: \(error)\n" }
             for operation in candidate.operations { out += "     - \(operation)\n" }
+        }
+        for use in dryRun.insights where use.ignored != nil {
+            out += "  fleet insight on \(use.insight.strategy) not used: \(use.ignored ?? "")\n"
         }
         return out
     }

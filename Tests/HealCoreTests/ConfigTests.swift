@@ -43,8 +43,8 @@ struct ConfigTests {
             try config.set(section: "Thresholds", key: "FailedUnit", value: "3")
         }
         // A section a later version adds is refused (the loader warns) and changes nothing.
-        #expect(throws: Config.SettingError.unknownSection("Fleet")) {
-            try config.set(section: "Fleet", key: "Policy", value: "never")
+        #expect(throws: Config.SettingError.unknownSection("Cluster")) {
+            try config.set(section: "Cluster", key: "Policy", value: "never")
         }
         #expect(config == Config())
     }

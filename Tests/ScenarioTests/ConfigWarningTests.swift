@@ -76,11 +76,11 @@ struct ConfigWarningTests {
     /// Unknown sections used to pass silently, unknown keys stopped the command: both are
     /// warnings now.
     @Test func unknownSectionsAndKeysAreWarnings() throws {
-        let copy = try Self.root(config: "[Thresholds]\nBootFailure=5\n\n[Fleet]\nServer=example\n")
+        let copy = try Self.root(config: "[Thresholds]\nBootFailure=5\n\n[Cluster]\nServer=example\n")
         let result = try CLIFixtures.run(["detect", "--quick", "--root", copy.path])
         #expect(result.status == 1, "\(result.stderr)")
         #expect(result.stderr.contains("line 2: unknown key BootFailure in [Thresholds]; ignored"), "\(result.stderr)")
-        #expect(result.stderr.contains("line 4: unknown section [Fleet]; its settings are ignored"), "\(result.stderr)")
+        #expect(result.stderr.contains("line 4: unknown section [Cluster]; its settings are ignored"), "\(result.stderr)")
     }
 
     /// Only a file that cannot be read at all (here a folder where the file should be) is

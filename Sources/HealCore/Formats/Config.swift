@@ -24,6 +24,9 @@
 ///
 ///   [MicroVM]               (MicroVMSettings)
 ///   Accelerator=auto  MemoryMiB=1024  CPUs=2  StabilitySeconds=10  BootTimeout=600
+///
+///   [Fleet]                 (FleetSettings)
+///   Server=  MinConfidence=0.7  MaxAgeDays=30
 /// ```
 public struct Config: Sendable, Equatable {
     /// The path of the file on a root.
@@ -32,6 +35,7 @@ public struct Config: Sendable, Equatable {
     public var thresholds = Thresholds()
     public var reboot = RebootPolicy()
     public var microVM = MicroVMSettings()
+    public var fleet = FleetSettings()
 
     public init() {}
 
@@ -134,8 +138,8 @@ public struct Config: Sendable, Equatable {
     }
 
     /// The sections this version knows. Settings of any other section are reported and
-    /// left alone, so a file written for a newer version (with `[Fleet]`, say) still loads.
-    public static let knownSections: Set<String> = ["Thresholds", "Reboot", "MicroVM"]
+    /// left alone, so a file written for a newer version (with `[Cluster]`, say) still loads.
+    public static let knownSections: Set<String> = ["Thresholds", "Reboot", "MicroVM", "Fleet"]
 
     /// Applies one `Key=Value` of `[section]`; later settings of the same key win, as in
     /// systemd's configuration files.
@@ -155,6 +159,10 @@ public struct Config: Sendable, Equatable {
         }
         if section == "MicroVM" {
             try microVM.set(key: key, value: value)
+            return
+        }
+        if section == "Fleet" {
+            try fleet.set(key: key, value: value)
             return
         }
         switch key {
@@ -181,6 +189,8 @@ public struct Config: Sendable, Equatable {
             guard reboot.resetToDefault(key: key) else { return nil }
         case ("MicroVM", _):
             guard microVM.resetToDefault(key: key) else { return nil }
+        case ("Fleet", _):
+            guard fleet.resetToDefault(key: key) else { return nil }
         default:
             return nil
         }
@@ -198,6 +208,7 @@ public struct Config: Sendable, Equatable {
                 ? "\(Int(config.thresholds.resourceExhaustionPercent))%" : "\(config.thresholds.resourceExhaustionPercent)%"
         case ("Reboot", _): config.reboot.text(key: key)
         case ("MicroVM", _): config.microVM.text(key: key)
+        case ("Fleet", _): config.fleet.text(key: key)
         default: nil
         }
     }

@@ -180,11 +180,13 @@ public struct Heal {
         let pipeline = RepairPipeline()
         let repaired: RepairPipeline.Result
         do {
-            repaired = try pipeline.run(RepairPipeline.Request(
+            var repair = RepairPipeline.Request(
                 root: root, devices: request.devices, thresholds: request.config.thresholds,
                 pstoreDirectory: request.pstoreDirectory, countsCurrentBoot: false, environment: request.environment,
                 microVM: request.config.microVM, scratch: request.scratch, out: .rootFixes, clock: request.clock,
-                runner: request.runner, logger: request.logger))
+                runner: request.runner, logger: request.logger)
+            repair.fleet = request.config.fleet
+            repaired = try pipeline.run(repair)
         } catch {
             throw .unchanged(error.description)
         }
@@ -214,7 +216,8 @@ public struct Heal {
         guard let package = repaired.package else { throw .unchanged("the repair validated but wrote no fix package") }
         let manifest = package.manifest
         record(.init(kind: .repair, fix: manifest.id, failure: manifest.failureClass, strategy: manifest.strategy.id,
-                     outcome: .validated, detail: ["package": package.directory, "by": "heal"]))
+                     outcome: .validated, detail: ["package": package.directory, "by": "heal",
+                                                   "tried": repaired.attempts.map(\.strategy).joined(separator: " ")]))
         var flag = VerifyFlag.nextBoot(after: manifest, root: root, clock: request.clock)
         // GRUB booted the recovery entry: the boots before this fix failed. Should every
         // fix for this failure then fail verification, the one that booted stays in place.

@@ -68,6 +68,10 @@ public struct RepairPipeline {
         public var logger: Logger
         /// Crashes a diagnosis boot saw on the console (set by the pipeline).
         var bootCrashes: [PanicSignature] = []
+        /// `[Fleet]` of the config: which of the fleet's insights change the ranking.
+        public var fleet = FleetSettings()
+        /// What ranks the strategies; nil: loaded from the root's ledger and insights.
+        public var learning: StrategyLearning?
 
         public init(root: SystemRoot, devices: [String] = [], thresholds: Thresholds = Thresholds(),
                     pstoreDirectory: String? = nil, countsCurrentBoot: Bool = false,
@@ -217,11 +221,34 @@ public struct RepairPipeline {
         KernelPanicDetector.route(of: finding, root: request.root, pstoreDirectory: request.pstoreDirectory)
     }
 
-    /// The ranked strategies for a class, without the excluded ones.
+    /// The ranked strategies for a class, without the excluded ones: the catalogue's order
+    /// (by its prior) changed by what the root's ledger and the fleet's insights say.
     private func ranked(_ request: Request) -> @Sendable (FailureClass) -> [any RepairStrategy] {
+        let learning = Self.learning(request)
+        let catalogueOrder = self.catalogueOrder(request)
+        return { failureClass in Self.learned(catalogueOrder(failureClass), learning, failureClass).map(\.strategy) }
+    }
+
+    /// The strategies for a class in the catalogue's order, without the excluded ones.
+    private func catalogueOrder(_ request: Request) -> @Sendable (FailureClass) -> [any RepairStrategy] {
         let candidates = self.candidates
         let excluded = request.excluded
         return { failureClass in candidates(failureClass).filter { !excluded.contains($0.descriptor.id) } }
+    }
+
+    /// `strategies` in the learned order, each with its rank.
+    private static func learned(_ strategies: [any RepairStrategy], _ learning: StrategyLearning,
+                                _ failureClass: FailureClass) -> [(strategy: any RepairStrategy, rank: StrategyLearning.Rank)] {
+        learning.rank(strategies.map(\.descriptor), signature: failureClass.rawValue).compactMap { descriptor, rank in
+            strategies.first { $0.descriptor.id == descriptor.id }.map { ($0, rank) }
+        }
+    }
+
+    static func learning(_ request: Request) -> StrategyLearning {
+        if let learning = request.learning { return learning }
+        let (learning, notes) = StrategyLearning.load(root: request.root, settings: request.fleet, now: request.clock.now())
+        for note in notes { request.logger.notice("\(note)") }
+        return learning
     }
 
     /// Runs the pipeline on `request.root`.
@@ -409,12 +436,16 @@ extension RepairPipeline {
     public struct DryRun: Sendable, Encodable {
         public struct Candidate: Sendable, Encodable {
             public var strategy: StrategyDescriptor
+            /// Where it ranks and why: prior, outcomes here and in the fleet, score.
+            public var rank: StrategyLearning.Rank?
             public var unmetPrecondition: String?
             public var operations: [String]
             public var planError: String?
 
-            public init(strategy: StrategyDescriptor, unmetPrecondition: String?, operations: [String], planError: String?) {
+            public init(strategy: StrategyDescriptor, rank: StrategyLearning.Rank? = nil, unmetPrecondition: String?,
+                        operations: [String], planError: String?) {
                 self.strategy = strategy
+                self.rank = rank
                 self.unmetPrecondition = unmetPrecondition
                 self.operations = operations
                 self.planError = planError
@@ -427,12 +458,17 @@ extension RepairPipeline {
         /// route that is not `repair` leaves no candidates.
         public var route: PanicRoute?
         public var candidates: [Candidate]
+        /// The fleet's insights about the finding's signature, each with why it does not
+        /// count when it does not (confidence, age).
+        public var insights: [StrategyLearning.InsightUse]
 
-        public init(root: String, finding: Finding?, route: PanicRoute? = nil, candidates: [Candidate]) {
+        public init(root: String, finding: Finding?, route: PanicRoute? = nil, candidates: [Candidate],
+                    insights: [StrategyLearning.InsightUse] = []) {
             self.root = root
             self.finding = finding
             self.route = route
             self.candidates = candidates
+            self.insights = insights
         }
     }
 
@@ -449,18 +485,21 @@ extension RepairPipeline {
         if let route, route.decision != .repair {
             return DryRun(root: request.root.path, finding: finding, route: route, candidates: [])
         }
-        let candidates = ranked(request)(finding.failureClass).map { strategy in
+        let learning = Self.learning(request)
+        let signature = finding.failureClass.rawValue
+        let candidates = Self.learned(catalogueOrder(request)(finding.failureClass), learning, finding.failureClass).map { strategy, rank in
             if let reason = strategy.unmetPrecondition(context) {
-                return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: reason, operations: [], planError: nil)
+                return DryRun.Candidate(strategy: strategy.descriptor, rank: rank, unmetPrecondition: reason, operations: [], planError: nil)
             }
             do {
-                return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: nil,
+                return DryRun.Candidate(strategy: strategy.descriptor, rank: rank, unmetPrecondition: nil,
                                         operations: try strategy.plan(context).map(\.description), planError: nil)
             } catch {
-                return DryRun.Candidate(strategy: strategy.descriptor, unmetPrecondition: nil, operations: [],
+                return DryRun.Candidate(strategy: strategy.descriptor, rank: rank, unmetPrecondition: nil, operations: [],
                                         planError: "\(error)")
             }
         }
-        return DryRun(root: request.root.path, finding: finding, route: route, candidates: candidates)
+        return DryRun(root: request.root.path, finding: finding, route: route, candidates: candidates,
+                      insights: learning.insightUses(signature: signature))
     }
 }

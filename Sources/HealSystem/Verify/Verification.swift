@@ -455,13 +455,15 @@ public struct Verification {
         let pipeline = RepairPipeline(candidates: request.candidates)
         let repair: RepairPipeline.Result
         do {
-            repair = try pipeline.run(RepairPipeline.Request(
+            var retried = RepairPipeline.Request(
                 root: request.root, devices: request.extraDevices, thresholds: request.config.thresholds,
                 pstoreDirectory: request.pstoreDirectory, countsCurrentBoot: request.root.isLive,
                 environment: request.environment, scratch: request.scratch,
                 out: request.fixesDirectory.map { .folder($0) } ?? .rootFixes,
                 failureClass: failureClass, excluded: excluded, clock: request.clock, runner: request.runner,
-                logger: request.logger))
+                logger: request.logger)
+            retried.fleet = request.config.fleet
+            repair = try pipeline.run(retried)
         } catch {
             // An environment that cannot be used at all will not be usable on the next run
             // either: stop. A clone that failed this time (scratch space) may work later.
@@ -488,7 +490,8 @@ public struct Verification {
         let manifest = package.manifest
         record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: manifest.strategy.id,
                      outcome: .validated,
-                     detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)"]))
+                     detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)",
+                              "tried": repair.attempts.map(\.strategy).joined(separator: " ")]))
         let flag = VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: manifest.strategy.id,
                               attempt: attempt, since: request.clock.now(), priorBootFailed: failed.priorBootFailed)
         let applied: ApplyResult

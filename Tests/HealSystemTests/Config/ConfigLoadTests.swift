@@ -39,7 +39,7 @@ struct ConfigLoadTests {
         BootFailures=3
         ResourceExhaustion=90%
 
-        [Fleet]
+        [Cluster]
         Policy=never
         """)
         #expect(loaded.config.thresholds.kernelPanics == 2)
@@ -47,7 +47,7 @@ struct ConfigLoadTests {
         #expect(loaded.config.thresholds.bootFailures == 3)
         #expect(loaded.config.thresholds.resourceExhaustionPercent == 90)
         // A section of a later version is said, once, at its header; it changes nothing.
-        #expect(loaded.warnings.map(\.description) == ["\(path) line 9: unknown section [Fleet]; its settings are ignored"])
+        #expect(loaded.warnings.map(\.description) == ["\(path) line 9: unknown section [Cluster]; its settings are ignored"])
     }
 
     @Test func badValueNamesFileAndLineAndUsesTheDefault() throws {
