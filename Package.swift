@@ -41,10 +41,20 @@ let package = Package(
     platforms: [.macOS(.v13)],
     products: [
         .executable(name: "clarity-heal", targets: ["clarity-heal"]),
+        // The fleet service and the machine's agent for it (docs/fleet.md): a second product,
+        // never linked into the boot binary. Build it with `--product clarity-fleet`.
+        .executable(name: "clarity-fleet", targets: ["clarity-fleet"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // clarity-fleet only.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/vapor/sqlite-nio", from: "1.13.2"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto", "3.12.3" ..< "5.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // Headers only: these four are opened with dlopen on first use (CLazyLibraries), so a
@@ -97,6 +107,46 @@ let package = Package(
             linkerSettings: [.unsafeFlags(releaseLinkFlags, .when(configuration: .release))]
         ),
 
+        // The fleet (docs/fleet.md). FleetProtocol is what a machine and the service agree on:
+        // the signed submission, the anonymized outcome, the insight.
+        .target(
+            name: "FleetProtocol",
+            dependencies: ["HealCore", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
+        ),
+        .target(
+            name: "FleetServer",
+            dependencies: [
+                "FleetProtocol", "HealCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "SQLiteNIO", package: "sqlite-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
+        ),
+        .target(
+            name: "FleetAgent",
+            dependencies: [
+                "FleetProtocol", "HealCore", "HealSystem",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
+        ),
+        .executableTarget(
+            name: "clarity-fleet",
+            dependencies: [
+                "FleetProtocol", "FleetServer", "FleetAgent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: [.unsafeFlags(["-warnings-as-errors"])]
+        ),
+
         // Shared by the suites: the cached Debian test root, overlay copies, real tools.
         .target(name: "TestSupport", dependencies: ["CLinux"], path: "Tests/TestSupport"),
         .testTarget(name: "HealCoreTests", dependencies: ["HealCore"]),
@@ -108,6 +158,11 @@ let package = Package(
         .testTarget(
             name: "ScenarioTests",
             dependencies: ["HealCore", "HealSystem", "TestSupport"]
+        ),
+        // The fleet: the service on SQLite and PostgreSQL, machines' agents, as real processes.
+        .testTarget(
+            name: "FleetTests",
+            dependencies: ["HealCore", "HealSystem", "FleetProtocol", "TestSupport", .product(name: "Crypto", package: "swift-crypto")]
         ),
     ],
     swiftLanguageModes: [.v6]

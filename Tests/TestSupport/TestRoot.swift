@@ -163,6 +163,11 @@ public enum Tool {
                       stderr: String(decoding: errData, as: UTF8.self))
     }
 
+    /// The built `clarity-fleet` executable (the fleet service and the machine's agent).
+    public static var clarityFleet: String {
+        TestRoot.repository + "/.build/debug/clarity-fleet"
+    }
+
     /// The built `clarity-heal` executable next to the test bundle.
     public static var clarityHeal: String {
         let candidates = [".build/debug/clarity-heal", ".build/release/clarity-heal"]

@@ -3,13 +3,13 @@ import HealCore
 
 /// The initramfs generator a root uses, and the command that (re)builds one kernel's image
 /// inside the clone.
-enum InitramfsGenerator: Equatable {
+public enum InitramfsGenerator: Equatable, Sendable {
     /// Debian's initramfs-tools: `/boot/initrd.img-VER`, `update-initramfs`.
     case initramfsTools
     /// dracut: `/boot/initramfs-VER.img`.
     case dracut
 
-    static func installed(in root: SystemRoot) -> InitramfsGenerator? {
+    public static func installed(in root: SystemRoot) -> InitramfsGenerator? {
         if root.files.statusIfPresent("/usr/sbin/update-initramfs", followLast: true) != nil { return .initramfsTools }
         if ["/usr/bin/dracut", "/usr/sbin/dracut"].contains(where: { root.files.statusIfPresent($0, followLast: true) != nil }) {
             return .dracut

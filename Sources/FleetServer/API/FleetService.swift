@@ -1,0 +1,144 @@
+import Crypto
+import FleetProtocol
+import Foundation
+import HealCore
+import Hummingbird
+import Logging
+import NIOFoundationCompat
+
+/// The fleet service: the HTTP API of `FleetAPI` over a `FleetStore`.
+///
+/// Every submission is checked before anything is stored: the machine must be enrolled, the
+/// Ed25519 signature must be its key's over the exact body bytes, the body must decode and
+/// name that machine, and it must be fresh (`FleetAPI.freshnessSeconds`). A submission is
+/// acknowledged only after its transaction committed, so a service killed mid-load loses
+/// nothing a machine was told is stored; the machine sends again what was not acknowledged,
+/// and ids keep it from being stored twice.
+public struct FleetService: Sendable {
+    public let store: FleetStore
+    /// SHA-256 of the enrollment token (the token itself is not kept in memory).
+    let tokenSHA256: String
+    let salt: String
+    let key: Curve25519.Signing.PrivateKey
+    let logger: Logger
+    let clock: @Sendable () -> Int64
+
+    public init(store: FleetStore, enrollmentToken: String, logger: Logger,
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) async throws {
+        self.store = store
+        self.tokenSHA256 = sha256Hex(enrollmentToken)
+        self.logger = logger
+        self.clock = clock
+        try await store.migrate(now: clock())
+        (salt, key) = try await store.identity()
+    }
+
+    static let maximumRequestBytes = Submission.maximumBytes * 2
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/v1/fleet") { _, _ in
+            try Self.json(FleetInfo(salt: salt, fleetKey: key.publicKey.base64), status: .ok)
+        }
+        router.post("/v1/enroll") { request, _ in
+            var request = request
+            let body = try await request.collectBody(upTo: 64 << 10)
+            guard let enroll = try? JSONDecoder().decode(EnrollRequest.self, from: Data(buffer: body)) else {
+                return try Self.json(SubmissionResponse(status: "refused", reason: "malformed enrollment"), status: .badRequest)
+            }
+            guard Self.constantTimeEqual(sha256Hex(enroll.token), tokenSHA256) else {
+                return try Self.json(SubmissionResponse(status: "refused", reason: "wrong enrollment token"), status: .forbidden)
+            }
+            guard (try? Curve25519.Signing.PublicKey(base64: enroll.publicKey)) != nil,
+                  enroll.machineHash.count == 64, enroll.machineHash.allSatisfy(\.isHexDigit) else {
+                return try Self.json(SubmissionResponse(status: "refused", reason: "malformed key or machine hash"), status: .badRequest)
+            }
+            let machine = try await store.enroll(hash: enroll.machineHash, publicKey: enroll.publicKey,
+                                                 profile: enroll.profile.key, now: clock())
+            logger.info("enrolled", metadata: ["machine": "\(machine)"])
+            return try Self.json(EnrollResponse(machine: machine), status: .created)
+        }
+        router.post("/v1/submissions") { request, _ in
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: Self.maximumRequestBytes)
+            } catch {
+                return try Self.json(SubmissionResponse(status: "refused", reason: "larger than \(Self.maximumRequestBytes) bytes"),
+                                     status: .contentTooLarge)
+            }
+            let (status, answer) = try await submit(Data(buffer: body))
+            return try Self.json(answer, status: status)
+        }
+        router.get("/v1/insights") { request, _ in
+            let query = request.uri.queryParameters
+            let minConfidence = query["minConfidence"].flatMap { Double(String($0)) }.map { max(0, min(1, $0)) } ?? 0.7
+            let maxAgeDays = query["maxAgeDays"].flatMap { Int(String($0)) }.map { max(1, min(3650, $0)) } ?? 30
+            guard let machine = query["machine"].map(String.init),
+                  let profile = try await store.database.execute("SELECT profile FROM machines WHERE id = $1", [.text(machine)]).first?.first?.text
+            else {
+                return try Self.json(SubmissionResponse(status: "refused", reason: "unknown machine"), status: .unauthorized)
+            }
+            let now = clock()
+            let insights = try await store.insights(profile: profile, minConfidence: minConfidence, maxAgeDays: maxAgeDays, now: now)
+            return try Self.json(try SignedEnvelope.sign(FleetInsights(received: now, insights: insights), signer: "fleet", key: key),
+                                 status: .ok)
+        }
+        return router
+    }
+
+    /// Checks and stores one envelope; the HTTP status and the answer.
+    public func submit(_ bytes: Data) async throws -> (HTTPResponse.Status, SubmissionResponse) {
+        func refuse(_ status: HTTPResponse.Status, _ reason: String) -> (HTTPResponse.Status, SubmissionResponse) {
+            logger.notice("submission refused", metadata: ["reason": "\(reason)"])
+            return (status, SubmissionResponse(status: "refused", reason: reason))
+        }
+        guard let envelope = try? JSONDecoder().decode(SignedEnvelope.self, from: bytes) else { return refuse(.badRequest, "not a signed envelope") }
+        guard let stored = try await store.machineKey(envelope.signer),
+              let key = try? Curve25519.Signing.PublicKey(base64: stored) else {
+            return refuse(.unauthorized, "the signer is not an enrolled machine")
+        }
+        let body: Data
+        do {
+            body = try envelope.verifiedBody(key: key, limit: Submission.maximumBytes)
+        } catch .badSignature {
+            return refuse(.forbidden, "the signature does not match the body and the machine's key")
+        } catch {
+            return refuse(.badRequest, "\(error)")
+        }
+        guard let submission = try? JSONDecoder().decode(Submission.self, from: body) else { return refuse(.badRequest, "the body is not a submission") }
+        guard submission.machine == envelope.signer else { return refuse(.forbidden, "the submission names another machine") }
+        guard submission.outcomes.count <= Submission.maximumOutcomes, Self.isSafe(submission) else {
+            return refuse(.badRequest, "a field is not a slug, or too many outcomes")
+        }
+        let now = clock()
+        guard abs(now - submission.sent) <= FleetAPI.freshnessSeconds else {
+            return refuse(.conflict, "signed \(now - submission.sent) s ago: a replay, or a clock that is off")
+        }
+        switch try await store.store(submission, bodySHA256: sha256Hex(String(decoding: body, as: UTF8.self)), now: now) {
+        case .stored(let outcomes): return (.created, SubmissionResponse(status: "stored", outcomes: outcomes))
+        case .duplicate: return (.ok, SubmissionResponse(status: "duplicate"))
+        }
+    }
+
+    /// Every stored field is a slug or an id: nothing free-form enters the store.
+    static func isSafe(_ submission: Submission) -> Bool {
+        let profile = submission.profile
+        let fields = [submission.id, profile.release, profile.kernelSeries, profile.bootloader, profile.initramfsTool]
+            + submission.outcomes.flatMap { [$0.id, $0.signature, $0.strategy, $0.day] }
+        return fields.allSatisfy { SystemProfile.token($0) == $0.lowercased() && $0 == $0.lowercased() }
+    }
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = try encoder.encode(value)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func constantTimeEqual(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        guard x.count == y.count else { return false }
+        return zip(x, y).reduce(0) { $0 | ($1.0 ^ $1.1) } == 0
+    }
+}

@@ -1,0 +1,197 @@
+import ArgumentParser
+import FleetAgent
+import FleetProtocol
+import FleetServer
+import Foundation
+import HealCore
+import HealSystem
+import Hummingbird
+import Logging
+
+/// `clarity-fleet`: the fleet service (`serve`) and the machine's agent for it (`enroll`,
+/// `submit`, `pull`). A product of its own: the boot binary never links any of it.
+@main
+struct ClarityFleet: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "clarity-fleet",
+        abstract: "Learn across a fleet which repair works for which failure (docs/fleet.md).",
+        subcommands: [Serve.self, Enroll.self, Submit.self, Pull.self, Load.self]
+    )
+}
+
+/// The machine's root for the agent commands, and its `[Fleet]` settings.
+struct AgentOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("The machine's root (its state folder and config are read there).", valueName: "dir"))
+    var root: String = "/"
+
+    @Flag(help: "Print the result as JSON.")
+    var json = false
+
+    func agent() throws -> FleetAgent {
+        var logger = Logger(label: "clarity-fleet")
+        logger.logLevel = .notice
+        return FleetAgent(root: try SystemRoot(root), logger: logger)
+    }
+
+    func settings() throws -> FleetSettings {
+        Config.load(root: try SystemRoot(root)).config.fleet
+    }
+
+    func print<T: Encodable>(_ value: T, text: String) throws {
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+            Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+        } else {
+            Swift.print(text)
+        }
+    }
+}
+
+func readToken(_ path: String) throws -> String {
+    guard let data = FileManager.default.contents(atPath: path), data.count <= 4096 else {
+        throw ValidationError("cannot read the enrollment token from \(path)")
+    }
+    let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    guard token.count >= 16 else { throw ValidationError("the enrollment token in \(path) is shorter than 16 characters") }
+    return token
+}
+
+extension ClarityFleet {
+    struct Serve: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the fleet service.",
+            discussion: """
+                --database is sqlite:PATH (the default: one file, no server of its own) or
+                postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE (add ?host=/run/postgresql for
+                the Unix socket). The schema is migrated on start. Prints "listening on URL"
+                once it accepts connections; SIGTERM stops it after the requests in flight.
+                """
+        )
+
+        @Option(help: "Where the fleet's records are kept.")
+        var database = "sqlite:/var/lib/clarity-fleet/fleet.db"
+
+        @Option(help: "Address and port to listen on (port 0: any free port).")
+        var listen = "127.0.0.1:8080"
+
+        @Option(help: ArgumentHelp("File holding the token machines enroll with.", valueName: "file"))
+        var enrollmentTokenFile: String
+
+        func run() async throws {
+            let token = try readToken(enrollmentTokenFile)
+            let parts = listen.split(separator: ":")
+            guard parts.count == 2, let port = Int(parts[1]) else { throw ValidationError("--listen takes HOST:PORT") }
+            var logger = Logger(label: "clarity-fleet")
+            logger.logLevel = .notice
+            let db: any FleetDatabase
+            if database.hasPrefix("sqlite:") {
+                let path = String(database.dropFirst("sqlite:".count))
+                try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                db = try await SQLiteFleetDatabase.open(path: path)
+            } else if database.hasPrefix("postgres") {
+                db = try PostgresFleetDatabase(url: database, logger: logger)
+            } else {
+                throw ValidationError("--database takes sqlite:PATH or postgresql://…")
+            }
+            let service = try await FleetService(store: FleetStore(database: db), enrollmentToken: token, logger: logger)
+            let app = Application(router: service.router(), configuration: .init(address: .hostname(String(parts[0]), port: port)),
+                                  onServerRunning: { channel in
+                                      Swift.print("listening on http://\(parts[0]):\(channel.localAddress?.port ?? port) (\(db.engine))")
+                                      fflush(nil)
+                                  }, logger: logger)
+            try await app.runService()
+            await db.close()
+        }
+    }
+
+    struct Enroll: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Enroll this machine with a fleet service.")
+
+        @OptionGroup var options: AgentOptions
+        @Option(help: "The service's base URL.") var server: String
+        @Option(help: ArgumentHelp("File holding the enrollment token.", valueName: "file")) var tokenFile: String
+
+        func run() async throws {
+            let enrollment = try await options.agent().enroll(server: server, token: try readToken(tokenFile))
+            try options.print(enrollment, text: "enrolled as \(enrollment.machine) with \(enrollment.server)")
+        }
+    }
+
+    struct Submit: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Queue the ledger's new outcomes, anonymized, and send the outbox.",
+            discussion: "Exits 0 when the outbox is empty afterwards, 3 when batches stay in it (the service is unreachable), 4 when the service refused one."
+        )
+
+        @OptionGroup var options: AgentOptions
+
+        func run() async throws {
+            let agent = try options.agent()
+            let queued = try agent.queue()
+            let report = try await agent.send()
+            try options.print(report, text: "queued \(queued) outcomes; sent \(report.sent) batches (\(report.outcomes) outcomes stored), "
+                + "\(report.duplicates) already stored, \(report.kept) kept for later, \(report.refused.count) refused"
+                + report.refused.map { "\n  refused \($0)" }.joined())
+            if !report.refused.isEmpty { throw ExitCode(4) }
+            if report.kept > 0 { throw ExitCode(3) }
+        }
+    }
+
+    struct Pull: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fetch the fleet's insights for this machine's profile and keep those that pass [Fleet] MinConfidence and MaxAgeDays."
+        )
+
+        @OptionGroup var options: AgentOptions
+
+        func run() async throws {
+            let insights = try await options.agent().pull(settings: try options.settings())
+            try options.print(insights, text: "\(insights.count) insights stored in \(FleetInsights.relativePath)")
+        }
+    }
+
+    struct Load: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Send a load of signed submissions from synthetic machines, and report throughput and latency.",
+            discussion: "The same --seed sends the same submissions again: what the service already stored is answered 'duplicate'."
+        )
+
+        @Option(help: "The service's base URL.") var server: String
+        @Option(help: ArgumentHelp("File holding the enrollment token.", valueName: "file")) var tokenFile: String
+        @Option(help: "Synthetic machines.") var machines = 20
+        @Option(help: "Submissions in all.") var submissions = 1000
+        @Option(help: "Outcomes per submission.") var outcomes = 5
+        @Option(help: "Requests in flight.") var concurrency = 8
+        @Option(help: "Seed of identities and ids.") var seed = "load"
+        @Option(help: "GET /v1/insights requests to time after the load.") var insightQueries = 0
+        @Option(help: ArgumentHelp("Write the acknowledged submission ids here, one per line.", valueName: "file"))
+        var acknowledged: String?
+        @Flag(help: "Print the report as JSON.") var json = false
+
+        func run() async throws {
+            var load = FleetLoad(server: server, token: try readToken(tokenFile))
+            load.machines = max(1, machines)
+            load.submissions = max(0, submissions)
+            load.outcomesPerSubmission = max(1, min(Submission.maximumOutcomes, outcomes))
+            load.concurrency = max(1, concurrency)
+            load.seed = seed
+            load.insightQueries = max(0, insightQueries)
+            let report = try await load.run()
+            if let acknowledged {
+                try report.acknowledged.joined(separator: "\n").appending("\n").write(toFile: acknowledged, atomically: true, encoding: .utf8)
+            }
+            if json {
+                var shown = report
+                shown.acknowledged = []
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                print(String(decoding: try encoder.encode(shown), as: UTF8.self))
+            } else {
+                print("\(report.submissions) submissions in \(report.seconds) s: \(report.stored) stored, \(report.duplicates) duplicate, "
+                      + "\(report.refused) refused, \(report.unanswered) unanswered; \(Int(report.perSecond))/s, "
+                      + "p50 \(report.p50Milliseconds) ms, p99 \(report.p99Milliseconds) ms")
+            }
+        }
+    }
+}
