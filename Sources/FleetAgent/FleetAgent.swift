@@ -199,9 +199,10 @@ public struct FleetAgent: Sendable {
             do {
                 (status, answer) = try await http(.POST, enrollment.server + "/v1/submissions", body: try Self.encode(envelope))
             } catch {
-                logger.notice("kept in the outbox", metadata: ["batch": "\(batch.id)", "reason": "\(error)"])
-                report.kept += 1
-                continue
+                // Unreachable: the rest would wait as long; all of it stays for the next run.
+                logger.notice("the service cannot be reached; the outbox is kept", metadata: ["batches": "\(names.count - report.sent - report.duplicates - report.refused.count)", "reason": "\(error)"])
+                report.kept = names.count - report.sent - report.duplicates - report.refused.count
+                break
             }
             switch status {
             case 201, 200:

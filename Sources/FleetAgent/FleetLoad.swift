@@ -62,7 +62,7 @@ public struct FleetLoad: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: body))
-        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(30)),
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(10)),
               let bytes = try? await response.body.collect(upTo: 1 << 20) else { return nil }
         return (response.status.code, Data(buffer: bytes))
     }
@@ -136,6 +136,14 @@ public struct FleetLoad: Sendable {
                 case (_, "stored"?): report.stored += 1; report.acknowledged.append(id); latencies.append(milliseconds)
                 case (_, "duplicate"?): report.duplicates += 1; report.acknowledged.append(id); latencies.append(milliseconds)
                 default: report.refused += 1
+                }
+                // A service that stopped answering is down: the requests still to go would
+                // each wait for their deadline (the client's pool retries to connect). They
+                // are counted as unanswered, not sent.
+                if code == nil, next < submissions {
+                    report.unanswered += submissions - next
+                    report.submissions += submissions - next
+                    next = submissions
                 }
                 if next < submissions { try launch() }
             }
