@@ -54,9 +54,20 @@ public struct DiagnosisPlan: Sendable, Hashable {
     /// The kernel of the default boot entry: module steps look in its tree.
     public var defaultKernel: String?
 
-    public init(defaultKernel: String?, stages: [DiagnosisStage] = DiagnosisStage.allCases) {
+    /// - Parameter namedCauses: per stage, the verified repairs on this machine whose cause
+    ///   that stage's step named (`DiagnosisLearning`): those stages go first, most first,
+    ///   each with the reason; the others keep the boot chain's order after them.
+    public init(defaultKernel: String?, stages: [DiagnosisStage] = DiagnosisStage.allCases,
+                namedCauses: [DiagnosisStage: Int] = [:]) {
         self.defaultKernel = defaultKernel
-        pending = stages.sorted().map(PlannedStep.broad)
+        let learned = stages.filter { (namedCauses[$0] ?? 0) > 0 }
+            .sorted { (namedCauses[$0] ?? 0, $1) > (namedCauses[$1] ?? 0, $0) }
+        pending = learned.map { stage in
+            var step = PlannedStep.broad(stage)
+            let count = namedCauses[stage] ?? 0
+            step.reason = "moved up: it named the cause of \(count) repair\(count == 1 ? "" : "s") verified on this machine"
+            return step
+        } + stages.sorted().filter { !learned.contains($0) }.map(PlannedStep.broad)
     }
 
     /// Takes the next step, nil when the plan is done.

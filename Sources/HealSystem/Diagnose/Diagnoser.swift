@@ -33,7 +33,10 @@ public struct Diagnoser: Sendable {
         let root = context.root
         let entry = try? BootConfiguration.load(root).defaultEntry
         let defaultKernel = entry?.kernelVersion ?? KernelInventory.scan(root).first?.version
-        var plan = DiagnosisPlan(defaultKernel: defaultKernel)
+        // What this machine's ledger proved: the steps that named verified causes go first,
+        // and the signatures' confidence follows their repairs.
+        let learning = DiagnosisLearning(records: (try? Ledger(root: root).records().records) ?? [])
+        var plan = DiagnosisPlan(defaultKernel: defaultKernel, namedCauses: learning.namedCauses)
         var steps: [DiagnosisStep] = []
         var findings: [Finding] = []
         var errors: [Diagnosis.Failure] = []
@@ -109,6 +112,6 @@ public struct Diagnoser: Sendable {
         // left to that class here, as one detection run does.
         let observations = FindingOverlap.resolve(findings, root: root).map(observe)
         return Diagnosis.conclude(root: root.path, steps: steps, observations: observations,
-                                  knowledgeBase: knowledgeBase, errors: errors, estimate: estimate)
+                                  knowledgeBase: learning.applied(to: knowledgeBase), errors: errors, estimate: estimate)
     }
 }

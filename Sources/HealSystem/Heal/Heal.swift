@@ -217,7 +217,8 @@ public struct Heal {
         let manifest = package.manifest
         record(.init(kind: .repair, fix: manifest.id, failure: manifest.failureClass, strategy: manifest.strategy.id,
                      outcome: .validated, detail: ["package": package.directory, "by": "heal",
-                                                   "tried": repaired.attempts.map(\.strategy).joined(separator: " ")]))
+                                                   "tried": repaired.attempts.map(\.strategy).joined(separator: " "),
+                                                   "signature": repaired.diagnosis?.rootCause?.signature ?? ""]))
         var flag = VerifyFlag.nextBoot(after: manifest, root: root, clock: request.clock)
         // GRUB booted the recovery entry: the boots before this fix failed. Should every
         // fix for this failure then fail verification, the one that booted stays in place.

@@ -98,4 +98,37 @@ import TestSupport
             #expect(reason.contains(kind == "old" ? "older than MaxAgeDays 30" : "below MinConfidence 0.70"), "\(reason)")
         }
     }
+
+    /// Diagnosis learns too: a cause that repairs did not fix (two episodes gave up) loses
+    /// confidence, and the step that named the causes of repairs verified here runs first.
+    @Test func diagnosisFollowsWhatVerificationProved() throws {
+        let copy = try TestRoot.writableCopy()
+        _ = try Tool.run("/usr/bin/truncate", ["-s", "1000000", copy.at("/boot/initrd.img-\(TestRoot.kernelVersion)")])
+        let arguments = ["diagnose", "--root", copy.path, "--device", TestRoot.image, "--json"]
+        let before = try JSONDecoder().decode(DiagnoseCommandTests.Output.self, from: Data(Tool.run(Tool.clarityHeal, arguments).stdout.utf8))
+        let cause = try #require(before.rootCause)
+        #expect(cause.class == "initramfs-corrupt")
+        #expect(before.steps.first?.stage == "bootloader")
+
+        let ledger = Ledger(root: try SystemRoot(copy.path))
+        for index in 0..<2 {
+            // Two episodes of this cause gave up …
+            try ledger.append(LedgerRecord(kind: .repair, fix: "fix-c\(index)", class: cause.class, strategy: "initramfs-rebuild",
+                                           outcome: .validated, detail: ["signature": cause.signature]))
+            try ledger.append(LedgerRecord(kind: .giveUp, fix: "fix-c\(index)", class: cause.class, strategy: "initramfs-rebuild",
+                                           outcome: .needsPerson))
+            // … and two repairs of a missing init, named by the init step, held.
+            try ledger.append(LedgerRecord(kind: .repair, fix: "fix-i\(index)", class: "init-missing", strategy: "init-restore",
+                                           outcome: .validated, detail: ["signature": "init-missing"]))
+            try ledger.append(LedgerRecord(kind: .verification, fix: "fix-i\(index)", class: "init-missing", strategy: "init-restore",
+                                           outcome: .good))
+        }
+        let after = try JSONDecoder().decode(DiagnoseCommandTests.Output.self, from: Data(Tool.run(Tool.clarityHeal, arguments).stdout.utf8))
+        let learned = try #require(after.rootCause)
+        #expect(learned.class == "initramfs-corrupt")
+        #expect(abs(learned.confidence - cause.confidence * 4 / 6) < 1e-6, "\(cause.confidence) → \(learned.confidence)")
+        #expect(after.steps.first?.stage == "init")
+        #expect(after.steps.first?.reason == "moved up: it named the cause of 2 repairs verified on this machine")
+        #expect(Array(after.steps.dropFirst().map(\.stage)) == before.steps.map(\.stage).filter { $0 != "init" })
+    }
 }
