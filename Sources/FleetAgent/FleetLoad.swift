@@ -95,10 +95,15 @@ public struct FleetLoad: Sendable {
             let mix = index &* 31 &+ n &* 7
             return Outcome(id: String(sha256Hex("\(seed) \(index) \(n)").prefix(32)),
                            signature: Self.signatures[mix % Self.signatures.count], strategy: Self.strategies[(mix / 5) % Self.strategies.count],
-                           result: Outcome.Result.allCases[(mix / 3) % Outcome.Result.allCases.count], day: "2026-12-01")
+                           result: Outcome.Result.allCases[(mix / 3) % Outcome.Result.allCases.count], day: Self.day(index))
         }
         return Submission(id: "\(seed)-\(index)", machine: machine.id, sent: Int64(Date().timeIntervalSince1970),
                           profile: Self.profile, outcomes: outcomes)
+    }
+
+    /// The outcomes spread over the four weeks before now.
+    static func day(_ index: Int) -> String {
+        Anonymizer.day(Int(Date().timeIntervalSince1970) - (index % 28) * 86_400)
     }
 
     public func run() async throws -> Report {

@@ -36,6 +36,8 @@ public enum Anonymizer {
                 // Once per fix: a failed verification is followed by its rollback.
                 guard let strategy = record.strategy, failedFixes.insert(record.fix ?? "seq \(record.seq)").inserted else { continue }
                 add(strategy, .failedAfterApply)
+            case (.giveUp, _):
+                if let strategy = record.strategy { add(strategy, .gaveUp) }
             default:
                 continue
             }
@@ -43,7 +45,8 @@ public enum Anonymizer {
         return outcomes
     }
 
-    static func day(_ seconds: Int) -> String {
+    /// `YYYY-MM-DD` of a time, UTC.
+    public static func day(_ seconds: Int) -> String {
         let time = CivilTime(seconds: Int64(seconds))
         func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
         return "\(time.year)-\(two(time.month))-\(two(time.day))"

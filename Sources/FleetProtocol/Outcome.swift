@@ -12,6 +12,8 @@ public struct Outcome: Sendable, Hashable, Codable {
         case verified
         /// Failed verification or was rolled back.
         case failedAfterApply = "failed-after-apply"
+        /// The episode gave up: no strategy held, a person must act.
+        case gaveUp = "gave-up"
     }
 
     /// Stable for the same ledger record of the same machine, so a resent outbox stores it
@@ -38,7 +40,7 @@ public struct Outcome: Sendable, Hashable, Codable {
         switch result {
         case .verified: (1, 0)
         case .failedValidation, .failedAfterApply: (0, 1)
-        case .validated: (0, 0)
+        case .validated, .gaveUp: (0, 0)
         }
     }
 }

@@ -5,7 +5,7 @@ import HealSystem
 extension ClarityHeal {
     struct Report: ParsableCommand, RootedCommand {
         enum Format: String, ExpressibleByArgument, CaseIterable {
-            case md, json
+            case md, json, html
         }
 
         static let configuration = CommandConfiguration(
@@ -23,7 +23,7 @@ extension ClarityHeal {
 
         @OptionGroup var global: GlobalOptions
 
-        @Option(name: .long, help: "md (Markdown) or json; --json is the same as --format json.")
+        @Option(name: .long, help: "md (Markdown), json, or html (one self-contained page, printable); --json is the same as --format json.")
         var format: Format = .md
 
         func validate() throws {
@@ -49,6 +49,8 @@ extension ClarityHeal {
             }
             if global.json || format == .json {
                 try printJSON(report, notes: DocumentNotes(pendingRecovery: pending))
+            } else if format == .html {
+                print(ReportHTML.render(report), terminator: "")
             } else {
                 print(LedgerText.markdown(report), terminator: "")
             }

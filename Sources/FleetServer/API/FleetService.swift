@@ -84,7 +84,20 @@ public struct FleetService: Sendable {
             return try Self.json(try SignedEnvelope.sign(FleetInsights(received: now, insights: insights), signer: "fleet", key: key),
                                  status: .ok)
         }
+        router.get("/dashboard") { _, _ in
+            Self.body(DashboardPage.render(try await store.summary()), type: "text/html; charset=utf-8")
+        }
+        router.get("/v1/export.csv") { _, _ in
+            Self.body(DashboardPage.csv(try await store.summary()), type: "text/csv; charset=utf-8")
+        }
+        router.get("/v1/export.json") { _, _ in
+            try Self.json(try await store.summary(), status: .ok)
+        }
         return router
+    }
+
+    static func body(_ text: String, type: String) -> Response {
+        Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// Checks and stores one envelope; the HTTP status and the answer.

@@ -158,19 +158,25 @@ public enum LedgerText {
             out += "No backup recorded (the fix was not applied to this root).\n"
         }
 
-        out += "\n## Verification\n\n"
-        let verification = report.timeline.last { $0.kind == .verification }
-        switch report.verdict {
-        case "good": out += "Verified good after the reboot"
-        case "failed": out += "Verification failed; the fix awaits rollback"
-        case "rolled-back": out += "Rolled back from its backup"
-        case "pending": out += "Applied; not verified yet (verification runs on the next boot)"
-        case "staged": out += "Staged; it is applied on the next boot, then verified"
-        default: out += "Not applied to this root"
-        }
-        if let verification { out += " (verification #\(verification.seq) at \(utc(verification.time)): \(verification.outcome))" }
-        out += ".\n"
+        out += "\n## Verification\n\n" + verificationSentence(report) + "\n"
         return out
+    }
+
+    /// The verdict after the reboot in one sentence, with the verification record that gave it.
+    static func verificationSentence(_ report: FixReport) -> String {
+        var out: String
+        switch report.verdict {
+        case "good": out = "Verified good after the reboot"
+        case "failed": out = "Verification failed; the fix awaits rollback"
+        case "rolled-back": out = "Rolled back from its backup"
+        case "pending": out = "Applied; not verified yet (verification runs on the next boot)"
+        case "staged": out = "Staged; it is applied on the next boot, then verified"
+        default: out = "Not applied to this root"
+        }
+        if let verification = report.timeline.last(where: { $0.kind == .verification }) {
+            out += " (verification #\(verification.seq) at \(utc(verification.time)): \(verification.outcome))"
+        }
+        return out + "."
     }
 
     // MARK: - Helpers
