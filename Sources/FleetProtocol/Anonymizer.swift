@@ -10,39 +10,27 @@ public enum Anonymizer {
         sha256Hex("clarity-fleet machine\n" + salt + "\n" + trimmed(machineID))
     }
 
-    /// The outcomes of `records` after `afterSeq` (what was sent before stays out).
+    /// The outcomes of `records` after `afterSeq` (what was sent before stays out), read by
+    /// `StrategyOutcome.read`, the same reading this machine's ranking uses. A fix that failed
+    /// verification and was rolled back is one `failed-after-apply`.
     public static func outcomes(_ records: [LedgerRecord], machineHash: String, afterSeq: Int = 0) -> [Outcome] {
-        var outcomes: [Outcome] = []
         var failedFixes: Set<String> = []
-        for record in records where record.seq > afterSeq {
-            guard let signature = record.failureClass.map(SystemProfile.token), signature != "unknown" else { continue }
-            func add(_ strategy: String, _ result: Outcome.Result) {
-                let strategy = SystemProfile.token(strategy)
-                guard strategy != "unknown" else { return }
-                outcomes.append(Outcome(id: String(sha256Hex(machineHash + ":\(record.seq):" + strategy).prefix(32)), signature: signature,
-                                        strategy: strategy, result: result, day: day(record.time)))
+        return StrategyOutcome.read(records).compactMap { read -> Outcome? in
+            let signature = SystemProfile.token(read.signature), strategy = SystemProfile.token(read.strategy)
+            guard read.seq > afterSeq, signature != "unknown", strategy != "unknown" else { return nil }
+            let result: Outcome.Result
+            switch read.result {
+            case .validated: result = .validated
+            case .failedValidation: result = .failedValidation
+            case .verified: result = .verified
+            case .gaveUp: result = .gaveUp
+            case .failedVerification, .rolledBack:
+                guard failedFixes.insert(strategy + " " + (read.fix ?? "seq \(read.seq)")).inserted else { return nil }
+                result = .failedAfterApply
             }
-            let tried = (record.detail["tried"] ?? "").split(separator: " ").map(String.init)
-            switch (record.kind, record.outcome) {
-            case (.repair, .validated):
-                guard let strategy = record.strategy else { continue }
-                for other in tried where other != strategy { add(other, .failedValidation) }
-                add(strategy, .validated)
-            case (.repair, .unrepairable):
-                for strategy in tried { add(strategy, .failedValidation) }
-            case (.verification, .good):
-                if let strategy = record.strategy { add(strategy, .verified) }
-            case (.verification, .failed), (.rollback, .rolledBack):
-                // Once per fix: a failed verification is followed by its rollback.
-                guard let strategy = record.strategy, failedFixes.insert(record.fix ?? "seq \(record.seq)").inserted else { continue }
-                add(strategy, .failedAfterApply)
-            case (.giveUp, _):
-                if let strategy = record.strategy { add(strategy, .gaveUp) }
-            default:
-                continue
-            }
+            return Outcome(id: String(sha256Hex(machineHash + ":\(read.seq):" + strategy).prefix(32)), signature: signature,
+                           strategy: strategy, result: result, day: day(read.time))
         }
-        return outcomes
     }
 
     /// `YYYY-MM-DD` of a time, UTC.

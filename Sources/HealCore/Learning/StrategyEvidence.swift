@@ -65,48 +65,82 @@ public struct LedgerEvidence: Sendable, Hashable {
         evidence[Key(signature: signature, strategy: strategy)] ?? StrategyEvidence()
     }
 
-    /// Reads `records` in ledger order. A repair record names the strategy that validated and,
-    /// in `tried`, every strategy run before it (or, for `unrepairable`, every one run);
-    /// verification and rollback records name the fix's strategy. Each fix counts once as
-    /// booted, verified, failed or rolled back however many records repeat it.
+    /// Tallies the ledger's outcomes (`StrategyOutcome.read`) per signature and strategy.
     public init(records: [LedgerRecord]) {
-        var seen: Set<String> = []
-        func once(_ fix: String?, _ what: String) -> Bool {
-            guard let fix else { return true }
-            return seen.insert(what + " " + fix).inserted
+        var failed: Set<String> = []
+        for outcome in StrategyOutcome.read(records) {
+            let key = Key(signature: outcome.signature, strategy: outcome.strategy)
+            var tally = evidence[key] ?? StrategyEvidence()
+            switch outcome.result {
+            case .validated: tally.tried += 1; tally.validated += 1
+            case .failedValidation: tally.tried += 1
+            case .verified: tally.booted += 1; tally.verified += 1
+            case .failedVerification: tally.booted += 1; tally.failedVerification += 1
+            case .rolledBack: tally.rolledBack += 1
+            case .gaveUp: break
+            }
+            // A fix that failed verification and was rolled back failed once.
+            if [.failedVerification, .rolledBack].contains(outcome.result), let fix = outcome.fix,
+               failed.insert(outcome.strategy + " " + fix).inserted {
+                tally.failedFixes += 1
+            }
+            evidence[key] = tally
         }
+    }
+}
+
+/// One strategy's outcome as the ledger records it: the one reading of the ledger that both
+/// this machine's ranking (`LedgerEvidence`) and what it sends to the fleet (`Anonymizer`)
+/// are made from.
+///
+/// A repair record names the strategy that validated and, in `tried`, every strategy run
+/// before it (for `unrepairable`, every one run); verification, rollback and give-up records
+/// name the fix's strategy. Each fix counts at most once per result however many records
+/// repeat it.
+public struct StrategyOutcome: Sendable, Hashable {
+    public enum Result: Sendable, Hashable {
+        case validated, failedValidation, verified, failedVerification, rolledBack, gaveUp
+    }
+
+    /// The record it was read from.
+    public var seq: Int
+    public var time: Int
+    /// The failure class slug.
+    public var signature: String
+    public var strategy: String
+    public var fix: String?
+    public var result: Result
+
+    public static func read(_ records: [LedgerRecord]) -> [StrategyOutcome] {
+        var outcomes: [StrategyOutcome] = []
+        var seen: Set<String> = []
         for record in records {
             guard let signature = record.failureClass, !signature.isEmpty else { continue }
-            func add(_ strategy: String, _ change: (inout StrategyEvidence) -> Void) {
-                change(&evidence[Key(signature: signature, strategy: strategy), default: StrategyEvidence()])
+            func add(_ strategy: String, _ result: Result) {
+                if let fix = record.fix, !seen.insert("\(result) \(strategy) \(fix)").inserted { return }
+                outcomes.append(StrategyOutcome(seq: record.seq, time: record.time, signature: signature, strategy: strategy,
+                                                fix: record.fix, result: result))
             }
             let tried = (record.detail["tried"] ?? "").split(separator: " ").map(String.init)
             switch (record.kind, record.outcome) {
             case (.repair, .validated):
                 guard let strategy = record.strategy else { continue }
-                for other in tried where other != strategy { add(other) { $0.tried += 1 } }
-                add(strategy) { $0.tried += 1; $0.validated += 1 }
+                for other in tried where other != strategy { add(other, .failedValidation) }
+                add(strategy, .validated)
             case (.repair, .unrepairable):
-                for strategy in tried { add(strategy) { $0.tried += 1 } }
+                for strategy in tried { add(strategy, .failedValidation) }
             case (.verification, .good):
-                guard let strategy = record.strategy, once(record.fix, "verified") else { continue }
-                add(strategy) { $0.booted += 1; $0.verified += 1 }
+                if let strategy = record.strategy { add(strategy, .verified) }
             case (.verification, .failed):
-                guard let strategy = record.strategy, once(record.fix, "failed-verification") else { continue }
-                add(strategy) { evidence in
-                    evidence.booted += 1
-                    evidence.failedVerification += 1
-                    if once(record.fix, "failed") { evidence.failedFixes += 1 }
-                }
+                if let strategy = record.strategy { add(strategy, .failedVerification) }
             case (.rollback, .rolledBack):
-                guard let strategy = record.strategy, once(record.fix, "rolled-back") else { continue }
-                add(strategy) { evidence in
-                    evidence.rolledBack += 1
-                    if once(record.fix, "failed") { evidence.failedFixes += 1 }
-                }
+                if let strategy = record.strategy { add(strategy, .rolledBack) }
+            case (.giveUp, _):
+                if let strategy = record.strategy { add(strategy, .gaveUp) }
             default:
                 continue
             }
         }
+        return outcomes
     }
 }
