@@ -35,11 +35,21 @@ enum ScenarioDisk {
 /// An image mounted with `mount -o loop` on a folder; unmounted when released.
 final class ScenarioMount: @unchecked Sendable {
     let path: String
+    let image: String
+    let options: String
 
     init(image: String, at path: String, options: String = "loop") throws {
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         try ScenarioDisk.run("mount", ["-o", options, image, path])
         self.path = path
+        self.image = image
+        self.options = options
+    }
+
+    /// Unmounts and mounts the image again: every inode the kernel still held is released.
+    func remount() throws {
+        try ScenarioDisk.run("umount", [path])
+        try ScenarioDisk.run("mount", ["-o", options, image, path])
     }
 
     deinit {
