@@ -47,6 +47,8 @@ public struct FleetAgent: Sendable {
         case refused(status: UInt, reason: String)
         case unreachable(String)
         case state(String)
+        /// A fix that may not leave this machine as a fleet package.
+        case notPublishable(String)
 
         public var description: String {
             switch self {
@@ -54,6 +56,7 @@ public struct FleetAgent: Sendable {
             case .refused(let status, let reason): "the service refused (HTTP \(status)): \(reason)"
             case .unreachable(let why): "the service cannot be reached: \(why)"
             case .state(let why): "the state folder: \(why)"
+            case .notPublishable(let why): why
             }
         }
     }
@@ -91,7 +94,7 @@ public struct FleetAgent: Sendable {
 
     // MARK: HTTP
 
-    func http(_ method: HTTPMethod, _ url: String, body: Data? = nil) async throws -> (UInt, Data) {
+    func http(_ method: HTTPMethod, _ url: String, body: Data? = nil, limit: Int = 8 << 20) async throws -> (UInt, Data) {
         var request = HTTPClientRequest(url: url)
         request.method = method
         if let body {
@@ -100,7 +103,7 @@ public struct FleetAgent: Sendable {
         }
         do {
             let response = try await HTTPClient.shared.execute(request, timeout: Self.timeout)
-            let bytes = try await response.body.collect(upTo: 8 << 20)
+            let bytes = try await response.body.collect(upTo: limit)
             return (response.status.code, Data(buffer: bytes))
         } catch {
             throw Failure.unreachable("\(error)")

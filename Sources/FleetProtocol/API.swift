@@ -6,6 +6,9 @@
 /// | `POST /v1/enroll` | `EnrollRequest` | `EnrollResponse` (201); 403 for a wrong token |
 /// | `POST /v1/submissions` | `SignedEnvelope` of a `Submission` | `SubmissionResponse`: 201 stored, 200 duplicate; 401 unknown machine, 403 bad signature, 409 stale (replayed), 400/413 malformed |
 /// | `GET /v1/insights?machine=&minConfidence=&maxAgeDays=` | | `SignedEnvelope` of `FleetInsights`, signed by the fleet key |
+/// | `POST /v1/rollouts` | `SignedEnvelope` of a `Publication` | `PublicationResponse`: 201 published, 200 duplicate; refusals as for submissions |
+/// | `GET /v1/rollouts?machine=` | | `SignedEnvelope` of `RolloutOffers` (the machine's profile, not stopped), signed by the fleet key |
+/// | `GET /v1/rollouts/<id>?machine=` | | `SignedEnvelope` of `RolloutPackage`, signed by the fleet key; 410 once the rollout stopped |
 public enum FleetAPI {
     /// A submission signed more than this long ago (or this far in the future) is refused:
     /// an envelope captured and sent again later does not count twice or late. A machine

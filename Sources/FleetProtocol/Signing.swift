@@ -57,5 +57,5 @@ extension Curve25519.Signing.PublicKey {
 
 /// Hex of SHA-256.
 public func sha256Hex(_ text: String) -> String {
-    SHA256.hash(data: Data(text.utf8)).map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined()
+    SHA256.hash(data: Data(text.utf8)).hex
 }

@@ -15,7 +15,7 @@ struct ClarityFleet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clarity-fleet",
         abstract: "Learn across a fleet which repair works for which failure (docs/fleet.md).",
-        subcommands: [Serve.self, Enroll.self, Submit.self, Pull.self, Load.self]
+        subcommands: [Serve.self, Enroll.self, Submit.self, Pull.self, Publish.self, Adopt.self, Load.self]
     )
 }
 
@@ -75,6 +75,12 @@ extension ClarityFleet {
         @Option(help: "Address and port to listen on (port 0: any free port).")
         var listen = "127.0.0.1:8080"
 
+        @Option(help: "A rollout stops once more than this share of the fixes made from it failed.")
+        var rolloutMaximumFailureRate = RolloutPolicy().maximumFailureRate
+
+        @Option(help: "…counting only once at least this many fixes made from it came to an outcome.")
+        var rolloutMinimumOutcomes = RolloutPolicy().minimumOutcomes
+
         @Option(help: ArgumentHelp("File holding the token machines enroll with.", valueName: "file"))
         var enrollmentTokenFile: String
 
@@ -94,7 +100,9 @@ extension ClarityFleet {
             } else {
                 throw ValidationError("--database takes sqlite:PATH or postgresql://…")
             }
-            let service = try await FleetService(store: FleetStore(database: db), enrollmentToken: token, logger: logger)
+            let policy = RolloutPolicy(maximumFailureRate: max(0, min(1, rolloutMaximumFailureRate)),
+                                       minimumOutcomes: max(1, rolloutMinimumOutcomes))
+            let service = try await FleetService(store: FleetStore(database: db, rolloutPolicy: policy), enrollmentToken: token, logger: logger)
             let app = Application(router: service.router(), configuration: .init(address: .hostname(String(parts[0]), port: port)),
                                   onServerRunning: { channel in
                                       Swift.print("listening on http://\(parts[0]):\(channel.localAddress?.port ?? port) (\(db.engine))")
@@ -145,9 +153,104 @@ extension ClarityFleet {
 
         @OptionGroup var options: AgentOptions
 
+        struct Pulled: Encodable {
+            var insights: [FleetInsight]
+            var offers: [RolloutStanding]
+        }
+
         func run() async throws {
-            let insights = try await options.agent().pull(settings: try options.settings())
-            try options.print(insights, text: "\(insights.count) insights stored in \(FleetInsights.relativePath)")
+            let agent = try options.agent()
+            let insights = try await agent.pull(settings: try options.settings())
+            let offers = try await agent.pullOffers()
+            try options.print(Pulled(insights: insights, offers: offers),
+                              text: "\(insights.count) insights stored in \(FleetInsights.relativePath); \(offers.count) rollouts offered"
+                                + offers.map { "\n  \($0.rollout): \($0.signature) by \($0.strategy) (verified \($0.verified), failed \($0.failed))" }.joined())
+        }
+    }
+
+    struct Publish: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish a fix that held on this machine to the machines of its profile.",
+            discussion: """
+                FIX must have been applied here and verified good after its reboot. What is sent:
+                the paths it changed, their new contents, and what stood at each before (from
+                apply's backup); no findings, logs or names. The service signs the package with
+                the fleet key and offers it until the fixes made from it fail too often.
+                """
+        )
+
+        @OptionGroup var options: AgentOptions
+        @Argument(help: "The fix id (as `clarity-heal history` lists it).") var fix: String
+
+        func run() async throws {
+            let published = try await options.agent().publish(fix: fix)
+            try options.print(published, text: "\(published.fix) \(published.status) as rollout \(published.rollout) (\(published.paths) paths)")
+        }
+    }
+
+    struct Adopt: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revalidate a fix package the fleet offers on a clone of this machine, and write it as a local fix package.",
+            discussion: """
+                The package's fleet signature is checked again, its profile must be this
+                machine's and every path it changes must be here as it was on the machine that
+                made it; then it runs on a clone like any strategy and is validated there.
+                Without ROLLOUT every kept offer is tried until one validates. Nothing is
+                applied: apply the fix package with `clarity-heal apply`. Exits 0 when nothing
+                here needs an offered package, 1 when a fix package was written, 4 when none
+                validated, 5 when a package was refused (unsigned, altered, another profile).
+                """
+        )
+
+        @OptionGroup var options: AgentOptions
+        @Argument(help: "The rollout (as `clarity-fleet pull` lists it).") var rollout: String?
+        @Option(help: "Where to try it: auto, overlay or copy.") var environment = "auto"
+        @Option(help: ArgumentHelp("Where to write the fix package.", valueName: "dir")) var out = "/var/lib/clarity-heal/fixes"
+        @Option(help: ArgumentHelp("Scratch space for the clone.", valueName: "dir")) var scratch = "/var/tmp/clarity-heal"
+        @Option(help: ArgumentHelp("A block device the root's fstab names (repeatable).", valueName: "path")) var device: [String] = []
+
+        struct Adopted: Encodable {
+            var rollout: String?
+            var result: RepairPipeline.Result?
+            var refused: [String]
+        }
+
+        func run() async throws {
+            guard let choice = RepairPipeline.EnvironmentChoice(rawValue: environment), choice != .microvm else {
+                throw ValidationError("--environment takes auto, overlay or copy")
+            }
+            let agent = try options.agent()
+            let root = try SystemRoot(options.root)
+            let config = Config.load(root: root).config
+            var request = RepairPipeline.Request(root: root, devices: device, thresholds: config.thresholds, environment: choice,
+                                                 microVM: config.microVM, scratch: scratch, out: .folder(out))
+            request.fleet = config.fleet
+            var adopted = Adopted(rollout: nil, result: nil, refused: [])
+            let rollouts = try rollout.map { [$0] } ?? agent.keptOffers()
+            for rollout in rollouts {
+                let result: RepairPipeline.Result
+                do {
+                    result = try agent.adopt(rollout: rollout, request: request)
+                } catch let refusal as FleetAgent.Refusal {
+                    adopted.refused.append("\(rollout): \(refusal)")
+                    continue
+                }
+                agent.record(result, rollout: rollout)
+                if result.status != .healthy || adopted.result == nil { (adopted.rollout, adopted.result) = (rollout, result) }
+                if result.status == .validated { break }
+            }
+            let text: String
+            switch adopted.result?.status {
+            case .validated?: text = "rollout \(adopted.rollout ?? "") validated on this machine's clone: fix package \(adopted.result?.fixPackage ?? "")\napply it with: clarity-heal apply \(adopted.result?.fixPackage ?? "")"
+            case .unrepairable?: text = "rollout \(adopted.rollout ?? "") did not validate here: " + (adopted.result?.attempts.last?.notes.joined(separator: "; ") ?? "")
+            case .healthy?, nil: text = "no offered package is for a failure found here"
+            }
+            try options.print(adopted, text: text + adopted.refused.map { "\nrefused \($0)" }.joined())
+            switch adopted.result?.status {
+            case .validated?: throw ExitCode(1)
+            case .unrepairable?: throw ExitCode(4)
+            default: if !adopted.refused.isEmpty { throw ExitCode(5) }
+            }
         }
     }
 

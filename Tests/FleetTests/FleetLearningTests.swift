@@ -57,12 +57,15 @@ struct FleetLearningTests {
         }
     }
 
-    struct Pulled: Decodable { var strategy: String; var successes: Int; var failures: Int; var confidence: Double }
+    struct Pulled: Decodable {
+        struct Insight: Decodable { var strategy: String; var successes: Int; var failures: Int; var confidence: Double }
+        var insights: [Insight]
+    }
 
-    static func pull(_ machine: FleetMachine) throws -> [Pulled] {
+    static func pull(_ machine: FleetMachine) throws -> [Pulled.Insight] {
         let result = try machine.fleet(["pull", "--json"])
         try #require(result.status == 0, "\(result.stdout)\(result.stderr)")
-        return try JSONDecoder().decode([Pulled].self, from: Data(result.stdout.utf8))
+        return try JSONDecoder().decode(Pulled.self, from: Data(result.stdout.utf8)).insights
     }
 
     @Test(arguments: ["postgresql", "sqlite"])

@@ -84,6 +84,7 @@ public struct FleetService: Sendable {
             return try Self.json(try SignedEnvelope.sign(FleetInsights(received: now, insights: insights), signer: "fleet", key: key),
                                  status: .ok)
         }
+        addRollouts(to: router)
         router.get("/dashboard") { _, _ in
             Self.body(DashboardPage.render(try await store.summary()), type: "text/html; charset=utf-8")
         }
@@ -106,18 +107,10 @@ public struct FleetService: Sendable {
             logger.notice("submission refused", metadata: ["reason": "\(reason)"])
             return (status, SubmissionResponse(status: "refused", reason: reason))
         }
-        guard let envelope = try? JSONDecoder().decode(SignedEnvelope.self, from: bytes) else { return refuse(.badRequest, "not a signed envelope") }
-        guard let stored = try await store.machineKey(envelope.signer),
-              let key = try? Curve25519.Signing.PublicKey(base64: stored) else {
-            return refuse(.unauthorized, "the signer is not an enrolled machine")
-        }
-        let body: Data
-        do {
-            body = try envelope.verifiedBody(key: key, limit: Submission.maximumBytes)
-        } catch .badSignature {
-            return refuse(.forbidden, "the signature does not match the body and the machine's key")
-        } catch {
-            return refuse(.badRequest, "\(error)")
+        let envelope: SignedEnvelope, body: Data
+        switch try await verified(bytes, limit: Submission.maximumBytes) {
+        case .success(let checked): (envelope, body) = checked
+        case .failure(let refusal): return refuse(refusal.status, refusal.reason)
         }
         guard let submission = try? JSONDecoder().decode(Submission.self, from: body) else { return refuse(.badRequest, "the body is not a submission") }
         guard submission.machine == envelope.signer else { return refuse(.forbidden, "the submission names another machine") }
@@ -131,6 +124,29 @@ public struct FleetService: Sendable {
         switch try await store.store(submission, bodySHA256: sha256Hex(String(decoding: body, as: UTF8.self)), now: now) {
         case .stored(let outcomes): return (.created, SubmissionResponse(status: "stored", outcomes: outcomes))
         case .duplicate: return (.ok, SubmissionResponse(status: "duplicate"))
+        }
+    }
+
+    struct Refusal: Error {
+        var status: HTTPResponse.Status
+        var reason: String
+    }
+
+    /// The envelope in `bytes` and its body, when an enrolled machine's key signed it.
+    func verified(_ bytes: Data, limit: Int) async throws -> Result<(SignedEnvelope, Data), Refusal> {
+        guard let envelope = try? JSONDecoder().decode(SignedEnvelope.self, from: bytes) else {
+            return .failure(Refusal(status: .badRequest, reason: "not a signed envelope"))
+        }
+        guard let stored = try await store.machineKey(envelope.signer),
+              let key = try? Curve25519.Signing.PublicKey(base64: stored) else {
+            return .failure(Refusal(status: .unauthorized, reason: "the signer is not an enrolled machine"))
+        }
+        do {
+            return .success((envelope, try envelope.verifiedBody(key: key, limit: limit)))
+        } catch .badSignature {
+            return .failure(Refusal(status: .forbidden, reason: "the signature does not match the body and the machine's key"))
+        } catch {
+            return .failure(Refusal(status: .badRequest, reason: "\(error)"))
         }
     }
 

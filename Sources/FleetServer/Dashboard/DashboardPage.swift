@@ -1,3 +1,4 @@
+import FleetProtocol
 import Foundation
 import HealCore
 
@@ -45,8 +46,22 @@ public enum DashboardPage {
             }
             out += "</table>\n"
         }
-        out += "<h2>Pending rollouts</h2>\n<p>None: publishing fix packages across machines is not built yet.</p>\n"
+        out += "<h2>Rollouts</h2>\n" + rolloutTable(summary.rollouts)
         return out + "</body></html>\n"
+    }
+
+    /// Fix packages offered across machines: running ones first, each with how the fixes
+    /// made from it fared, and why a stopped one stopped.
+    static func rolloutTable(_ rollouts: [RolloutStanding]) -> String {
+        guard !rollouts.isEmpty else { return "<p>None: no machine has published a fix package.</p>\n" }
+        let escape = ReportHTML.escape
+        var out = "<table><tr><th>rollout</th><th>failure class</th><th>strategy</th><th>profile</th><th>verified</th><th>failed</th><th>state</th></tr>\n"
+        for item in rollouts.sorted(by: { ($0.stopped != nil ? 1 : 0, $0.published) < ($1.stopped != nil ? 1 : 0, $1.published) }) {
+            let state = item.stopped == nil ? "pending: offered" : "stopped: " + (item.stopReason ?? "")
+            out += "<tr><td><code>\(escape(item.rollout))</code></td><td>\(escape(item.signature))</td><td>\(escape(item.strategy))</td>"
+                + "<td>\(escape(item.profile))</td><td>\(item.verified)</td><td>\(item.failed)</td><td>\(escape(state))</td></tr>\n"
+        }
+        return out + "</table>\n"
     }
 
     /// Stacked bars of outcomes per day, by result.

@@ -34,6 +34,8 @@ public struct FleetSummary: Sendable, Codable {
     public var perProfile: [Rate]
     /// Machines whose last word on a signature was a give-up.
     public var needsPerson: [Attention]
+    /// Every rollout, running and stopped, with its outcomes.
+    public var rollouts: [RolloutStanding]
 }
 
 extension FleetStore {
@@ -71,6 +73,6 @@ extension FleetStore {
             days: days.keys.sorted().map { FleetSummary.Day(day: $0, results: days[$0] ?? [:]) },
             perClass: try await rates("signature"), perStrategy: try await rates("strategy"),
             perProfile: try await rates("signature || ' ' || strategy || ' ' || profile"),
-            needsPerson: attention)
+            needsPerson: attention, rollouts: try await rollouts())
     }
 }

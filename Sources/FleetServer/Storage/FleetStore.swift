@@ -7,9 +7,12 @@ import HealCore
 /// submissions (stored once by id), anonymized outcomes, and the insights computed from them.
 public struct FleetStore: Sendable {
     public let database: any FleetDatabase
+    /// When a rollout stops by itself.
+    public let rolloutPolicy: RolloutPolicy
 
-    public init(database: any FleetDatabase) {
+    public init(database: any FleetDatabase, rolloutPolicy: RolloutPolicy = RolloutPolicy()) {
         self.database = database
+        self.rolloutPolicy = rolloutPolicy
     }
 
     /// Schema versions, oldest first; each applied once, in its own transaction, and
@@ -32,6 +35,15 @@ public struct FleetStore: Sendable {
                                    result TEXT NOT NULL, day TEXT NOT NULL, received BIGINT NOT NULL)
             """,
             "CREATE INDEX outcomes_by_profile ON outcomes (profile, signature, strategy)",
+        ]),
+        // Fix packages published across machines of a profile (FleetStore+Rollouts).
+        (2, [
+            """
+            CREATE TABLE rollouts (id TEXT PRIMARY KEY, signature TEXT NOT NULL, strategy TEXT NOT NULL,
+                                   profile TEXT NOT NULL, publisher TEXT NOT NULL, published BIGINT NOT NULL,
+                                   package TEXT NOT NULL, stopped BIGINT, stop_reason TEXT)
+            """,
+            "CREATE INDEX rollouts_by_profile ON rollouts (profile)",
         ]),
     ]
 
@@ -110,6 +122,11 @@ public struct FleetStore: Sendable {
                           .text(outcome.strategy), .text(submission.profile.key), .text(outcome.result.rawValue),
                           .text(outcome.day), .int(now)])
                 count += row.count
+            }
+            // Outcomes of fixes made from a rollout's package may stop it, in the same
+            // transaction: the rollout stops the moment the outcome that tips it is stored.
+            for rollout in Set(submission.outcomes.compactMap { FleetPackage.rollout(ofStrategy: $0.strategy) }) {
+                try await stopIfFailing(rollout, statements, now: now)
             }
             return .stored(outcomes: count)
         }

@@ -1,0 +1,95 @@
+import Crypto
+import FleetProtocol
+import Foundation
+import Hummingbird
+
+/// The rollout routes: a machine publishes a fix that held; the service checks it, keeps it
+/// as a rollout of the machine's profile and hands it out signed by the fleet key; a rollout
+/// whose fixes fail too often stops (`FleetStore.stopIfFailing`) and is no longer offered.
+extension FleetService {
+    func addRollouts(to router: Router<BasicRequestContext>) {
+        router.post("/v1/rollouts") { request, _ in
+            var request = request
+            let body: ByteBuffer
+            do {
+                body = try await request.collectBody(upTo: FleetPackage.maximumBytes + 64 << 10)
+            } catch {
+                return try Self.json(PublicationResponse(status: "refused", reason: "larger than \(FleetPackage.maximumBytes) bytes"),
+                                     status: .contentTooLarge)
+            }
+            let (status, answer) = try await publish(Data(buffer: body))
+            return try Self.json(answer, status: status)
+        }
+        router.get("/v1/rollouts") { request, _ in
+            guard let profile = try await machineProfile(request) else { return try Self.unknownMachine() }
+            let offers = try await store.rollouts(profile: profile).filter { $0.stopped == nil }
+            return try Self.json(try SignedEnvelope.sign(RolloutOffers(received: clock(), offers: offers), signer: "fleet", key: key),
+                                 status: .ok)
+        }
+        router.get("/v1/rollouts/:id") { request, context in
+            guard let profile = try await machineProfile(request) else { return try Self.unknownMachine() }
+            guard let id = context.parameters.get("id"), let stored = try await store.rolloutPackage(id), stored.profile == profile,
+                  let package = try? JSONDecoder().decode(FleetPackage.self, from: stored.body) else {
+                return try Self.json(PublicationResponse(status: "refused", reason: "no such rollout for this machine's profile"),
+                                     status: .notFound)
+            }
+            guard !stored.stopped else {
+                return try Self.json(PublicationResponse(status: "refused", rollout: id, reason: "the rollout stopped"), status: .gone)
+            }
+            return try Self.json(try SignedEnvelope.sign(RolloutPackage(rollout: id, published: stored.published, package: package),
+                                                         signer: "fleet", key: key), status: .ok)
+        }
+    }
+
+    /// The profile of the enrolled machine a request names (`?machine=`).
+    func machineProfile(_ request: Request) async throws -> String? {
+        guard let machine = request.uri.queryParameters["machine"].map(String.init) else { return nil }
+        return try await store.database.execute("SELECT profile FROM machines WHERE id = $1", [.text(machine)]).first?.first?.text
+    }
+
+    static func unknownMachine() throws -> Response {
+        try json(SubmissionResponse(status: "refused", reason: "unknown machine"), status: .unauthorized)
+    }
+
+    /// Checks and stores one publication: an enrolled machine's signature, fresh, naming that
+    /// machine, a package without problems made on a machine of the publisher's own profile.
+    public func publish(_ bytes: Data) async throws -> (HTTPResponse.Status, PublicationResponse) {
+        func refuse(_ status: HTTPResponse.Status, _ reason: String) -> (HTTPResponse.Status, PublicationResponse) {
+            logger.notice("publication refused", metadata: ["reason": "\(reason)"])
+            return (status, PublicationResponse(status: "refused", reason: reason))
+        }
+        let envelope: SignedEnvelope, body: Data
+        switch try await verified(bytes, limit: FleetPackage.maximumBytes) {
+        case .success(let checked): (envelope, body) = checked
+        case .failure(let refusal): return refuse(refusal.status, refusal.reason)
+        }
+        guard let publication = try? JSONDecoder().decode(Publication.self, from: body) else {
+            return refuse(.badRequest, "the body is not a publication")
+        }
+        guard publication.machine == envelope.signer else { return refuse(.forbidden, "the publication names another machine") }
+        let now = clock()
+        guard abs(now - publication.sent) <= FleetAPI.freshnessSeconds else {
+            return refuse(.conflict, "signed \(now - publication.sent) s ago: a replay, or a clock that is off")
+        }
+        let package = publication.package
+        if let problem = package.problem() { return refuse(.badRequest, "the package: \(problem)") }
+        let profile = package.profile
+        guard [profile.release, profile.kernelSeries, profile.bootloader, profile.initramfsTool].allSatisfy({ SystemProfile.token($0) == $0 }),
+              try await store.database.execute("SELECT profile FROM machines WHERE id = $1", [.text(envelope.signer)]).first?.first?.text
+                == profile.key else {
+            return refuse(.badRequest, "the package's profile is not the publishing machine's")
+        }
+        // The package alone is kept, as the bytes the fleet key will sign: the same package
+        // from another publication (another time, another machine) is the same rollout.
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let packageBytes = try encoder.encode(package)
+        switch try await store.publish(package, body: packageBytes, publisher: envelope.signer, now: now) {
+        case .published(let id):
+            logger.info("rollout published", metadata: ["rollout": "\(id)", "signature": "\(package.signature)"])
+            return (.created, PublicationResponse(status: "published", rollout: id))
+        case .duplicate(let id):
+            return (.ok, PublicationResponse(status: "duplicate", rollout: id))
+        }
+    }
+}
