@@ -111,9 +111,9 @@ extension FleetAgent {
     /// package in `offers/`, and removes those no longer offered (a rollout that stopped).
     /// - Returns: the offers kept.
     public func pullOffers() async throws -> [RolloutStanding] {
-        let (enrollment, _) = try enrollment()
+        let (enrollment, key) = try enrollment()
         let fleetKey = try fleetKey(enrollment)
-        let (status, data) = try await http(.GET, enrollment.server + "/v1/rollouts?machine=\(enrollment.machine)")
+        let (status, data) = try await signedGet("/v1/rollouts", enrollment, key)
         guard status == 200, let envelope = try? JSONDecoder().decode(SignedEnvelope.self, from: data),
               let body = try? envelope.verifiedBody(key: fleetKey, limit: RolloutOffers.maximumBytes),
               let offers = try? JSONDecoder().decode(RolloutOffers.self, from: body) else {
@@ -122,8 +122,7 @@ extension FleetAgent {
         var kept: [RolloutStanding] = []
         for offer in offers.offers where SystemProfile.token(offer.rollout) == offer.rollout {
             if try read("/offers/\(offer.rollout).json", limit: Self.offerLimit) == nil {
-                let (status, data) = try await http(.GET, enrollment.server + "/v1/rollouts/\(offer.rollout)?machine=\(enrollment.machine)",
-                                                    limit: Self.offerLimit)
+                let (status, data) = try await signedGet("/v1/rollouts/\(offer.rollout)", enrollment, key, limit: Self.offerLimit)
                 guard status == 200 else { continue }
                 do {
                     _ = try Self.verifiedPackage(data, rollout: offer.rollout, fleetKey: fleetKey)

@@ -94,9 +94,11 @@ public struct FleetAgent: Sendable {
 
     // MARK: HTTP
 
-    func http(_ method: HTTPMethod, _ url: String, body: Data? = nil, limit: Int = 8 << 20) async throws -> (UInt, Data) {
+    func http(_ method: HTTPMethod, _ url: String, body: Data? = nil, limit: Int = 8 << 20,
+              headers: [(String, String)] = []) async throws -> (UInt, Data) {
         var request = HTTPClientRequest(url: url)
         request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body {
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: body))
@@ -108,6 +110,13 @@ public struct FleetAgent: Sendable {
         } catch {
             throw Failure.unreachable("\(error)")
         }
+    }
+
+    /// A GET of `target` (path and query) signed by this machine (`SignedRequest`).
+    func signedGet(_ target: String, _ enrollment: Enrollment, _ key: Curve25519.Signing.PrivateKey,
+                   limit: Int = 8 << 20) async throws -> (UInt, Data) {
+        let headers = try SignedRequest.headers(method: "GET", target: target, machine: enrollment.machine, time: clock(), key: key)
+        return try await http(.GET, enrollment.server + target, limit: limit, headers: headers)
     }
 
     static func encode<T: Encodable>(_ value: T) throws -> Data {
@@ -230,9 +239,9 @@ public struct FleetAgent: Sendable {
     /// fleet's signature, and stores them where ranking reads them.
     /// - Returns: the insights stored.
     public func pull(settings: FleetSettings) async throws -> [FleetInsight] {
-        let (enrollment, _) = try enrollment()
-        let url = enrollment.server + "/v1/insights?machine=\(enrollment.machine)&minConfidence=\(settings.minConfidence)&maxAgeDays=\(settings.maxAgeDays)"
-        let (status, data) = try await http(.GET, url)
+        let (enrollment, key) = try enrollment()
+        let (status, data) = try await signedGet("/v1/insights?minConfidence=\(settings.minConfidence)&maxAgeDays=\(settings.maxAgeDays)",
+                                                 enrollment, key)
         guard status == 200, let envelope = try? JSONDecoder().decode(SignedEnvelope.self, from: data) else {
             throw Failure.refused(status: status, reason: Self.reason(data))
         }

@@ -67,8 +67,13 @@ public struct FleetLoad: Sendable {
         return (response.status.code, Data(buffer: bytes))
     }
 
-    func get(_ path: String) async -> UInt? {
-        let request = HTTPClientRequest(url: server + path)
+    /// A GET signed by `machine`, as an agent signs its reads.
+    func get(_ path: String, as machine: Machine) async -> UInt? {
+        var request = HTTPClientRequest(url: server + path)
+        let time = Int64(Date().timeIntervalSince1970)
+        for (name, value) in (try? SignedRequest.headers(method: "GET", target: path, machine: machine.id, time: time, key: machine.key)) ?? [] {
+            request.headers.add(name: name, value: value)
+        }
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(30)),
               (try? await response.body.collect(upTo: 8 << 20)) != nil else { return nil }
         return response.status.code
@@ -161,7 +166,7 @@ public struct FleetLoad: Sendable {
             var times: [Double] = []
             for query in 0..<insightQueries {
                 let start = ContinuousClock.now
-                _ = await get("/v1/insights?machine=\(enrolled[query % enrolled.count].id)&minConfidence=0&maxAgeDays=3650")
+                _ = await get("/v1/insights?minConfidence=0&maxAgeDays=3650", as: enrolled[query % enrolled.count])
                 let elapsed = ContinuousClock.now - start
                 times.append(Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
             }

@@ -5,10 +5,16 @@
 /// | `GET /v1/fleet` | | `FleetInfo`: the salt for machine hashes, the fleet's public key |
 /// | `POST /v1/enroll` | `EnrollRequest` | `EnrollResponse` (201); 403 for a wrong token |
 /// | `POST /v1/submissions` | `SignedEnvelope` of a `Submission` | `SubmissionResponse`: 201 stored, 200 duplicate; 401 unknown machine, 403 bad signature, 409 stale (replayed), 400/413 malformed |
-/// | `GET /v1/insights?machine=&minConfidence=&maxAgeDays=` | | `SignedEnvelope` of `FleetInsights`, signed by the fleet key |
+/// | `GET /v1/insights?minConfidence=&maxAgeDays=` | signed read | `SignedEnvelope` of `FleetInsights`, signed by the fleet key |
 /// | `POST /v1/rollouts` | `SignedEnvelope` of a `Publication` | `PublicationResponse`: 201 published, 200 duplicate; refusals as for submissions |
-/// | `GET /v1/rollouts?machine=` | | `SignedEnvelope` of `RolloutOffers` (the machine's profile, not stopped), signed by the fleet key |
-/// | `GET /v1/rollouts/<id>?machine=` | | `SignedEnvelope` of `RolloutPackage`, signed by the fleet key; 410 once the rollout stopped |
+/// | `GET /v1/rollouts` | signed read | `SignedEnvelope` of `RolloutOffers` (the machine's profile, not stopped), signed by the fleet key |
+/// | `GET /v1/rollouts/<id>` | signed read | `SignedEnvelope` of `RolloutPackage`, signed by the fleet key; 410 once the rollout stopped |
+/// | `GET /dashboard`, `/v1/export.csv`, `/v1/export.json` | admin token | the dashboard and the exports (`FleetSummary`) |
+///
+/// A signed read carries `SignedRequest`'s headers (the machine, the time, its signature over
+/// the method, target and time): 401 without them or from an unknown machine, 403 for a bad
+/// signature, 409 when stale. The admin token comes as `Authorization: Bearer TOKEN` or as
+/// the password of HTTP Basic; without `serve --admin-token-file` the dashboard is off (403).
 public enum FleetAPI {
     /// A submission signed more than this long ago (or this far in the future) is refused:
     /// an envelope captured and sent again later does not count twice or late. A machine

@@ -59,3 +59,32 @@ extension Curve25519.Signing.PublicKey {
 public func sha256Hex(_ text: String) -> String {
     SHA256.hash(data: Data(text.utf8)).hex
 }
+
+/// A read signed by the machine that makes it (`GET /v1/insights`, `/v1/rollouts…`): what a
+/// machine is offered is for that machine alone, not for whoever knows its id. The machine
+/// signs the method, the request target (path and query, as sent) and the time with its
+/// key; the service checks the signature with the key the machine enrolled with, and the
+/// time as it checks a submission's.
+public enum SignedRequest {
+    public static let machineHeader = "X-Clarity-Machine"
+    public static let timeHeader = "X-Clarity-Time"
+    public static let signatureHeader = "X-Clarity-Signature"
+
+    static func message(method: String, target: String, time: Int64) -> Data {
+        Data("clarity-fleet request\n\(method)\n\(target)\n\(time)".utf8)
+    }
+
+    /// The three headers that sign `method target` for `machine` at `time`.
+    public static func headers(method: String, target: String, machine: String, time: Int64,
+                               key: Curve25519.Signing.PrivateKey) throws -> [(String, String)] {
+        let signature = try key.signature(for: message(method: method, target: target, time: time))
+        return [(machineHeader, machine), (timeHeader, "\(time)"), (signatureHeader, signature.base64EncodedString())]
+    }
+
+    /// Whether `signature` is `key`'s over `method target` at `time`.
+    public static func isValid(signature: String, method: String, target: String, time: Int64,
+                               key: Curve25519.Signing.PublicKey) -> Bool {
+        guard let bytes = Data(base64Encoded: signature), bytes.count == 64 else { return false }
+        return key.isValidSignature(bytes, for: message(method: method, target: target, time: time))
+    }
+}

@@ -84,6 +84,9 @@ extension ClarityFleet {
         @Option(help: ArgumentHelp("File holding the token machines enroll with.", valueName: "file"))
         var enrollmentTokenFile: String
 
+        @Option(help: ArgumentHelp("File holding the token the dashboard and the exports ask for (HTTP Basic password or Bearer); without it they are off.", valueName: "file"))
+        var adminTokenFile: String?
+
         func run() async throws {
             let token = try readToken(enrollmentTokenFile)
             let parts = listen.split(separator: ":")
@@ -102,7 +105,8 @@ extension ClarityFleet {
             }
             let policy = RolloutPolicy(maximumFailureRate: max(0, min(1, rolloutMaximumFailureRate)),
                                        minimumOutcomes: max(1, rolloutMinimumOutcomes))
-            let service = try await FleetService(store: FleetStore(database: db, rolloutPolicy: policy), enrollmentToken: token, logger: logger)
+            let service = try await FleetService(store: FleetStore(database: db, rolloutPolicy: policy), enrollmentToken: token,
+                                                 adminToken: try adminTokenFile.map(readToken), logger: logger)
             let app = Application(router: service.router(), configuration: .init(address: .hostname(String(parts[0]), port: port)),
                                   onServerRunning: { channel in
                                       Swift.print("listening on http://\(parts[0]):\(channel.localAddress?.port ?? port) (\(db.engine))")

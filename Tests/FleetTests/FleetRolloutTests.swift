@@ -48,7 +48,7 @@ struct FleetRolloutTests {
     }
 
     static func export(_ service: RunningFleetService) throws -> [Standing] {
-        let result = try Tool.run("/usr/bin/curl", ["-sf", service.url + "/v1/export.json"])
+        let result = try Tool.run("/usr/bin/curl", ["-sf"] + RunningFleetService.adminHeader + [service.url + "/v1/export.json"])
         return try JSONDecoder().decode(Export.self, from: Data(result.stdout.utf8)).rollouts
     }
 
@@ -250,12 +250,23 @@ struct FleetRolloutTests {
         #expect(!FileManager.default.fileExists(atPath: kept))
         let seventh = try Self.machine(7, service, tokenFile: tokenFile)
         #expect(try Self.pull(seventh).offers.isEmpty)
-        let enrollment = try JSONDecoder().decode([String: String].self, from: Data(contentsOf: URL(fileURLWithPath:
-            seventh.copy.at("/var/lib/clarity-heal/fleet/enrollment.json"))))
-        let gone = try Tool.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}",
-                                                  service.url + "/v1/rollouts/\(rollout)?machine=\(enrollment["machine"] ?? "")"])
-        #expect(gone.stdout == "410")
-        let dashboard = try Tool.run("/usr/bin/curl", ["-sf", service.url + "/dashboard"]).stdout
+        // Asked for directly, signed by an enrolled machine: gone. Unsigned, or signed by a
+        // key that is not the machine's: refused before anything is looked up.
+        let (id, key) = try FleetSubmissionTests.identity(seventh)
+        func get(_ target: String, signedWith signing: Curve25519.Signing.PrivateKey?) throws -> String {
+            let headers = try signing.map {
+                try SignedRequest.headers(method: "GET", target: target, machine: id, time: Int64(Date().timeIntervalSince1970), key: $0)
+            } ?? []
+            return try Tool.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}"] + headers.flatMap { ["-H", "\($0.0): \($0.1)"] }
+                                + [service.url + target]).stdout
+        }
+        #expect(try get("/v1/rollouts/\(rollout)", signedWith: key) == "410")
+        #expect(try get("/v1/rollouts/\(rollout)", signedWith: nil) == "401")
+        #expect(try get("/v1/rollouts/\(rollout)", signedWith: Curve25519.Signing.PrivateKey()) == "403")
+        #expect(try get("/v1/rollouts", signedWith: nil) == "401")
+        #expect(try get("/v1/insights", signedWith: nil) == "401")
+        #expect(try get("/v1/insights", signedWith: key) == "200")
+        let dashboard = try Tool.run("/usr/bin/curl", ["-sf"] + RunningFleetService.adminHeader + [service.url + "/dashboard"]).stdout
         #expect(dashboard.contains(rollout) && dashboard.contains("stopped: 2 of 3 fixes made from it failed"))
     }
 }

@@ -58,7 +58,15 @@ struct ReportScreenshotTests {
         let machine = try #require(try backend.query("SELECT DISTINCT machine FROM outcomes WHERE result = 'gave-up' AND signature = 'initramfs-corrupt'")
             .split(separator: "\n").first.map(String.init))
 
-        let url = backend.service.url + "/dashboard"
+        // Without the admin token there is nothing to see; a browser is asked for it.
+        let anonymous = try Tool.run("/usr/bin/curl", ["-s", "-D", "-", "-o", "/dev/null", backend.service.url + "/dashboard"]).stdout
+        #expect(anonymous.hasPrefix("HTTP/1.1 401") && anonymous.lowercased().contains("www-authenticate: basic"), "\(anonymous)")
+        for export in ["/v1/export.csv", "/v1/export.json"] {
+            let refused = try Tool.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Authorization: Bearer wrong-token-0123456789",
+                                                         backend.service.url + export]).stdout
+            #expect(refused == "401", "\(export)")
+        }
+        let url = backend.service.dashboardURL()
         let page = try Self.dom(url)
         #expect(page.contains("Repairs over time") && page.contains("Success rate per failure class") && page.contains("Success rate per strategy"))
         #expect(page.components(separatedBy: "<svg").count - 1 == 3, "three plots")
@@ -70,13 +78,13 @@ struct ReportScreenshotTests {
         #expect(shot.width == 1280 && shot.height == 1800 && shot.bytes > 30_000, "\(shot)")
 
         // The exports: CSV with a header and one row per signature, strategy and profile; JSON.
-        let csv = try Tool.run("/usr/bin/curl", ["-sf", backend.service.url + "/v1/export.csv"]).stdout
+        let csv = try Tool.run("/usr/bin/curl", ["-sf"] + RunningFleetService.adminHeader + [backend.service.url + "/v1/export.csv"]).stdout
         let lines = csv.split(separator: "\r\n")
         #expect(lines.first == "signature,strategy,profile,successes,failures,rate,confidence")
         #expect(lines.contains { $0.hasPrefix("\"fstab-unresolvable-source\",\"fstab-add-nofail\",\"debian-12 6.1 grub initramfs-tools\",2,0,") },
                 "\(csv.prefix(600))")
         struct Export: Decodable { var machines: Int; var outcomes: Int; var needsPerson: [[String: String]] }
-        let json = try JSONDecoder().decode(Export.self, from: Data(Tool.run("/usr/bin/curl", ["-sf", backend.service.url + "/v1/export.json"]).stdout.utf8))
+        let json = try JSONDecoder().decode(Export.self, from: Data(Tool.run("/usr/bin/curl", ["-sf"] + RunningFleetService.adminHeader + [backend.service.url + "/v1/export.json"]).stdout.utf8))
         #expect(json.machines == 23 && json.needsPerson.contains { $0["machine"] == machine })
         #expect("\(json.outcomes)" == (try backend.query("SELECT COUNT(*) FROM outcomes")))
     }

@@ -9,14 +9,27 @@ public final class RunningFleetService: @unchecked Sendable {
     public let log: String
 
     /// Starts the service on `database` and waits until it says it listens.
+    /// The token the dashboard and the exports ask for (`--admin-token-file`).
+    public static let adminToken = "admin-token-0123456789abcdef"
+
+    /// `curl` arguments that present the admin token.
+    public static var adminHeader: [String] { ["-H", "Authorization: Bearer " + adminToken] }
+
+    /// The dashboard's URL with the admin token as a browser sends it (HTTP Basic).
+    public func dashboardURL(_ path: String = "/dashboard") -> String {
+        url.replacingOccurrences(of: "http://", with: "http://admin:\(Self.adminToken)@") + path
+    }
+
     public init(database: String, token: String, in scratch: TemporaryDirectory, name: String = "serve") throws {
         let tokenFile = try scratch.write(name + ".token", token)
+        let adminTokenFile = try scratch.write(name + ".admin-token", Self.adminToken)
         log = scratch.path + "/\(name).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         process = Process()
         process.executableURL = URL(fileURLWithPath: Tool.clarityFleet)
-        process.arguments = ["serve", "--database", database, "--listen", "127.0.0.1:0", "--enrollment-token-file", tokenFile]
+        process.arguments = ["serve", "--database", database, "--listen", "127.0.0.1:0", "--enrollment-token-file", tokenFile,
+                             "--admin-token-file", adminTokenFile]
         process.standardOutput = output
         process.standardError = output
         try process.run()

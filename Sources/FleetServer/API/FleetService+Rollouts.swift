@@ -21,13 +21,21 @@ extension FleetService {
             return try Self.json(answer, status: status)
         }
         router.get("/v1/rollouts") { request, _ in
-            guard let profile = try await machineProfile(request) else { return try Self.unknownMachine() }
+            let profile: String
+            switch try await signedReader(request) {
+            case .success(let machine): profile = machine.profile
+            case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
+            }
             let offers = try await store.rollouts(profile: profile).filter { $0.stopped == nil }
             return try Self.json(try SignedEnvelope.sign(RolloutOffers(received: clock(), offers: offers), signer: "fleet", key: key),
                                  status: .ok)
         }
         router.get("/v1/rollouts/:id") { request, context in
-            guard let profile = try await machineProfile(request) else { return try Self.unknownMachine() }
+            let profile: String
+            switch try await signedReader(request) {
+            case .success(let machine): profile = machine.profile
+            case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
+            }
             guard let id = context.parameters.get("id"), let stored = try await store.rolloutPackage(id), stored.profile == profile,
                   let package = try? JSONDecoder().decode(FleetPackage.self, from: stored.body) else {
                 return try Self.json(PublicationResponse(status: "refused", reason: "no such rollout for this machine's profile"),
@@ -39,16 +47,6 @@ extension FleetService {
             return try Self.json(try SignedEnvelope.sign(RolloutPackage(rollout: id, published: stored.published, package: package),
                                                          signer: "fleet", key: key), status: .ok)
         }
-    }
-
-    /// The profile of the enrolled machine a request names (`?machine=`).
-    func machineProfile(_ request: Request) async throws -> String? {
-        guard let machine = request.uri.queryParameters["machine"].map(String.init) else { return nil }
-        return try await store.database.execute("SELECT profile FROM machines WHERE id = $1", [.text(machine)]).first?.first?.text
-    }
-
-    static func unknownMachine() throws -> Response {
-        try json(SubmissionResponse(status: "refused", reason: "unknown machine"), status: .unauthorized)
     }
 
     /// Checks and stores one publication: an enrolled machine's signature, fresh, naming that

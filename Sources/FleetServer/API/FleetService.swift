@@ -18,15 +18,18 @@ public struct FleetService: Sendable {
     public let store: FleetStore
     /// SHA-256 of the enrollment token (the token itself is not kept in memory).
     let tokenSHA256: String
+    /// SHA-256 of the token the dashboard and the exports ask for; nil: they are refused.
+    let adminTokenSHA256: String?
     let salt: String
     let key: Curve25519.Signing.PrivateKey
     let logger: Logger
     let clock: @Sendable () -> Int64
 
-    public init(store: FleetStore, enrollmentToken: String, logger: Logger,
+    public init(store: FleetStore, enrollmentToken: String, adminToken: String? = nil, logger: Logger,
                 clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) async throws {
         self.store = store
         self.tokenSHA256 = sha256Hex(enrollmentToken)
+        self.adminTokenSHA256 = adminToken.map(sha256Hex)
         self.logger = logger
         self.clock = clock
         try await store.migrate(now: clock())
@@ -74,10 +77,10 @@ public struct FleetService: Sendable {
             let query = request.uri.queryParameters
             let minConfidence = query["minConfidence"].flatMap { Double(String($0)) }.map { max(0, min(1, $0)) } ?? 0.7
             let maxAgeDays = query["maxAgeDays"].flatMap { Int(String($0)) }.map { max(1, min(3650, $0)) } ?? 30
-            guard let machine = query["machine"].map(String.init),
-                  let profile = try await store.database.execute("SELECT profile FROM machines WHERE id = $1", [.text(machine)]).first?.first?.text
-            else {
-                return try Self.json(SubmissionResponse(status: "refused", reason: "unknown machine"), status: .unauthorized)
+            let profile: String
+            switch try await signedReader(request) {
+            case .success(let machine): profile = machine.profile
+            case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
             }
             let now = clock()
             let insights = try await store.insights(profile: profile, minConfidence: minConfidence, maxAgeDays: maxAgeDays, now: now)
@@ -85,20 +88,23 @@ public struct FleetService: Sendable {
                                  status: .ok)
         }
         addRollouts(to: router)
-        router.get("/dashboard") { _, _ in
-            Self.body(DashboardPage.render(try await store.summary()), type: "text/html; charset=utf-8")
+        router.get("/dashboard") { request, _ in
+            if let refusal = adminRefusal(request) { return refusal }
+            return Self.body(DashboardPage.render(try await store.summary()), type: "text/html; charset=utf-8")
         }
-        router.get("/v1/export.csv") { _, _ in
-            Self.body(DashboardPage.csv(try await store.summary()), type: "text/csv; charset=utf-8")
+        router.get("/v1/export.csv") { request, _ in
+            if let refusal = adminRefusal(request) { return refusal }
+            return Self.body(DashboardPage.csv(try await store.summary()), type: "text/csv; charset=utf-8")
         }
-        router.get("/v1/export.json") { _, _ in
-            try Self.json(try await store.summary(), status: .ok)
+        router.get("/v1/export.json") { request, _ in
+            if let refusal = adminRefusal(request) { return refusal }
+            return try Self.json(try await store.summary(), status: .ok)
         }
         return router
     }
 
-    static func body(_ text: String, type: String) -> Response {
-        Response(status: .ok, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+    static func body(_ text: String, type: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
     /// Checks and stores one envelope; the HTTP status and the answer.
@@ -148,6 +154,48 @@ public struct FleetService: Sendable {
         } catch {
             return .failure(Refusal(status: .badRequest, reason: "\(error)"))
         }
+    }
+
+    /// The enrolled machine that signed this read (`SignedRequest`), with its profile.
+    func signedReader(_ request: Request) async throws -> Result<(machine: String, profile: String), Refusal> {
+        func header(_ name: String) -> String? {
+            request.headers.first { $0.name.canonicalName == name.lowercased() }?.value
+        }
+        guard let machine = header(SignedRequest.machineHeader), let time = header(SignedRequest.timeHeader).flatMap({ Int64($0) }),
+              let signature = header(SignedRequest.signatureHeader) else {
+            return .failure(Refusal(status: .unauthorized, reason: "the request is not signed by an enrolled machine"))
+        }
+        guard let row = try await store.database.execute("SELECT public_key, profile FROM machines WHERE id = $1", [.text(machine)]).first,
+              let stored = row[0].text, let profile = row[1].text, let key = try? Curve25519.Signing.PublicKey(base64: stored) else {
+            return .failure(Refusal(status: .unauthorized, reason: "the signer is not an enrolled machine"))
+        }
+        guard SignedRequest.isValid(signature: signature, method: request.method.rawValue, target: request.uri.string, time: time, key: key) else {
+            return .failure(Refusal(status: .forbidden, reason: "the signature does not match the request and the machine's key"))
+        }
+        guard abs(clock() - time) <= FleetAPI.freshnessSeconds else {
+            return .failure(Refusal(status: .conflict, reason: "signed \(clock() - time) s ago: a replay, or a clock that is off"))
+        }
+        return .success((machine, profile))
+    }
+
+    /// Nil when the request carries the admin token (`Authorization: Bearer TOKEN`, or Basic
+    /// with TOKEN as the password, which a browser asks for); else the refusal to send.
+    func adminRefusal(_ request: Request) -> Response? {
+        guard let adminTokenSHA256 else {
+            return Self.body("the dashboard and the exports are off: start the service with --admin-token-file\n", type: "text/plain",
+                             status: .forbidden)
+        }
+        let authorization = request.headers[.authorization] ?? ""
+        var presented: String?
+        if authorization.hasPrefix("Bearer ") {
+            presented = String(authorization.dropFirst("Bearer ".count))
+        } else if authorization.hasPrefix("Basic "), let decoded = Data(base64Encoded: String(authorization.dropFirst("Basic ".count))) {
+            presented = String(decoding: decoded, as: UTF8.self).split(separator: ":", maxSplits: 1).dropFirst().first.map(String.init)
+        }
+        if let presented, Self.constantTimeEqual(sha256Hex(presented), adminTokenSHA256) { return nil }
+        var response = Self.body("the admin token is required\n", type: "text/plain", status: .unauthorized)
+        response.headers[.wwwAuthenticate] = "Basic realm=\"clarity-fleet\", charset=\"UTF-8\""
+        return response
     }
 
     /// Every stored field is a slug or an id: nothing free-form enters the store.
