@@ -104,6 +104,10 @@ public struct FleetStore: Sendable {
         case duplicate
     }
 
+    /// Outcomes inserted by one statement (9 values each: well under SQLite's and
+    /// PostgreSQL's limits on bound values).
+    static let outcomesPerStatement = 200
+
     /// Stores a verified submission and its outcomes in one transaction: all or nothing, and
     /// never twice (the submission's id and each outcome's id are keys).
     public func store(_ submission: Submission, bodySHA256: String, now: Int64) async throws -> Stored {
@@ -113,15 +117,25 @@ public struct FleetStore: Sendable {
                 ON CONFLICT (id) DO NOTHING RETURNING id
                 """, [.text(submission.id), .text(submission.machine), .text(bodySHA256), .int(now), .int(Int64(submission.outcomes.count))])
             guard !inserted.isEmpty else { return .duplicate }
+            // One statement per chunk of outcomes, not one per outcome: on PostgreSQL each
+            // statement is a round trip.
             var count = 0
-            for outcome in submission.outcomes {
-                let row = try await statements.execute("""
+            var chunk = submission.outcomes[...]
+            while !chunk.isEmpty {
+                let part = chunk.prefix(Self.outcomesPerStatement)
+                chunk = chunk.dropFirst(part.count)
+                var binds: [SQLValue] = []
+                let rows = part.map { outcome -> String in
+                    let first = binds.count + 1
+                    binds += [.text(outcome.id), .text(submission.id), .text(submission.machine), .text(outcome.signature),
+                              .text(outcome.strategy), .text(submission.profile.key), .text(outcome.result.rawValue),
+                              .text(outcome.day), .int(now)]
+                    return "(" + (first..<first + 9).map { "$\($0)" }.joined(separator: ", ") + ")"
+                }
+                count += try await statements.execute("""
                     INSERT INTO outcomes (id, submission, machine, signature, strategy, profile, result, day, received)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (id) DO NOTHING RETURNING id
-                    """, [.text(outcome.id), .text(submission.id), .text(submission.machine), .text(outcome.signature),
-                          .text(outcome.strategy), .text(submission.profile.key), .text(outcome.result.rawValue),
-                          .text(outcome.day), .int(now)])
-                count += row.count
+                    VALUES \(rows.joined(separator: ", ")) ON CONFLICT (id) DO NOTHING RETURNING id
+                    """, binds).count
             }
             // Outcomes of fixes made from a rollout's package may stop it, in the same
             // transaction: the rollout stops the moment the outcome that tips it is stored.
