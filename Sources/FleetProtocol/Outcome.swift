@@ -45,8 +45,15 @@ public struct Outcome: Sendable, Hashable, Codable {
     }
 }
 
+/// A body an enrolled machine signs and sends: it names the machine and when it was signed,
+/// so the service can refuse one that names another machine or comes late (a replay).
+public protocol MachineSigned: Decodable {
+    var machine: String { get }
+    var sent: Int64 { get }
+}
+
 /// A batch of outcomes from one machine: the body a machine signs.
-public struct Submission: Sendable, Hashable, Codable {
+public struct Submission: Sendable, Hashable, Codable, MachineSigned {
     /// Chosen by the machine when the batch enters its outbox; resending keeps it, so the
     /// service stores a batch once however often it arrives.
     public var id: String

@@ -138,7 +138,7 @@ public struct FleetPackage: Sendable, Hashable, Codable {
 }
 
 /// What a machine sends to publish a fix: signed by its key like a submission.
-public struct Publication: Sendable, Hashable, Codable {
+public struct Publication: Sendable, Hashable, Codable, MachineSigned {
     public var machine: String
     /// Seconds since the epoch when it was signed (a replay is refused as for submissions).
     public var sent: Int64

@@ -56,24 +56,17 @@ extension FleetService {
             logger.notice("publication refused", metadata: ["reason": "\(reason)"])
             return (status, PublicationResponse(status: "refused", reason: reason))
         }
-        let envelope: SignedEnvelope, body: Data
-        switch try await verified(bytes, limit: FleetPackage.maximumBytes) {
-        case .success(let checked): (envelope, body) = checked
+        let publication: Publication
+        switch try await machineSigned(bytes, limit: FleetPackage.maximumBytes, as: Publication.self) {
+        case .success(let checked): publication = checked.0
         case .failure(let refusal): return refuse(refusal.status, refusal.reason)
         }
-        guard let publication = try? JSONDecoder().decode(Publication.self, from: body) else {
-            return refuse(.badRequest, "the body is not a publication")
-        }
-        guard publication.machine == envelope.signer else { return refuse(.forbidden, "the publication names another machine") }
         let now = clock()
-        guard abs(now - publication.sent) <= FleetAPI.freshnessSeconds else {
-            return refuse(.conflict, "signed \(now - publication.sent) s ago: a replay, or a clock that is off")
-        }
         let package = publication.package
         if let problem = package.problem() { return refuse(.badRequest, "the package: \(problem)") }
         let profile = package.profile
         guard [profile.release, profile.kernelSeries, profile.bootloader, profile.initramfsTool].allSatisfy({ SystemProfile.token($0) == $0 }),
-              try await store.database.execute("SELECT profile FROM machines WHERE id = $1", [.text(envelope.signer)]).first?.first?.text
+              try await store.database.execute("SELECT profile FROM machines WHERE id = $1", [.text(publication.machine)]).first?.first?.text
                 == profile.key else {
             return refuse(.badRequest, "the package's profile is not the publishing machine's")
         }
@@ -82,7 +75,7 @@ extension FleetService {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let packageBytes = try encoder.encode(package)
-        switch try await store.publish(package, body: packageBytes, publisher: envelope.signer, now: now) {
+        switch try await store.publish(package, body: packageBytes, publisher: publication.machine, now: now) {
         case .published(let id):
             logger.info("rollout published", metadata: ["rollout": "\(id)", "signature": "\(package.signature)"])
             return (.created, PublicationResponse(status: "published", rollout: id))

@@ -113,20 +113,15 @@ public struct FleetService: Sendable {
             logger.notice("submission refused", metadata: ["reason": "\(reason)"])
             return (status, SubmissionResponse(status: "refused", reason: reason))
         }
-        let envelope: SignedEnvelope, body: Data
-        switch try await verified(bytes, limit: Submission.maximumBytes) {
-        case .success(let checked): (envelope, body) = checked
+        let submission: Submission, body: Data
+        switch try await machineSigned(bytes, limit: Submission.maximumBytes, as: Submission.self) {
+        case .success(let checked): (submission, body) = checked
         case .failure(let refusal): return refuse(refusal.status, refusal.reason)
         }
-        guard let submission = try? JSONDecoder().decode(Submission.self, from: body) else { return refuse(.badRequest, "the body is not a submission") }
-        guard submission.machine == envelope.signer else { return refuse(.forbidden, "the submission names another machine") }
         guard submission.outcomes.count <= Submission.maximumOutcomes, Self.isSafe(submission) else {
             return refuse(.badRequest, "a field is not a slug, or too many outcomes")
         }
         let now = clock()
-        guard abs(now - submission.sent) <= FleetAPI.freshnessSeconds else {
-            return refuse(.conflict, "signed \(now - submission.sent) s ago: a replay, or a clock that is off")
-        }
         switch try await store.store(submission, bodySHA256: sha256Hex(String(decoding: body, as: UTF8.self)), now: now) {
         case .stored(let outcomes): return (.created, SubmissionResponse(status: "stored", outcomes: outcomes))
         case .duplicate: return (.ok, SubmissionResponse(status: "duplicate"))
@@ -136,6 +131,25 @@ public struct FleetService: Sendable {
     struct Refusal: Error {
         var status: HTTPResponse.Status
         var reason: String
+    }
+
+    /// The body of the envelope in `bytes` and its bytes, when the enrolled machine it names
+    /// signed it, lately: the signature is checked before the body is decoded.
+    func machineSigned<T: MachineSigned>(_ bytes: Data, limit: Int, as type: T.Type) async throws -> Result<(T, Data), Refusal> {
+        let envelope: SignedEnvelope, body: Data
+        switch try await verified(bytes, limit: limit) {
+        case .success(let checked): (envelope, body) = checked
+        case .failure(let refusal): return .failure(refusal)
+        }
+        guard let value = try? JSONDecoder().decode(T.self, from: body) else {
+            return .failure(Refusal(status: .badRequest, reason: "the body is not a \(T.self)"))
+        }
+        guard value.machine == envelope.signer else { return .failure(Refusal(status: .forbidden, reason: "the \(T.self) names another machine")) }
+        let now = clock()
+        guard abs(now - value.sent) <= FleetAPI.freshnessSeconds else {
+            return .failure(Refusal(status: .conflict, reason: "signed \(now - value.sent) s ago: a replay, or a clock that is off"))
+        }
+        return .success((value, body))
     }
 
     /// The envelope in `bytes` and its body, when an enrolled machine's key signed it.
