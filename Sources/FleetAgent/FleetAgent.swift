@@ -27,10 +27,15 @@ public struct FleetAgent: Sendable {
     public let root: SystemRoot
     public let logger: Logger
     public let clock: @Sendable () -> Int64
+    /// `[Fleet] Server=` of the config: when set, the service to talk to instead of the one
+    /// enrolled with (a service that moved keeps its keys and its machines).
+    public var server: String?
 
-    public init(root: SystemRoot, logger: Logger, clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
+    public init(root: SystemRoot, logger: Logger, server: String? = nil,
+                clock: @escaping @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970) }) {
         self.root = root
         self.logger = logger
+        self.server = server.flatMap { $0.isEmpty ? nil : ($0.hasSuffix("/") ? String($0.dropLast()) : $0) }
         self.clock = clock
     }
 
@@ -86,9 +91,10 @@ public struct FleetAgent: Sendable {
     }
 
     public func enrollment() throws -> (Enrollment, Curve25519.Signing.PrivateKey) {
-        guard let enrollment = try read("/fleet/enrollment.json").flatMap({ try? JSONDecoder().decode(Enrollment.self, from: $0) }),
+        guard var enrollment = try read("/fleet/enrollment.json").flatMap({ try? JSONDecoder().decode(Enrollment.self, from: $0) }),
               let keyText = try read("/fleet/key"), let raw = Data(base64Encoded: keyText),
               let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else { throw Failure.notEnrolled }
+        if let server { enrollment.server = server }
         return (enrollment, key)
     }
 

@@ -30,7 +30,7 @@ struct AgentOptions: ParsableArguments {
     func agent() throws -> FleetAgent {
         var logger = Logger(label: "clarity-fleet")
         logger.logLevel = .notice
-        return FleetAgent(root: try SystemRoot(root), logger: logger)
+        return FleetAgent(root: try SystemRoot(root), logger: logger, server: try settings().server)
     }
 
     func settings() throws -> FleetSettings {
@@ -121,11 +121,15 @@ extension ClarityFleet {
         static let configuration = CommandConfiguration(abstract: "Enroll this machine with a fleet service.")
 
         @OptionGroup var options: AgentOptions
-        @Option(help: "The service's base URL.") var server: String
+        @Option(help: "The service's base URL (default: [Fleet] Server= of the config).") var server: String?
         @Option(help: ArgumentHelp("File holding the enrollment token.", valueName: "file")) var tokenFile: String
 
         func run() async throws {
-            let enrollment = try await options.agent().enroll(server: server, token: try readToken(tokenFile))
+            let configured = try options.settings().server
+            guard let url = server ?? (configured.isEmpty ? nil : configured), !url.isEmpty else {
+                throw ValidationError("--server is needed: [Fleet] Server= of the config is not set")
+            }
+            let enrollment = try await options.agent().enroll(server: url, token: try readToken(tokenFile))
             try options.print(enrollment, text: "enrolled as \(enrollment.machine) with \(enrollment.server)")
         }
     }

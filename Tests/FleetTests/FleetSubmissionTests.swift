@@ -127,13 +127,14 @@ struct FleetSubmissionTests {
         #expect(try backend.query("SELECT COUNT(*) FROM outcomes") == "4")
     }
 
-    /// The service listens on a new port after a restart in these tests: the enrollment's
-    /// server is pointed at it, as an administrator moving the service would.
+    /// The service listens on a new port after a restart in these tests: the machine's
+    /// config names it (`[Fleet] Server=`), as an administrator moving the service would do;
+    /// the enrollment, which names the old one, is left as it was.
     static func repoint(_ machine: FleetMachine, to url: String) throws {
-        let path = machine.copy.at("/var/lib/clarity-heal/fleet/enrollment.json")
-        var object = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: path))) as? [String: Any])
-        object["server"] = url
-        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
+        let folder = machine.copy.at("/etc/clarity-heal")
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(atPath: folder + "/clarity-heal.conf")
+        try "[Fleet]\nServer=\(url)\n".write(toFile: folder + "/clarity-heal.conf", atomically: false, encoding: .utf8)
     }
 
     /// SIGKILL in the middle of a load of 3000 submissions: everything acknowledged before

@@ -65,7 +65,8 @@ public struct FleetInsights: Sendable, Hashable, Codable {
 ///
 /// ```
 ///   [Fleet]
-///   Server=                 the service's base URL (`clarity-fleet enroll` sets it)
+///   Server=                 the service's base URL: `clarity-fleet enroll`'s default, and
+///                           when set, the service the agent talks to after enrolling
 ///   MinConfidence=0.7       insights less sure than this change nothing
 ///   MaxAgeDays=30           insights older than this change nothing
 /// ```

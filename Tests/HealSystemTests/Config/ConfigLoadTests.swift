@@ -144,7 +144,7 @@ struct ConfigLoadTests {
         let uncommented = example.split(separator: "\n", omittingEmptySubsequences: false).map { line in
             line.hasPrefix("#") && line.contains("=") ? String(line.dropFirst()) : String(line)
         }
-        #expect(uncommented.filter { $0.contains("=") }.count == 15)
+        #expect(uncommented.filter { $0.contains("=") }.count == 18)
         #expect(try load(uncommented.joined(separator: "\n")) == Config.Loaded())
     }
 }
