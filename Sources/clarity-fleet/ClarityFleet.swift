@@ -15,6 +15,7 @@ struct ClarityFleet: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "clarity-fleet",
         abstract: "Learn across a fleet which repair works for which failure (docs/fleet.md).",
+        version: Product.version,
         subcommands: [Serve.self, Enroll.self, Submit.self, Pull.self, Publish.self, Adopt.self, Load.self]
     )
 }
@@ -156,10 +157,14 @@ extension ClarityFleet {
 
     struct Pull: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Fetch the fleet's insights for this machine's profile and keep those that pass [Fleet] MinConfidence and MaxAgeDays."
+            abstract: "Fetch the fleet's insights for this machine's profile and keep those that pass [Fleet] MinConfidence and MaxAgeDays.",
+            discussion: "Also keeps the rollouts offered to this machine (clarity-fleet adopt). Exits 0 when pulled, 3 when the service cannot be reached (what was pulled before stays in use)."
         )
 
         @OptionGroup var options: AgentOptions
+
+        @Flag(help: "On a machine that is not enrolled, do nothing and exit 0 (verify's pull before every boot's verification).")
+        var ifEnrolled = false
 
         struct Pulled: Encodable {
             var insights: [FleetInsight]
@@ -168,8 +173,16 @@ extension ClarityFleet {
 
         func run() async throws {
             let agent = try options.agent()
-            let insights = try await agent.pull(settings: try options.settings())
-            let offers = try await agent.pullOffers()
+            if ifEnrolled, (try? agent.enrollment()) == nil { return }
+            let insights: [FleetInsight], offers: [RolloutStanding]
+            do {
+                insights = try await agent.pull(settings: try options.settings())
+                offers = try await agent.pullOffers()
+            } catch FleetAgent.Failure.unreachable(let why) {
+                // As submit: the service is away today; what was pulled before stays in use.
+                FileHandle.standardError.write(Data("clarity-fleet: the service cannot be reached: \(why)\n".utf8))
+                throw ExitCode(3)
+            }
             try options.print(Pulled(insights: insights, offers: offers),
                               text: "\(insights.count) insights stored in \(FleetInsights.relativePath); \(offers.count) rollouts offered"
                                 + offers.map { "\n  \($0.rollout): \($0.signature) by \($0.strategy) (verified \($0.verified), failed \($0.failed))" }.joined())

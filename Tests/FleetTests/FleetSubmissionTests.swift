@@ -116,6 +116,14 @@ struct FleetSubmissionTests {
         #expect(offline.stdout.contains("queued 4 outcomes") && offline.stdout.contains("1 kept for later"), "\(offline.stdout)")
         let outbox = machine.copy.at("/var/lib/clarity-heal/outbox")
         #expect(try FileManager.default.contentsOfDirectory(atPath: outbox).filter { $0.hasSuffix(".json") }.count == 1)
+        // Pull says so the same way (the agent's unit takes 3 as "try tomorrow").
+        let pull = try machine.fleet(["pull"])
+        #expect(pull.status == 3 && pull.stderr.contains("cannot be reached"), "\(pull.stdout)\(pull.stderr)")
+        // Not enrolled, --if-enrolled: nothing to do, nothing said.
+        let stranger = try FleetMachine(number: 4)
+        let quiet = try stranger.fleet(["pull", "--if-enrolled"])
+        #expect(quiet.status == 0 && quiet.stdout.isEmpty && quiet.stderr.isEmpty, "\(quiet.stdout)\(quiet.stderr)")
+        #expect(try stranger.fleet(["pull"]).status != 0)
 
         // Back on the same store (and a new port: the machine is told where by its config).
         try backend.restart("serve-2")

@@ -187,7 +187,7 @@ struct FleetPackageTests {
         // The drop-in: a pull that can neither fail verify nor hold it up.
         let drop = try text(Self.dropIn)
         let pre = try #require(Self.values(drop, "Service", "ExecStartPre").first)
-        #expect(pre.hasPrefix("-/usr/bin/timeout ") && pre.hasSuffix(" /usr/bin/clarity-fleet pull"), "\(pre)")
+        #expect(pre.hasPrefix("-/usr/bin/timeout ") && pre.hasSuffix(" /usr/bin/clarity-fleet pull --if-enrolled"), "\(pre)")
         #expect(Self.values(drop, "Service", "TimeoutStartSec").isEmpty, "it would bound verify itself")
 
         // The service: the default store in its state folder, a user of its own, not enabled.
@@ -365,15 +365,15 @@ struct FleetPackageTests {
         try Self.addTestUnits(copy)
         let agent = "clarity-fleet-agent.service", verify = "clarity-heal-verify.service", service = "clarity-fleet.service"
 
-        // Not enrolled: the timer fires, its condition skips the agent; verify's pull fails
-        // ("-") and verify runs as ever.
+        // Not enrolled: the timer fires, its condition skips the agent; verify's pull does
+        // nothing, says nothing, and verify runs as ever.
         let unenrolled = try Self.boot(copy)
         #expect(unenrolled.property(agent, "ConditionResult") == "no", "\(unenrolled.properties)")
         #expect(unenrolled.log(agent).contains("ConditionPathExists=/var/lib/clarity-heal/fleet/enrollment.json"), "\(unenrolled.log(agent))")
         #expect(!unenrolled.log(agent).contains("queued"), "\(unenrolled.log(agent))")
         #expect(unenrolled.property(verify, "Result") == "success" && unenrolled.property(verify, "ActiveState") == "active",
                 "\(unenrolled.properties[verify] ?? [:])")
-        #expect(unenrolled.log(verify).contains("not enrolled"), "\(unenrolled.log(verify))")
+        #expect(!unenrolled.log(verify).contains("not enrolled"), "\(unenrolled.log(verify))")
         let timer = unenrolled.properties["clarity-fleet-agent.timer"] ?? [:]
         #expect(timer["TimersCalendar"]?.contains("OnCalendar=*-*-* 00:00:00") == true && timer["Persistent"] == "yes", "\(timer)")
 
