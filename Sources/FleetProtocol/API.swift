@@ -7,8 +7,9 @@
 /// | `POST /v1/submissions` | `SignedEnvelope` of a `Submission` | `SubmissionResponse`: 201 stored, 200 duplicate; 401 unknown machine, 403 bad signature, 409 stale (replayed), 400/413 malformed |
 /// | `GET /v1/insights?minConfidence=&maxAgeDays=` | signed read | `SignedEnvelope` of `FleetInsights`, signed by the fleet key |
 /// | `POST /v1/rollouts` | `SignedEnvelope` of a `Publication` | `PublicationResponse`: 201 published, 200 duplicate; refusals as for submissions |
-/// | `GET /v1/rollouts` | signed read | `SignedEnvelope` of `RolloutOffers` (the machine's profile, not stopped), signed by the fleet key |
-/// | `GET /v1/rollouts/<id>` | signed read | `SignedEnvelope` of `RolloutPackage`, signed by the fleet key; 410 once the rollout stopped |
+/// | `GET /v1/rollouts` | signed read | `SignedEnvelope` of `RolloutOffers` (the machine's profile, approved, not stopped), signed by the fleet key |
+/// | `GET /v1/rollouts/<id>` | signed read | `SignedEnvelope` of `RolloutPackage`, signed by the fleet key; 404 while pending, 410 once stopped |
+/// | `POST /v1/rollouts/<id>/approve`, `…/stop` | admin token | `RolloutStanding`: a pending rollout offered from now on, or stopped |
 /// | `GET /dashboard`, `/v1/export.csv`, `/v1/export.json` | admin token | the dashboard and the exports (`FleetSummary`) |
 ///
 /// A signed read carries `SignedRequest`'s headers (the machine, the time, its signature over

@@ -187,6 +187,8 @@ public struct RolloutStanding: Sendable, Hashable, Codable {
     public var strategy: String
     public var profile: String
     public var published: Int64
+    /// When an administrator approved it: before that it is pending and offered to no one.
+    public var approved: Int64?
     /// Fixes made from the package that were verified good after their reboot.
     public var verified: Int
     /// Fixes made from it that failed: on a machine's clone or after apply.
@@ -196,12 +198,13 @@ public struct RolloutStanding: Sendable, Hashable, Codable {
     public var stopReason: String?
 
     public init(rollout: String, signature: String, strategy: String, profile: String, published: Int64,
-                verified: Int = 0, failed: Int = 0, stopped: Int64? = nil, stopReason: String? = nil) {
+                approved: Int64? = nil, verified: Int = 0, failed: Int = 0, stopped: Int64? = nil, stopReason: String? = nil) {
         self.rollout = rollout
         self.signature = signature
         self.strategy = strategy
         self.profile = profile
         self.published = published
+        self.approved = approved
         self.verified = verified
         self.failed = failed
         self.stopped = stopped
@@ -209,6 +212,9 @@ public struct RolloutStanding: Sendable, Hashable, Codable {
     }
 
     public var failureRate: Double { verified + failed == 0 ? 0 : Double(failed) / Double(verified + failed) }
+
+    /// `pending` (waiting for an administrator), `offered` or `stopped`.
+    public var state: String { stopped != nil ? "stopped" : approved == nil ? "pending" : "offered" }
 }
 
 /// When a rollout stops by itself: once at least `minimumOutcomes` fixes made from it came

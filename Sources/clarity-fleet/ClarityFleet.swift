@@ -16,7 +16,7 @@ struct ClarityFleet: AsyncParsableCommand {
         commandName: "clarity-fleet",
         abstract: "Learn across a fleet which repair works for which failure (docs/fleet.md).",
         version: Product.version,
-        subcommands: [Serve.self, Enroll.self, Submit.self, Pull.self, Publish.self, Adopt.self, Load.self]
+        subcommands: [Serve.self, Enroll.self, Submit.self, Pull.self, Publish.self, Adopt.self, Rollout.self, Load.self]
     )
 }
 
@@ -271,6 +271,73 @@ extension ClarityFleet {
             case .validated?: throw ExitCode(1)
             case .unrepairable?: throw ExitCode(4)
             default: if !adopted.refused.isEmpty { throw ExitCode(5) }
+            }
+        }
+    }
+
+    struct Rollout: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List, approve or stop the rollouts of a fleet service (with its admin token).",
+            discussion: """
+                A published package is pending: no machine is offered it until an administrator
+                approves it. A rollout stops by itself when the fixes made from it fail too
+                often; stop ends one by hand.
+                """,
+            subcommands: [List.self, Approve.self, Stop.self]
+        )
+
+        struct AdminOptions: ParsableArguments {
+            @Option(help: "The service's base URL.") var server: String
+            @Option(help: ArgumentHelp("File holding the service's admin token.", valueName: "file")) var adminTokenFile: String
+            @Flag(help: "Print the result as JSON.") var json = false
+
+            func admin() throws -> FleetAdmin { FleetAdmin(server: server, token: try readToken(adminTokenFile)) }
+
+            func print<T: Encodable>(_ value: T, text: String) throws {
+                if json {
+                    let encoder = JSONEncoder()
+                    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+                    Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
+                } else {
+                    Swift.print(text)
+                }
+            }
+        }
+
+        static func line(_ item: RolloutStanding) -> String {
+            "\(item.rollout)  \(item.state)  \(item.signature) by \(item.strategy) on \(item.profile): verified \(item.verified), failed \(item.failed)"
+                + (item.stopReason.map { " (\($0))" } ?? "")
+        }
+
+        struct List: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "List every rollout with its state and outcomes.")
+            @OptionGroup var options: AdminOptions
+
+            func run() async throws {
+                let rollouts = try await options.admin().rollouts()
+                try options.print(rollouts, text: rollouts.isEmpty ? "no rollouts" : rollouts.map(Rollout.line).joined(separator: "\n"))
+            }
+        }
+
+        struct Approve: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Approve a pending rollout: it is offered to the machines of its profile from now on.")
+            @OptionGroup var options: AdminOptions
+            @Argument(help: "The rollout.") var rollout: String
+
+            func run() async throws {
+                let standing = try await options.admin().decide("approve", rollout: rollout)
+                try options.print(standing, text: Rollout.line(standing))
+            }
+        }
+
+        struct Stop: AsyncParsableCommand {
+            static let configuration = CommandConfiguration(abstract: "Stop a rollout: it is no longer offered, and machines drop their copy at their next pull.")
+            @OptionGroup var options: AdminOptions
+            @Argument(help: "The rollout.") var rollout: String
+
+            func run() async throws {
+                let standing = try await options.admin().decide("stop", rollout: rollout)
+                try options.print(standing, text: Rollout.line(standing))
             }
         }
     }

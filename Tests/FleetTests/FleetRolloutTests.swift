@@ -32,7 +32,17 @@ struct FleetRolloutTests {
         var result: Result?
         var refused: [String]
     }
-    struct Standing: Decodable { var rollout: String; var verified: Int; var failed: Int; var stopped: Int64?; var stopReason: String? }
+    struct Standing: Decodable {
+        var rollout: String; var verified: Int; var failed: Int; var approved: Int64?; var stopped: Int64?; var stopReason: String?
+    }
+
+    /// `clarity-fleet rollout approve|stop ID` with the service's admin token.
+    static func decide(_ decision: String, _ rollout: String, _ service: RunningFleetService) throws -> Standing {
+        let result = try Tool.run(Tool.clarityFleet, ["rollout", decision, rollout, "--server", service.url,
+                                                      "--admin-token-file", service.adminTokenFile, "--json"])
+        try #require(result.status == 0, "\(result.stdout)\(result.stderr)")
+        return try JSONDecoder().decode(Standing.self, from: Data(result.stdout.utf8))
+    }
     struct Export: Decodable { var rollouts: [Standing] }
 
     /// A machine of the fleet whose init is gone (systemd deleted: `init-missing`).
@@ -117,10 +127,18 @@ struct FleetRolloutTests {
         let hugeDigest = SHA256.hash(data: huge).hex
         #expect(try publish(package(digest: hugeDigest, files: [hugeDigest: huge.base64EncodedString()])) == 413)
         #expect(try backend.query("SELECT COUNT(*) FROM rollouts") == "0")
-        // The genuine one is stored, once.
+        // The genuine one is stored, once; approved, then stopped by hand.
         #expect(try publish(package()) == 201)
         #expect(try publish(package()) == 200)
         #expect(try backend.query("SELECT COUNT(*) FROM rollouts") == "1")
+        let rollout = try backend.query("SELECT id FROM rollouts")
+        #expect(try Self.decide("approve", rollout, backend.service).approved != nil)
+        let stopped = try Self.decide("stop", rollout, backend.service)
+        #expect(stopped.stopped != nil && stopped.stopReason == "stopped by an administrator")
+        // Decisions need the admin token.
+        let refused = try Tool.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST",
+                                                     backend.service.url + "/v1/rollouts/\(rollout)/approve"]).stdout
+        #expect(refused == "401")
     }
 
     @Test func aFixThatHeldOnOneMachineIsRevalidatedAndAppliedOnTheOthersUntilItFailsTooOften() throws {
@@ -164,8 +182,15 @@ struct FleetRolloutTests {
             #expect(!stored.contains(secret), "the store holds \(secret)")
         }
 
-        // Machine 2: offered the package, revalidates it on its own clone, applies, verifies.
+        // Published is not offered: the rollout waits for an administrator.
         let second = try Self.machine(2, service, tokenFile: tokenFile)
+        #expect(try Self.pull(second).offers.isEmpty)
+        #expect(try Self.export(service).first { $0.rollout == rollout }?.approved == nil)
+        let pending = try Tool.run("/usr/bin/curl", ["-sf"] + RunningFleetService.adminHeader + [service.url + "/dashboard"]).stdout
+        #expect(pending.contains("pending: waiting for an administrator"), "\(pending)")
+        #expect(try Self.decide("approve", rollout, service).approved != nil)
+
+        // Machine 2: offered the package, revalidates it on its own clone, applies, verifies.
         let offers = try Self.pull(second)
         #expect(offers.offers.map(\.rollout) == [rollout])
         #expect(FileManager.default.fileExists(atPath: second.copy.at("/var/lib/clarity-heal/offers/\(rollout).json")))

@@ -7,6 +7,8 @@ public final class RunningFleetService: @unchecked Sendable {
     public let url: String
     public let process: Process
     public let log: String
+    /// The file holding `adminToken`, for `clarity-fleet rollout … --admin-token-file`.
+    public let adminTokenFile: String
 
     /// Starts the service on `database` and waits until it says it listens.
     /// The token the dashboard and the exports ask for (`--admin-token-file`).
@@ -22,7 +24,7 @@ public final class RunningFleetService: @unchecked Sendable {
 
     public init(database: String, token: String, in scratch: TemporaryDirectory, name: String = "serve") throws {
         let tokenFile = try scratch.write(name + ".token", token)
-        let adminTokenFile = try scratch.write(name + ".admin-token", Self.adminToken)
+        adminTokenFile = try scratch.write(name + ".admin-token", Self.adminToken)
         log = scratch.path + "/\(name).log"
         FileManager.default.createFile(atPath: log, contents: nil)
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: log))

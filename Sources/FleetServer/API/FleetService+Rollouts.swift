@@ -3,11 +3,13 @@ import FleetProtocol
 import Foundation
 import Hummingbird
 
-/// The rollout routes: a machine publishes a fix that held; the service checks it, keeps it
-/// as a rollout of the machine's profile and hands it out signed by the fleet key; a rollout
-/// whose fixes fail too often stops (`FleetStore.stopIfFailing`) and is no longer offered.
+/// The rollout routes: a machine publishes a fix that held; the service checks it and keeps
+/// it as a pending rollout of the machine's profile; once an administrator approves it, it
+/// is offered and handed out signed by the fleet key; a rollout whose fixes fail too often
+/// stops (`FleetStore.stopIfFailing`), or is stopped by a person, and is no longer offered.
 extension FleetService {
     func addRollouts(to router: Router<BasicRequestContext>) {
+        addRolloutDecisions(to: router)
         router.post("/v1/rollouts") { request, _ in
             var request = request
             let body: ByteBuffer
@@ -26,7 +28,7 @@ extension FleetService {
             case .success(let machine): profile = machine.profile
             case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
             }
-            let offers = try await store.rollouts(profile: profile).filter { $0.stopped == nil }
+            let offers = try await store.rollouts(profile: profile).filter { $0.state == "offered" }
             return try Self.json(try SignedEnvelope.sign(RolloutOffers(received: clock(), offers: offers), signer: "fleet", key: key),
                                  status: .ok)
         }
@@ -37,7 +39,7 @@ extension FleetService {
             case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
             }
             guard let id = context.parameters.get("id"), let stored = try await store.rolloutPackage(id), stored.profile == profile,
-                  let package = try? JSONDecoder().decode(FleetPackage.self, from: stored.body) else {
+                  stored.approved, let package = try? JSONDecoder().decode(FleetPackage.self, from: stored.body) else {
                 return try Self.json(PublicationResponse(status: "refused", reason: "no such rollout for this machine's profile"),
                                      status: .notFound)
             }
@@ -46,6 +48,21 @@ extension FleetService {
             }
             return try Self.json(try SignedEnvelope.sign(RolloutPackage(rollout: id, published: stored.published, package: package),
                                                          signer: "fleet", key: key), status: .ok)
+        }
+    }
+
+    /// `POST /v1/rollouts/<id>/approve|stop`, with the admin token: a person approves a
+    /// published package before any machine is offered it, and may stop it at any time.
+    func addRolloutDecisions(to router: Router<BasicRequestContext>) {
+        for decision in FleetStore.Decision.allCases {
+            router.post("/v1/rollouts/:id/\(decision.rawValue)") { request, context in
+                if let refusal = adminRefusal(request) { return refusal }
+                guard let id = context.parameters.get("id"), let standing = try await store.decide(decision, rollout: id, now: clock()) else {
+                    return try Self.json(PublicationResponse(status: "refused", reason: "no such rollout"), status: .notFound)
+                }
+                logger.notice("rollout \(decision.rawValue)", metadata: ["rollout": "\(id)", "state": "\(standing.state)"])
+                return try Self.json(standing, status: .ok)
+            }
         }
     }
 

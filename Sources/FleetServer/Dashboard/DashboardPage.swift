@@ -50,14 +50,19 @@ public enum DashboardPage {
         return out + "</body></html>\n"
     }
 
-    /// Fix packages offered across machines: running ones first, each with how the fixes
-    /// made from it fared, and why a stopped one stopped.
+    /// Fix packages across machines: pending ones (waiting for approval) first, then those
+    /// offered, each with how the fixes made from it fared, and why a stopped one stopped.
     static func rolloutTable(_ rollouts: [RolloutStanding]) -> String {
         guard !rollouts.isEmpty else { return "<p>None: no machine has published a fix package.</p>\n" }
+        let order = ["pending": 0, "offered": 1, "stopped": 2]
         let escape = ReportHTML.escape
         var out = "<table><tr><th>rollout</th><th>failure class</th><th>strategy</th><th>profile</th><th>verified</th><th>failed</th><th>state</th></tr>\n"
-        for item in rollouts.sorted(by: { ($0.stopped != nil ? 1 : 0, $0.published) < ($1.stopped != nil ? 1 : 0, $1.published) }) {
-            let state = item.stopped == nil ? "pending: offered" : "stopped: " + (item.stopReason ?? "")
+        for item in rollouts.sorted(by: { (order[$0.state] ?? 3, $0.published) < (order[$1.state] ?? 3, $1.published) }) {
+            let state = switch item.state {
+            case "pending": "pending: waiting for an administrator's approval"
+            case "offered": "offered to the machines of its profile"
+            default: "stopped: " + (item.stopReason ?? "")
+            }
             out += "<tr><td><code>\(escape(item.rollout))</code></td><td>\(escape(item.signature))</td><td>\(escape(item.strategy))</td>"
                 + "<td>\(escape(item.profile))</td><td>\(item.verified)</td><td>\(item.failed)</td><td>\(escape(state))</td></tr>\n"
         }

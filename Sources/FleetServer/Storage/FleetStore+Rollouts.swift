@@ -24,7 +24,7 @@ extension FleetStore {
     /// Every rollout with its outcomes; only `profile`'s when given.
     public func rollouts(profile: String? = nil) async throws -> [RolloutStanding] {
         let rows = try await database.execute("""
-            SELECT r.id, r.signature, r.strategy, r.profile, r.published, r.stopped, r.stop_reason,
+            SELECT r.id, r.signature, r.strategy, r.profile, r.published, r.stopped, r.stop_reason, r.approved,
                    (SELECT COUNT(*) FROM outcomes o WHERE o.strategy = 'fleet-' || r.id AND o.result = 'verified'),
                    (SELECT COUNT(*) FROM outcomes o WHERE o.strategy = 'fleet-' || r.id
                                                       AND o.result IN ('failed-validation', 'failed-after-apply'))
@@ -34,17 +34,35 @@ extension FleetStore {
             guard let id = row[0].text, let signature = row[1].text, let strategy = row[2].text, let profile = row[3].text,
                   let published = row[4].int else { return nil }
             return RolloutStanding(rollout: id, signature: signature, strategy: strategy, profile: profile, published: published,
-                                   verified: Int(row[7].int ?? 0), failed: Int(row[8].int ?? 0),
+                                   approved: row[7].int, verified: Int(row[8].int ?? 0), failed: Int(row[9].int ?? 0),
                                    stopped: row[5].int, stopReason: row[6].text)
         }
     }
 
-    /// A rollout's stored package (the exact bytes published) and whether it stopped.
-    public func rolloutPackage(_ id: String) async throws -> (profile: String, published: Int64, body: Data, stopped: Bool)? {
-        guard let row = try await database.execute("SELECT profile, published, package, stopped FROM rollouts WHERE id = $1",
+    /// A rollout's stored package (the exact bytes published), whether it was approved and
+    /// whether it stopped.
+    public func rolloutPackage(_ id: String) async throws -> (profile: String, published: Int64, body: Data, approved: Bool, stopped: Bool)? {
+        guard let row = try await database.execute("SELECT profile, published, package, approved, stopped FROM rollouts WHERE id = $1",
                                                    [.text(id)]).first,
               let profile = row[0].text, let published = row[1].int, let body = row[2].text else { return nil }
-        return (profile, published, Data(body.utf8), row[3].int != nil)
+        return (profile, published, Data(body.utf8), row[3].int != nil, row[4].int != nil)
+    }
+
+    public enum Decision: String, Sendable, CaseIterable {
+        case approve, stop
+    }
+
+    /// An administrator's decision on a rollout: approve it (it is offered from now on) or
+    /// stop it. Returns the rollout as it stands afterwards, nil when there is none.
+    public func decide(_ decision: Decision, rollout id: String, now: Int64) async throws -> RolloutStanding? {
+        switch decision {
+        case .approve:
+            _ = try await database.execute("UPDATE rollouts SET approved = $1 WHERE id = $2 AND approved IS NULL", [.int(now), .text(id)])
+        case .stop:
+            _ = try await database.execute("UPDATE rollouts SET stopped = $1, stop_reason = $2 WHERE id = $3 AND stopped IS NULL",
+                                           [.int(now), .text("stopped by an administrator"), .text(id)])
+        }
+        return try await rollouts().first { $0.rollout == id }
     }
 
     /// Stops `rollout` when its outcomes pass the policy's failure rate.

@@ -45,6 +45,8 @@ public struct FleetStore: Sendable {
             """,
             "CREATE INDEX rollouts_by_profile ON rollouts (profile)",
         ]),
+        // A rollout is offered only once an administrator approved it.
+        (3, ["ALTER TABLE rollouts ADD COLUMN approved BIGINT"]),
     ]
 
     /// Brings the schema up to date. Returns the versions it applied.
