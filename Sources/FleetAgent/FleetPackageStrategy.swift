@@ -52,6 +52,10 @@ struct FleetPackageStrategy: RepairStrategy {
             case .symlink:
                 changeset.changes[change.path] = .symlink(target: change.target ?? "", owner: 0, group: 0)
             case .directory:
+                // A folder that is here already keeps its mode: the package names the folders
+                // above what it writes (overlayfs copied them up on the machine that made it),
+                // and another machine's modes are not this one's to change.
+                if let status = context.root.files.statusIfPresent(change.path), status.st_mode & S_IFMT == S_IFDIR { continue }
                 changeset.changes[change.path] = .directory(mode: change.mode ?? 0o755, owner: 0, group: 0)
             case .removed:
                 changeset.changes[change.path] = .removed
