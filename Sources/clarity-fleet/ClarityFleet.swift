@@ -39,13 +39,18 @@ struct AgentOptions: ParsableArguments {
     }
 
     func print<T: Encodable>(_ value: T, text: String) throws {
-        if json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-            Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
-        } else {
-            Swift.print(text)
-        }
+        try printDocument(value, json: json, text: text)
+    }
+}
+
+/// `value` as indented JSON with `--json`, else `text`.
+func printDocument<T: Encodable>(_ value: T, json: Bool, text: String) throws {
+    if json {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
+        print(String(decoding: try encoder.encode(value), as: UTF8.self))
+    } else {
+        print(text)
     }
 }
 
@@ -293,14 +298,10 @@ extension ClarityFleet {
 
             func admin() throws -> FleetAdmin { FleetAdmin(server: server, token: try readToken(adminTokenFile)) }
 
-            func print<T: Encodable>(_ value: T, text: String) throws {
-                if json {
-                    let encoder = JSONEncoder()
-                    encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                    Swift.print(String(decoding: try encoder.encode(value), as: UTF8.self))
-                } else {
-                    Swift.print(text)
-                }
+            /// Approves or stops `rollout` and prints how it stands afterwards.
+            func decide(_ decision: String, _ rollout: String) async throws {
+                let standing = try await admin().decide(decision, rollout: rollout)
+                try printDocument(standing, json: json, text: Rollout.line(standing))
             }
         }
 
@@ -315,7 +316,7 @@ extension ClarityFleet {
 
             func run() async throws {
                 let rollouts = try await options.admin().rollouts()
-                try options.print(rollouts, text: rollouts.isEmpty ? "no rollouts" : rollouts.map(Rollout.line).joined(separator: "\n"))
+                try printDocument(rollouts, json: options.json, text: rollouts.isEmpty ? "no rollouts" : rollouts.map(Rollout.line).joined(separator: "\n"))
             }
         }
 
@@ -324,10 +325,7 @@ extension ClarityFleet {
             @OptionGroup var options: AdminOptions
             @Argument(help: "The rollout.") var rollout: String
 
-            func run() async throws {
-                let standing = try await options.admin().decide("approve", rollout: rollout)
-                try options.print(standing, text: Rollout.line(standing))
-            }
+            func run() async throws { try await options.decide("approve", rollout) }
         }
 
         struct Stop: AsyncParsableCommand {
@@ -335,10 +333,7 @@ extension ClarityFleet {
             @OptionGroup var options: AdminOptions
             @Argument(help: "The rollout.") var rollout: String
 
-            func run() async throws {
-                let standing = try await options.admin().decide("stop", rollout: rollout)
-                try options.print(standing, text: Rollout.line(standing))
-            }
+            func run() async throws { try await options.decide("stop", rollout) }
         }
     }
 
@@ -372,17 +367,12 @@ extension ClarityFleet {
             if let acknowledged {
                 try report.acknowledged.joined(separator: "\n").appending("\n").write(toFile: acknowledged, atomically: true, encoding: .utf8)
             }
-            if json {
-                var shown = report
-                shown.acknowledged = []
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.sortedKeys, .prettyPrinted]
-                print(String(decoding: try encoder.encode(shown), as: UTF8.self))
-            } else {
-                print("\(report.submissions) submissions in \(report.seconds) s: \(report.stored) stored, \(report.duplicates) duplicate, "
-                      + "\(report.refused) refused, \(report.unanswered) unanswered; \(Int(report.perSecond))/s, "
-                      + "p50 \(report.p50Milliseconds) ms, p99 \(report.p99Milliseconds) ms")
-            }
+            var shown = report
+            shown.acknowledged = []
+            try printDocument(shown, json: json,
+                              text: "\(report.submissions) submissions in \(report.seconds) s: \(report.stored) stored, \(report.duplicates) duplicate, "
+                                  + "\(report.refused) refused, \(report.unanswered) unanswered; \(Int(report.perSecond))/s, "
+                                  + "p50 \(report.p50Milliseconds) ms, p99 \(report.p99Milliseconds) ms")
         }
     }
 }
