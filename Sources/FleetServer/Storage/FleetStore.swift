@@ -45,8 +45,10 @@ public struct FleetStore: Sendable {
             """,
             "CREATE INDEX rollouts_by_profile ON rollouts (profile)",
         ]),
-        // A rollout is offered only once an administrator approved it.
-        (3, ["ALTER TABLE rollouts ADD COLUMN approved BIGINT"]),
+        // A rollout is offered only once an administrator approved it; its outcomes are
+        // counted by strategy (`fleet-<rollout>`) on every pull of the offers.
+        (3, ["ALTER TABLE rollouts ADD COLUMN approved BIGINT",
+             "CREATE INDEX outcomes_by_strategy ON outcomes (strategy, result)"]),
     ]
 
     /// Brings the schema up to date. Returns the versions it applied.
