@@ -73,13 +73,7 @@ extension FleetAgent {
         }
         var before: [String: FleetPackage.State] = [:]
         for entry in index.entries {
-            let kind: FleetPackage.State.Kind = switch entry.kind {
-            case .file: .file
-            case .symlink: .symlink
-            case .directory: .directory
-            case .absent: .absent
-            }
-            before[entry.path] = .init(kind: kind, sha256: entry.kind == .file ? entry.sha256 : nil,
+            before[entry.path] = .init(kind: entry.kind, sha256: entry.kind == .file ? entry.sha256 : nil,
                                        target: entry.kind == .symlink ? entry.target : nil)
         }
         var changes: [FleetPackage.Change] = [], files: [String: String] = [:]
@@ -218,21 +212,20 @@ extension FleetAgent {
     /// against it. A package that did not fit this machine's files was not tried: it is not
     /// counted against the rollout.
     public func record(_ result: RepairPipeline.Result, rollout: String) {
-        let ran = result.attempts.filter { !$0.operations.isEmpty }.map(\.strategy)
         let record: LedgerRecord
         switch result.status {
         case .healthy:
             return
         case .unrepairable:
-            guard let finding = result.finding, !ran.isEmpty else { return }
+            guard let finding = result.finding, !result.attempts.triedDetail.isEmpty else { return }
             record = LedgerRecord(kind: .repair, failure: finding.failureClass, outcome: .unrepairable,
-                                  detail: ["tried": ran.joined(separator: " "), "by": "fleet", "rollout": rollout])
+                                  detail: ["tried": result.attempts.triedDetail, "by": "fleet", "rollout": rollout])
         case .validated:
             guard let manifest = result.package?.manifest else { return }
             record = LedgerRecord(kind: .repair, fix: manifest.id, failure: manifest.failureClass, strategy: manifest.strategy.id,
                                   outcome: .validated,
                                   detail: ["package": result.fixPackage ?? "", "by": "fleet", "rollout": rollout,
-                                           "tried": ran.joined(separator: " "),
+                                           "tried": result.attempts.triedDetail,
                                            "signature": result.diagnosis?.rootCause?.signature ?? ""])
         }
         do { try Ledger(root: root).append(record) } catch {

@@ -25,8 +25,8 @@ struct FleetPackageStrategy: RepairStrategy {
             estimatedSeconds: 30)
     }
 
-    /// Largest file whose contents are hashed to compare with the package's `before`.
-    static let compareLimit = 512 << 20
+    /// Largest file whose contents are hashed (streamed) to compare with the package's `before`.
+    static let compareLimit = FixPackage.fileLimit
 
     func unmetPrecondition(_ context: RepairContext) -> String? {
         if let problem = package.problem() { return "the package: \(problem)" }
@@ -69,8 +69,10 @@ struct FleetPackageStrategy: RepairStrategy {
         guard let status = root.files.statusIfPresent(path) else { return .init(kind: .absent) }
         switch status.st_mode & S_IFMT {
         case S_IFREG:
-            let bytes = try? root.files.read(path, limit: compareLimit)
-            return .init(kind: .file, sha256: bytes.map { HealSystem.SHA256.hex($0) } ?? "unreadable")
+            // Opened without blocking and checked to be a regular file again (it may have
+            // changed since the lstat), then hashed as it streams: never the whole in memory.
+            let digest = try? StreamingSHA256.digest(of: root.files.open(path, limit: compareLimit, followLast: false))
+            return .init(kind: .file, sha256: digest ?? "unreadable")
         case S_IFLNK:
             return .init(kind: .symlink, target: (try? root.files.linkTarget(path)) ?? nil)
         case S_IFDIR:

@@ -14,8 +14,9 @@ import HealCore
 /// differs here (an fstab naming other disks) is not what the package was validated against.
 /// Then it revalidates the package on its own clone before anything is applied.
 public struct FleetPackage: Sendable, Hashable, Codable {
+    /// What stood at a path: as apply's backup index records it (its kinds and values).
     public struct State: Sendable, Hashable, Codable {
-        public enum Kind: String, Sendable, Hashable, Codable { case file, symlink, directory, absent }
+        public typealias Kind = BackupIndex.Entry.Kind
         public var kind: Kind
         /// SHA-256 of the contents, for files.
         public var sha256: String?

@@ -24,9 +24,9 @@ extension FleetService {
         }
         router.get("/v1/rollouts") { request, _ in
             let profile: String
-            switch try await signedReader(request) {
-            case .success(let machine): profile = machine.profile
-            case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
+            switch try await readerProfile(request) {
+            case .success(let value): profile = value
+            case .failure(let refusal): return try refusal.response
             }
             let offers = try await store.rollouts(profile: profile).filter { $0.state == "offered" }
             return try Self.json(try SignedEnvelope.sign(RolloutOffers(received: clock(), offers: offers), signer: "fleet", key: key),
@@ -34,9 +34,9 @@ extension FleetService {
         }
         router.get("/v1/rollouts/:id") { request, context in
             let profile: String
-            switch try await signedReader(request) {
-            case .success(let machine): profile = machine.profile
-            case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
+            switch try await readerProfile(request) {
+            case .success(let value): profile = value
+            case .failure(let refusal): return try refusal.response
             }
             guard let id = context.parameters.get("id"), let stored = try await store.rolloutPackage(id), stored.profile == profile,
                   stored.approved, let package = try? JSONDecoder().decode(FleetPackage.self, from: stored.body) else {

@@ -78,9 +78,9 @@ public struct FleetService: Sendable {
             let minConfidence = query["minConfidence"].flatMap { Double(String($0)) }.map { max(0, min(1, $0)) } ?? 0.7
             let maxAgeDays = query["maxAgeDays"].flatMap { Int(String($0)) }.map { max(1, min(3650, $0)) } ?? 30
             let profile: String
-            switch try await signedReader(request) {
-            case .success(let machine): profile = machine.profile
-            case .failure(let refusal): return try Self.json(SubmissionResponse(status: "refused", reason: refusal.reason), status: refusal.status)
+            switch try await readerProfile(request) {
+            case .success(let value): profile = value
+            case .failure(let refusal): return try refusal.response
             }
             let now = clock()
             let insights = try await store.insights(profile: profile, minConfidence: minConfidence, maxAgeDays: maxAgeDays, now: now)
@@ -131,6 +131,10 @@ public struct FleetService: Sendable {
     struct Refusal: Error {
         var status: HTTPResponse.Status
         var reason: String
+
+        var response: Response {
+            get throws { try FleetService.json(SubmissionResponse(status: "refused", reason: reason), status: status) }
+        }
     }
 
     /// The body of the envelope in `bytes` and its bytes, when the enrolled machine it names
@@ -168,6 +172,11 @@ public struct FleetService: Sendable {
         } catch {
             return .failure(Refusal(status: .badRequest, reason: "\(error)"))
         }
+    }
+
+    /// The profile of the machine that signed this read, or the refusal to answer.
+    func readerProfile(_ request: Request) async throws -> Result<String, Refusal> {
+        try await signedReader(request).map(\.profile)
     }
 
     /// The enrolled machine that signed this read (`SignedRequest`), with its profile.

@@ -198,3 +198,15 @@ public struct ValidationReport: Sendable, Codable, Hashable {
     /// fail validation, but it is never reported as passed either.
     public var passed: Bool { !checks.contains { $0.verdict == .failed } }
 }
+
+extension FixManifest.Attempt {
+    /// Whether the strategy ran on the clone. One skipped for an unmet precondition, or that
+    /// could not plan, did not: it is no evidence against the strategy.
+    public var ran: Bool { !operations.isEmpty }
+}
+
+extension Sequence<FixManifest.Attempt> {
+    /// The `tried` detail of a repair record: the strategies that ran on the clone, in order
+    /// (`StrategyOutcome.read` counts those that did not validate as failures).
+    public var triedDetail: String { filter(\.ran).map(\.strategy).joined(separator: " ") }
+}

@@ -205,7 +205,7 @@ public struct Heal {
         case .unrepairable:
             if let finding = repaired.finding {
                 record(.init(kind: .repair, failure: finding.failureClass, outcome: .unrepairable,
-                             detail: ["tried": repaired.attempts.map(\.strategy).joined(separator: " ")]))
+                             detail: ["tried": repaired.attempts.triedDetail]))
             }
             result.status = .needsPerson
             result.advice = repaired.advice
@@ -217,7 +217,7 @@ public struct Heal {
         let manifest = package.manifest
         record(.init(kind: .repair, fix: manifest.id, failure: manifest.failureClass, strategy: manifest.strategy.id,
                      outcome: .validated, detail: ["package": package.directory, "by": "heal",
-                                                   "tried": repaired.attempts.map(\.strategy).joined(separator: " "),
+                                                   "tried": repaired.attempts.triedDetail,
                                                    "signature": repaired.diagnosis?.rootCause?.signature ?? ""]))
         var flag = VerifyFlag.nextBoot(after: manifest, root: root, clock: request.clock)
         // GRUB booted the recovery entry: the boots before this fix failed. Should every

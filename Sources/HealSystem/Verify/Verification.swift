@@ -476,7 +476,7 @@ public struct Verification {
         case .unrepairable:
             record(.init(kind: .repair, failure: failureClass, outcome: .unrepairable,
                          detail: ["excluded": excluded.joined(separator: " "),
-                                  "tried": repair.attempts.map(\.strategy).joined(separator: " "),
+                                  "tried": repair.attempts.triedDetail,
                               "signature": repair.diagnosis?.rootCause?.signature ?? ""]))
             // Each strategy tried and why it did not validate: what a person reads first.
             let why = repair.attempts.map { "\($0.strategy) (\($0.notes.first ?? "failed"))" }.joined(separator: "; ")
@@ -492,7 +492,7 @@ public struct Verification {
         record(.init(kind: .repair, fix: manifest.id, failure: failureClass, strategy: manifest.strategy.id,
                      outcome: .validated,
                      detail: ["package": package.directory, "excluded": excluded.joined(separator: " "), "attempt": "\(attempt)",
-                              "tried": repair.attempts.map(\.strategy).joined(separator: " "),
+                              "tried": repair.attempts.triedDetail,
                               "signature": repair.diagnosis?.rootCause?.signature ?? ""]))
         let flag = VerifyFlag(fix: manifest.id, failureClass: failureClass, strategy: manifest.strategy.id,
                               attempt: attempt, since: request.clock.now(), priorBootFailed: failed.priorBootFailed)

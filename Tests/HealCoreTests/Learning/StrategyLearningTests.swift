@@ -40,6 +40,23 @@ import Testing
         #expect(evidence.evidence.count == 3, "a record without a class is no evidence")
     }
 
+    /// A strategy skipped for an unmet precondition (or that could not plan) did not run on
+    /// the clone: a repair record names only those that ran, so the skipped one is no
+    /// evidence against it.
+    @Test func aSkippedStrategyIsNotTriedAndCountsAgainstNothing() {
+        let attempts = [
+            FixManifest.Attempt(strategy: "fstab-repoint-source", validated: false, notes: ["precondition not met: no other disk"], operations: []),
+            FixManifest.Attempt(strategy: Self.comment.id, validated: false, notes: ["still detected"], operations: ["write /etc/fstab"]),
+            FixManifest.Attempt(strategy: Self.nofail.id, validated: true, notes: [], operations: ["write /etc/fstab"]),
+        ]
+        #expect(attempts.triedDetail == "fstab-comment-out fstab-add-nofail")
+        let records = [LedgerRecord(kind: .repair, fix: "f", class: Self.signature, strategy: Self.nofail.id, outcome: .validated,
+                                    detail: ["tried": attempts.triedDetail])]
+        let evidence = LedgerEvidence(records: records)
+        #expect(evidence.of(signature: Self.signature, strategy: "fstab-repoint-source").isEmpty)
+        #expect(evidence.of(signature: Self.signature, strategy: Self.comment.id).failures == 1)
+    }
+
     @Test func theScoreIsTheBetaPosteriorMean() {
         #expect(abs(StrategyLearning.score(prior: 0.9, successes: 0, failures: 2) - 0.6) < 1e-9)
         #expect(abs(StrategyLearning.score(prior: 0.7, successes: 0, failures: 0) - 0.7) < 1e-9)
